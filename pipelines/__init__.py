@@ -1,0 +1,1 @@
+"""Distributed programs: Ray feature extraction, Ray Train, MLflow tracking, WebDataset I/O."""

@@ -1,0 +1,23 @@
+"""DVC stage ``check_params``: validate params.yaml before any work and record the resolved values.
+
+    python -m stages.check_params      # writes reports/params.json
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from pipelines.params import load_params
+from stages._io import write_json
+
+
+def main() -> None:
+    params = load_params()
+    resolved = {name: dataclasses.asdict(section) for name, section in params.sections.items()}
+    write_json(Path(params.common.reports_dir) / "params.json", resolved)
+    print(f"params.yaml ok (profile {params.common.profile})")
+
+
+if __name__ == "__main__":
+    main()
