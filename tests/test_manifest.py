@@ -2,8 +2,14 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.manifest import CLIP_SCHEMA, COLUMNS, ManifestError, read_manifest, \
-    validate_manifest, write_manifest
+from pipelines.manifest import (
+    CLIP_SCHEMA,
+    COLUMNS,
+    ManifestError,
+    read_manifest,
+    validate_manifest,
+    write_manifest,
+)
 
 
 def _manifest():
