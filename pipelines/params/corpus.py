@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from pipelines.params.core import check
+from pipelines.params.corpus_synthetic import SyntheticCorpusParams
 
 
 @dataclass(frozen=True)
@@ -46,3 +47,4 @@ class CodecFakePlusParams:
 class CorpusParams:
     source: Literal["synthetic", "codecfake_plus"] = "synthetic"
     codecfake_plus: CodecFakePlusParams = field(default_factory=CodecFakePlusParams)
+    synthetic: SyntheticCorpusParams = field(default_factory=SyntheticCorpusParams)
