@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from pipelines.params.common import CommonParams
 from pipelines.params.corpus import CorpusParams
+from pipelines.params.shard import ShardParams
+from pipelines.params.vad import VadParams
 
 SECTIONS: dict[str, type] = {
     "common": CommonParams,
     "corpus": CorpusParams,
+    "vad": VadParams,
+    "shard": ShardParams,
 }
