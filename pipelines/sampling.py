@@ -50,31 +50,31 @@ def balanced_pairs(clips: pd.DataFrame, strategy: str, seed: int) -> pd.DataFram
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown sampling strategy {strategy!r}; allowed: {', '.join(STRATEGIES)}")
-    is_bona = clips["codec"] == BONAFIDE
-    bona = clips[is_bona].sort_values("key", kind="stable")
+    is_bona = (clips["codec"] == BONAFIDE).to_numpy()
+    bona_labels = clips.index[is_bona][np.argsort(clips["key"].to_numpy()[is_bona], kind="stable")]
+    bona_keys = clips.loc[bona_labels, "key"].tolist()
     spoofs = clips[~is_bona].sort_values("key", kind="stable")
-    by_pair = {k: g for k, g in spoofs.groupby("pair_key", sort=True)}
+    classes = (np.ones(len(spoofs), dtype=int) if strategy == "bin"
+               else spoofs[f"label_{strategy}"].astype(int).to_numpy())
+    # pair_key -> class -> codec -> row label
+    options: dict[str, dict[int, dict[str, object]]] = {}
+    for label, pair_key, codec, cls in zip(spoofs.index, spoofs["pair_key"], spoofs["codec"], classes):
+        options.setdefault(pair_key, {}).setdefault(int(cls), {}).setdefault(codec, label)
     rng = np.random.default_rng(seed)
-    class_of = (lambda row: 1) if strategy == "bin" else (lambda row: int(row[f"label_{strategy}"]))
     class_counts: Counter = Counter()
     codec_counts: Counter = Counter()
-    chosen: list[int] = []
+    chosen: list = []
     pair_index: list[int] = []
-    for pos in rng.permutation(len(bona)):
-        row = bona.iloc[pos]
-        group = by_pair.get(row["key"])
-        if group is None:
+    for pos in rng.permutation(len(bona_keys)):
+        by_class = options.get(bona_keys[pos])
+        if not by_class:
             continue
-        classes: dict[int, list[str]] = {}
-        for _, spoof in group.iterrows():
-            classes.setdefault(class_of(spoof), []).append(spoof["codec"])
-        cls = _least_used(sorted(classes), class_counts, rng)
-        codec = _least_used(sorted(set(classes[cls])), codec_counts, rng)
+        cls = _least_used(sorted(by_class), class_counts, rng)
+        codec = _least_used(sorted(by_class[cls]), codec_counts, rng)
         class_counts[cls] += 1
         codec_counts[codec] += 1
-        spoof_label = group.index[(group["codec"] == codec).to_numpy()][0]
         pair = len(chosen) // 2
-        chosen += [bona.index[pos], spoof_label]
+        chosen += [bona_labels[pos], by_class[cls][codec]]
         pair_index += [pair, pair]
     out = clips.loc[chosen].copy()
     out["pair_index"] = pair_index

@@ -75,7 +75,7 @@ class SplitPlan:
     """The clips of one split, grouped in units written together (pairs or single clips)."""
 
     name: str
-    units: list[pd.DataFrame]
+    units: list[list[dict]]  # each unit: manifest rows (dicts) that go in or out together
     paired: bool = False
 
 
@@ -83,13 +83,15 @@ def _seen_pool(rows: pd.DataFrame) -> pd.DataFrame:
     return rows[(rows["codec"] == BONAFIDE) | rows["codec_seen"].astype(bool)]
 
 
-def _pairs(rows: pd.DataFrame) -> list[pd.DataFrame]:
-    return [g for _, g in rows.groupby("pair_index", sort=True)]
+def _pairs(rows: pd.DataFrame) -> list[list[dict]]:
+    units: dict[int, list[dict]] = {}
+    for record in rows.to_dict("records"):
+        units.setdefault(int(record.pop("pair_index")), []).append(record)
+    return [units[i] for i in sorted(units)]
 
 
-def _singles(rows: pd.DataFrame) -> list[pd.DataFrame]:
-    rows = rows.sort_values("key", kind="stable")
-    return [rows.iloc[[i]] for i in range(len(rows))]
+def _singles(rows: pd.DataFrame) -> list[list[dict]]:
+    return [[record] for record in rows.sort_values("key", kind="stable").to_dict("records")]
 
 
 def plan_splits(manifest: pd.DataFrame, cfg: ShardParams, seed: int) -> list[SplitPlan]:
@@ -101,8 +103,8 @@ def plan_splits(manifest: pd.DataFrame, cfg: ShardParams, seed: int) -> list[Spl
     cosg = manifest[manifest["subset"] == "CoSG"]
     plans = [SplitPlan(f"train-{t}", _pairs(balanced_pairs(train, t, seed)), True) for t in cfg.tasks]
     if cfg.full_train:
-        shuffled = train.iloc[np.random.default_rng(seed).permutation(len(train))]
-        plans.append(SplitPlan("train", [shuffled.iloc[[i]] for i in range(len(shuffled))]))
+        shuffled = train.sort_values("key").iloc[np.random.default_rng(seed).permutation(len(train))]
+        plans.append(SplitPlan("train", [[r] for r in shuffled.to_dict("records")]))
     if cfg.dev_strategy == "all":
         plans.append(SplitPlan("dev", _singles(dev)))
     else:
@@ -115,10 +117,10 @@ def plan_splits(manifest: pd.DataFrame, cfg: ShardParams, seed: int) -> list[Spl
     return plans
 
 
-def chunk_units(units: list[pd.DataFrame], samples_per_shard: int) -> list[list[pd.DataFrame]]:
+def chunk_units(units: list[list[dict]], samples_per_shard: int) -> list[list[list[dict]]]:
     """Group units into shards of about ``samples_per_shard`` samples (a pair is never split)."""
-    shards: list[list[pd.DataFrame]] = []
-    current: list[pd.DataFrame] = []
+    shards: list[list[list[dict]]] = []
+    current: list[list[dict]] = []
     count = 0
     for unit in units:
         if current and count + len(unit) > samples_per_shard:
@@ -143,18 +145,18 @@ def _jsonable(value):
     return value
 
 
-def sample_record(row: pd.Series, segments: list[list[int]]) -> dict:
+def sample_record(row: dict, segments: list[list[int]]) -> dict:
     """The ``<key>.json`` member: every manifest column but ``path``, plus VAD."""
-    record = {col: _jsonable(row[col]) for col in row.index if col not in ("path", "pair_index")}
+    record = {col: _jsonable(value) for col, value in row.items() if col not in ("path", "pair_index")}
     record["vad"] = [[int(s), int(e)] for s, e in segments]
     record["has_speech"] = bool(segments)
     return record
 
 
-def _fingerprint(shard: list[pd.DataFrame], vad: dict[str, list]) -> str:
+def _fingerprint(shard: list[list[dict]], vad: dict[str, list]) -> str:
     digest = hashlib.sha256()
     for unit in shard:
-        for _, row in unit.iterrows():
+        for row in unit:
             src = Path(str(row["path"]))
             size = src.stat().st_size if src.exists() else -1
             payload = [sample_record(row, vad.get(row["key"], [])), str(src), size]
@@ -181,7 +183,7 @@ class ShardResult:
     rejected: list[dict] = field(default_factory=list)
 
 
-def write_shard(path: Path, shard: list[pd.DataFrame], vad: dict[str, list], sample_rate_hz: int,
+def write_shard(path: Path, shard: list[list[dict]], vad: dict[str, list], sample_rate_hz: int,
                 plan: str, rel: str) -> ShardResult:
     """Write one shard atomically; unreadable clips (and their pair partners) are left out."""
     labels = {t: Counter() for t in TASKS}
@@ -192,7 +194,7 @@ def write_shard(path: Path, shard: list[pd.DataFrame], vad: dict[str, list], sam
         with wds.TarWriter(str(tmp), encoder=False, mtime=0.0) as sink:
             for unit in shard:
                 members, failed = [], None
-                for _, row in unit.iterrows():
+                for row in unit:
                     if row["key"] not in vad:
                         failed = (row, "no_vad", "no VAD timestamps for this key (rerun `dvc repro vad`)")
                         break
@@ -206,7 +208,7 @@ def write_shard(path: Path, shard: list[pd.DataFrame], vad: dict[str, list], sam
                                           "json": json.dumps(record, sort_keys=True).encode()}))
                 if failed is not None:
                     bad, reason, detail = failed
-                    for _, row in unit.iterrows():
+                    for row in unit:
                         is_bad = row["key"] == bad["key"]
                         rejected.append({"key": row["key"], "path": str(row["path"]),
                                          "reason": reason if is_bad else "partner_rejected",

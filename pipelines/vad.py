@@ -21,6 +21,8 @@ from dataclasses import asdict
 from typing import Iterable
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import ray
 from tqdm import tqdm
 
@@ -28,7 +30,27 @@ from pipelines.clip_audio import ClipError, decode_clip
 from pipelines.params.vad import VadParams
 from sastnet.silence import speech_fraction
 
-VAD_COLUMNS = ["key", "segments", "has_speech", "speech_fraction", "num_samples", "error"]
+VAD_SCHEMA = pa.schema([
+    ("key", pa.string()),
+    ("segments", pa.list_(pa.list_(pa.int64()))),  # [start, end) speech regions in samples
+    ("has_speech", pa.bool_()),
+    ("speech_fraction", pa.float32()),
+    ("num_samples", pa.int64()),
+    ("error", pa.string()),  # why the clip could not be read; null when it could
+])
+VAD_COLUMNS = VAD_SCHEMA.names
+
+
+def write_vad(frame: pd.DataFrame, path) -> None:
+    """Write timestamps with the fixed schema (an all-empty ``segments`` column keeps its type)."""
+    pq.write_table(pa.Table.from_pandas(frame[VAD_COLUMNS], schema=VAD_SCHEMA, preserve_index=False), path)
+
+
+def read_vad(path) -> pd.DataFrame:
+    """Read ``timestamps.parquet``; ``segments`` become lists of ``[start, end]`` lists."""
+    frame = pq.read_table(path, schema=VAD_SCHEMA).to_pandas()
+    frame["segments"] = [[list(map(int, s)) for s in segs] for segs in frame["segments"]]
+    return frame
 
 
 def speech_segments(wave, model, cfg: VadParams, sample_rate_hz: int = 16000) -> list[list[int]]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipelines.params import load_params
-from pipelines.vad import run_vad, vad_summary
+from pipelines.vad import run_vad, vad_summary, write_vad
 from stages._io import atomic_path, write_json
 
 
@@ -23,7 +23,7 @@ def main() -> None:
     manifest = pd.read_parquet(manifest_path, columns=["key", "path"])
     frame = run_vad(manifest, params.vad, params.common.sample_rate_hz)
     with atomic_path(data / "vad" / "timestamps.parquet") as tmp:
-        frame.to_parquet(tmp, index=False)
+        write_vad(frame, tmp)
     summary = vad_summary(frame)
     write_json(Path(params.common.reports_dir) / "vad.json", summary)
     print(f"vad: {summary['clips']} clips, {summary['no_speech']} without speech, "
