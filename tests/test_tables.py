@@ -86,6 +86,7 @@ def test_display_names():
     assert display_name("my_model", "aux") == "my_model"
 
 
+@pytest.mark.slow  # renders ~10 PNGs
 def test_write_evaluation_outputs(pred_root, tmp_path):
     tables = write_evaluation(pred_root, tmp_path / "reports", tmp_path / "metrics", seed=1)
     assert sorted(tables) == ["table_i", "table_ii", "table_iii", "table_iv"]
@@ -114,3 +115,12 @@ def test_predictions_missing_columns_are_named(tmp_path):
     pd.DataFrame({"key": ["a"], "label_vq": [0], "prob_0": [1.0]}).to_parquet(path)
     with pytest.raises(ValueError, match=r"lack column\(s\) prob_1, prob_2, prob_3"):
         load_predictions(tmp_path)
+
+
+def test_confusion_plot_axes(tmp_path):
+    import matplotlib.image
+
+    from pipelines.plots import plot_confusion_matrix
+    cm = plot_confusion_matrix([0, 0, 1, 2], [0, 1, 1, 1], "dec", "t", tmp_path / "cm.png")
+    np.testing.assert_allclose(cm, [[0.5, 0.5, 0], [0, 1, 0], [0, 1, 0]])  # rows = true
+    assert matplotlib.image.imread(tmp_path / "cm.png").ndim == 3
