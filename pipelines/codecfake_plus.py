@@ -148,7 +148,7 @@ def _collect(lists: list[tuple[str, str, str]], p: CodecFakePlusParams, tax: Tax
                 unknown.setdefault(str(err), row.source)
                 continue
             _cross_check(row, {t: rec[f"label_{t}"] for t in TASKS}, name, log)
-            rec["lists"] = {kind}
+            rec["lists"] = {name}
             old = records.get(rec["key"])
             if old is None:
                 records[rec["key"]] = rec
@@ -158,9 +158,9 @@ def _collect(lists: list[tuple[str, str, str]], p: CodecFakePlusParams, tax: Tax
             if not same:
                 raise ValueError(f"{row.source}: clip {rec['key']!r} is listed again with another "
                                  f"split or labels (first as {old['split']}, now {split})")
-            if kind in old["lists"]:
+            if name in old["lists"]:
                 log.duplicate_rows[name] += 1
-            old["lists"].add(kind)
+            old["lists"].add(name)
     if unknown:
         lines = [f"{src}: {msg}" for msg, src in unknown.items()]
         raise UnknownCodecsError("codec/model names not in sastnet.taxonomy "

@@ -209,3 +209,19 @@ def test_corrupt_audio_is_named(tmp_path):
     bad.write_bytes(b"not a flac")
     with pytest.raises(BadAudioError, match=r"p260_075.flac \(unreadable"):
         prepare_codecfake_plus(_params(audio_root=tmp_path))
+
+
+def test_balanced_training_variants_are_merged(tmp_path):
+    for name in FIXTURES.glob("*.txt"):
+        shutil.copy(name, tmp_path)
+    # a second variant: the same bona fide rows, other codecs drawn for two of them
+    (tmp_path / "train_bal_vq.txt").write_text(
+        "p260 p260_075 - REAL REAL REAL bonafide\n"
+        "p260 p260_075_bigcodec - Trad TIME SVQ spoof\n"
+        "p286 p286_132 - REAL REAL REAL bonafide\n"
+        "p286 p286_132_SemantiCodec_1.40kbps_16k - SEM FREQ MVQ spoof\n")
+    records, log = read_release_lists(_params(
+        protocol_dir=tmp_path, train_lists=("train_mult_learn.head40.txt", "train_bal_vq.txt")))
+    train = [r for r in records if r["split"] == "train"]
+    assert len(train) == 41  # 40 + p260_075_bigcodec; shared rows are one clip each
+    assert log.duplicate_rows == {"CoSG_ALL.sample40.txt": 10}  # none from the train lists
