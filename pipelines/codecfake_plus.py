@@ -11,6 +11,7 @@ CoSG_ALL ``test``. See docs/codecfake_plus.md for the layout and the release's d
 
 from __future__ import annotations
 
+import functools
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -77,12 +78,23 @@ class IngestLog:
         }
 
 
+@functools.cache
 def _protocol_label(task: str, raw: str) -> int:
     """Label index of a protocol column value (REAL -> 0)."""
     if raw == "REAL":
         return 0
     values = {"vq": VQ_VALUES, "aux": AUX_VALUES, "dec": DEC_VALUES}[task]
     return 1 + values.index(PROTOCOL_VALUES[task][raw])
+
+
+@functools.cache
+def _mixed_label_error(aux: str, dec: str, vq: str) -> str | None:
+    """Why a row's AUX/DEC/VQ columns cannot be read together (e.g. REAL mixed with a family)."""
+    try:
+        family_from_protocol(aux, dec, vq)
+    except ValueError as err:
+        return str(err)
+    return None
 
 
 def _cross_check(row: ProtocolRow, labels: dict[str, int], list_name: str, log: IngestLog) -> None:
@@ -93,10 +105,9 @@ def _cross_check(row: ProtocolRow, labels: dict[str, int], list_name: str, log: 
         log.disagree(list_name, "bin", row.source, f"KEY {row.key_label} vs taxonomy")
     columns = {"aux": row.aux, "dec": row.dec, "vq": row.vq}
     if row.aux is not None:
-        try:
-            family_from_protocol(row.aux, row.dec, row.vq)
-        except ValueError as err:
-            log.disagree(list_name, "aux/dec/vq", row.source, str(err))
+        error = _mixed_label_error(row.aux, row.dec, row.vq)
+        if error is not None:
+            log.disagree(list_name, "aux/dec/vq", row.source, error)
             return
     for task, raw in columns.items():
         if raw is None:

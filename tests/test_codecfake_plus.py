@@ -225,3 +225,16 @@ def test_balanced_training_variants_are_merged(tmp_path):
     train = [r for r in records if r["split"] == "train"]
     assert len(train) == 41  # 40 + p260_075_bigcodec; shared rows are one clip each
     assert log.duplicate_rows == {"CoSG_ALL.sample40.txt": 10}  # none from the train lists
+
+
+def test_training_label_columns_that_disagree_are_counted(tmp_path):
+    for name in FIXTURES.glob("*.txt"):
+        shutil.copy(name, tmp_path)
+    (tmp_path / "train.txt").write_text(
+        "p260 p260_075 - REAL REAL REAL bonafide\n"
+        "p260 p260_075_bigcodec - Trad FREQ MVQ spoof\n"  # taxonomy: None, Time, SVQ
+        "p260 p260_076 - REAL TIME REAL bonafide\n")  # REAL mixed with a family
+    records, log = read_release_lists(_params(protocol_dir=tmp_path, train_lists=("train.txt",)))
+    rec = {r["key"]: r for r in records}["p260_075_bigcodec"]
+    assert (rec["label_aux"], rec["label_dec"], rec["label_vq"]) == (1, 1, 2)  # taxonomy wins
+    assert log.disagreements == {"train.txt dec": 1, "train.txt vq": 1, "train.txt aux/dec/vq": 1}
