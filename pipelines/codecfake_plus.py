@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import os
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +40,7 @@ from sastnet.taxonomy import (
 )
 
 MAX_LISTED = 20  # how many offending files an error message lists
+PROBE_THREADS = 8  # parallel header reads
 
 
 class BadAudioError(FileNotFoundError):
@@ -60,6 +62,7 @@ class IngestLog:
     cosg_seen_only: int = 0  # CoSG_SEEN rows absent from CoSG_ALL (added)
     cosg_seen_unseen_models: list[str] = field(default_factory=list)
     bad_audio: list[str] = field(default_factory=list)  # skipped (on_bad_audio: skip)
+    audio_formats: Counter = field(default_factory=Counter)  # "16000 Hz x 1 ch" -> clips
 
     def disagree(self, list_name: str, task: str, source: str, detail: str) -> None:
         self.disagreements[f"{list_name} {task}"] += 1
@@ -75,6 +78,7 @@ class IngestLog:
             "cosg_seen_rows_not_in_cosg_all": self.cosg_seen_only,
             "cosg_seen_models_marked_unseen_in_taxonomy": self.cosg_seen_unseen_models,
             "skipped_bad_audio": self.bad_audio,
+            "audio_formats": dict(self.audio_formats),
         }
 
 
@@ -196,25 +200,33 @@ class _AudioFinder:
         return None
 
 
+def _probe(path: Path | None) -> tuple[float, int, int] | str:
+    """(duration_s, sample rate, channels) from the header, or why there is none."""
+    if path is None:
+        return "missing"
+    try:
+        info = sf.info(str(path))
+    except (RuntimeError, sf.LibsndfileError) as err:
+        return f"unreadable: {err}"
+    return "empty" if info.frames == 0 else (float(info.duration), info.samplerate, info.channels)
+
+
 def _attach_audio(records: list[dict], p: CodecFakePlusParams, log: IngestLog) -> list[dict]:
     finder = _AudioFinder(Path(p.audio_root), p.audio_extensions)
+    stems = [rec.pop("audio_stem") for rec in records]
+    paths = [finder.find(folder, stem) for folder, stem in stems]
+    # headers are tiny reads; threads hide the file system's latency (network storage)
+    with ThreadPoolExecutor(max_workers=PROBE_THREADS) as pool:
+        probes = list(tqdm(pool.map(_probe, paths), total=len(paths), unit="clip",
+                           desc="codecfake_plus audio headers", mininterval=2))
     kept, bad = [], []
-    for rec in tqdm(records, desc="codecfake_plus audio headers", unit="clip", mininterval=2):
-        folder, stem = rec.pop("audio_stem")
-        path = finder.find(folder, stem)
-        if path is None:
-            bad.append(f"{Path(p.audio_root) / folder / stem}.{{{','.join(p.audio_extensions)}}}"
-                       " (missing)")
+    for rec, (folder, stem), path, probe in zip(records, stems, paths, probes):
+        if isinstance(probe, str):
+            where = path or f"{Path(p.audio_root) / folder / stem}.{{{','.join(p.audio_extensions)}}}"
+            bad.append(f"{where} ({probe})")
             continue
-        try:
-            info = sf.info(str(path))
-        except (RuntimeError, sf.LibsndfileError) as err:
-            bad.append(f"{path} (unreadable: {err})")
-            continue
-        if info.frames == 0:
-            bad.append(f"{path} (empty)")
-            continue
-        rec["path"], rec["duration_s"] = str(path), float(info.duration)
+        rec["path"], rec["duration_s"] = str(path), probe[0]
+        log.audio_formats[f"{probe[1]} Hz x {probe[2]} ch"] += 1
         kept.append(rec)
     if bad and p.on_bad_audio == "raise":
         listed = "\n  ".join(bad[:MAX_LISTED])

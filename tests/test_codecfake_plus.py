@@ -190,6 +190,7 @@ def test_end_to_end_manifest_with_durations(tmp_path):
         "SLMdemos_16k/MASKGCT/1995-1826-0000_maskgct.flac")
     assert set(np.round(df.duration_s.astype(float) * 16000).astype(int)) == {1600, 1760, 1920, 2080, 2240}
     assert not log.bad_audio
+    assert log.audio_formats == {"16000 Hz x 1 ch": 190}
 
 
 def test_missing_audio_is_an_error_listing_files(tmp_path):
