@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from pipelines.evaluation import evaluate, flat_metrics, load_predictions
-from pipelines.tables import display_name, table_i, table_ii, table_iii, table_iv
+from pipelines.tables import display_name, table_bin, table_i, table_ii, table_iii, table_iv
 from sastnet.taxonomy import num_classes
 from stages.evaluate import write_evaluation
 
@@ -124,3 +124,14 @@ def test_confusion_plot_axes(tmp_path):
     cm = plot_confusion_matrix([0, 0, 1, 2], [0, 1, 1, 1], "dec", "t", tmp_path / "cm.png")
     np.testing.assert_allclose(cm, [[0.5, 0.5, 0], [0, 1, 0], [0, 1, 0]])  # rows = true
     assert matplotlib.image.imread(tmp_path / "cm.png").ndim == 3
+
+
+def test_bin_table_eer(tmp_path):
+    root = tmp_path / "p"
+    # one-hot probs: prob_0 = 0.95 for predicted bona fide, 0.05 otherwise
+    # labels 0 0 1 1 / preds 0 1 1 1 -> bona fide scores .95 .05, spoof .05 .05:
+    # threshold .05 accepts all (FRR 0, FAR 1); threshold .95: FRR 1/2, FAR 0 -> EER 25
+    _write(root, "main", "bin", "sastnet", "cosg_all", [0, 0, 1, 1], [0, 1, 1, 1])
+    md = table_bin(evaluate(load_predictions(root)))
+    assert _row(md, "SASTNet") == ["SASTNet", "–", "–", "25.00"]
+    assert "EER" in md.splitlines()[0]
