@@ -11,8 +11,10 @@ CoSG_ALL ``test``. See docs/codecfake_plus.md for the layout and the release's d
 
 from __future__ import annotations
 
+import functools
 import os
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +40,7 @@ from sastnet.taxonomy import (
 )
 
 MAX_LISTED = 20  # how many offending files an error message lists
+PROBE_THREADS = 8  # parallel header reads
 
 
 class BadAudioError(FileNotFoundError):
@@ -59,6 +62,7 @@ class IngestLog:
     cosg_seen_only: int = 0  # CoSG_SEEN rows absent from CoSG_ALL (added)
     cosg_seen_unseen_models: list[str] = field(default_factory=list)
     bad_audio: list[str] = field(default_factory=list)  # skipped (on_bad_audio: skip)
+    audio_formats: Counter = field(default_factory=Counter)  # "16000 Hz x 1 ch" -> clips
 
     def disagree(self, list_name: str, task: str, source: str, detail: str) -> None:
         self.disagreements[f"{list_name} {task}"] += 1
@@ -74,15 +78,27 @@ class IngestLog:
             "cosg_seen_rows_not_in_cosg_all": self.cosg_seen_only,
             "cosg_seen_models_marked_unseen_in_taxonomy": self.cosg_seen_unseen_models,
             "skipped_bad_audio": self.bad_audio,
+            "audio_formats": dict(self.audio_formats),
         }
 
 
+@functools.cache
 def _protocol_label(task: str, raw: str) -> int:
     """Label index of a protocol column value (REAL -> 0)."""
     if raw == "REAL":
         return 0
     values = {"vq": VQ_VALUES, "aux": AUX_VALUES, "dec": DEC_VALUES}[task]
     return 1 + values.index(PROTOCOL_VALUES[task][raw])
+
+
+@functools.cache
+def _mixed_label_error(aux: str, dec: str, vq: str) -> str | None:
+    """Why a row's AUX/DEC/VQ columns cannot be read together (e.g. REAL mixed with a family)."""
+    try:
+        family_from_protocol(aux, dec, vq)
+    except ValueError as err:
+        return str(err)
+    return None
 
 
 def _cross_check(row: ProtocolRow, labels: dict[str, int], list_name: str, log: IngestLog) -> None:
@@ -93,10 +109,9 @@ def _cross_check(row: ProtocolRow, labels: dict[str, int], list_name: str, log: 
         log.disagree(list_name, "bin", row.source, f"KEY {row.key_label} vs taxonomy")
     columns = {"aux": row.aux, "dec": row.dec, "vq": row.vq}
     if row.aux is not None:
-        try:
-            family_from_protocol(row.aux, row.dec, row.vq)
-        except ValueError as err:
-            log.disagree(list_name, "aux/dec/vq", row.source, str(err))
+        error = _mixed_label_error(row.aux, row.dec, row.vq)
+        if error is not None:
+            log.disagree(list_name, "aux/dec/vq", row.source, error)
             return
     for task, raw in columns.items():
         if raw is None:
@@ -148,7 +163,7 @@ def _collect(lists: list[tuple[str, str, str]], p: CodecFakePlusParams, tax: Tax
                 unknown.setdefault(str(err), row.source)
                 continue
             _cross_check(row, {t: rec[f"label_{t}"] for t in TASKS}, name, log)
-            rec["lists"] = {kind}
+            rec["lists"] = {name}
             old = records.get(rec["key"])
             if old is None:
                 records[rec["key"]] = rec
@@ -158,9 +173,9 @@ def _collect(lists: list[tuple[str, str, str]], p: CodecFakePlusParams, tax: Tax
             if not same:
                 raise ValueError(f"{row.source}: clip {rec['key']!r} is listed again with another "
                                  f"split or labels (first as {old['split']}, now {split})")
-            if kind in old["lists"]:
+            if name in old["lists"]:
                 log.duplicate_rows[name] += 1
-            old["lists"].add(kind)
+            old["lists"].add(name)
     if unknown:
         lines = [f"{src}: {msg}" for msg, src in unknown.items()]
         raise UnknownCodecsError("codec/model names not in sastnet.taxonomy "
@@ -185,25 +200,33 @@ class _AudioFinder:
         return None
 
 
+def _probe(path: Path | None) -> tuple[float, int, int] | str:
+    """(duration_s, sample rate, channels) from the header, or why there is none."""
+    if path is None:
+        return "missing"
+    try:
+        info = sf.info(str(path))
+    except (RuntimeError, sf.LibsndfileError) as err:
+        return f"unreadable: {err}"
+    return "empty" if info.frames == 0 else (float(info.duration), info.samplerate, info.channels)
+
+
 def _attach_audio(records: list[dict], p: CodecFakePlusParams, log: IngestLog) -> list[dict]:
     finder = _AudioFinder(Path(p.audio_root), p.audio_extensions)
+    stems = [rec.pop("audio_stem") for rec in records]
+    paths = [finder.find(folder, stem) for folder, stem in stems]
+    # headers are tiny reads; threads hide the file system's latency (network storage)
+    with ThreadPoolExecutor(max_workers=PROBE_THREADS) as pool:
+        probes = list(tqdm(pool.map(_probe, paths), total=len(paths), unit="clip",
+                           desc="codecfake_plus audio headers", mininterval=2))
     kept, bad = [], []
-    for rec in tqdm(records, desc="codecfake_plus audio headers", unit="clip", mininterval=2):
-        folder, stem = rec.pop("audio_stem")
-        path = finder.find(folder, stem)
-        if path is None:
-            bad.append(f"{Path(p.audio_root) / folder / stem}.{{{','.join(p.audio_extensions)}}}"
-                       " (missing)")
+    for rec, (folder, stem), path, probe in zip(records, stems, paths, probes):
+        if isinstance(probe, str):
+            where = path or f"{Path(p.audio_root) / folder / stem}.{{{','.join(p.audio_extensions)}}}"
+            bad.append(f"{where} ({probe})")
             continue
-        try:
-            info = sf.info(str(path))
-        except (RuntimeError, sf.LibsndfileError) as err:
-            bad.append(f"{path} (unreadable: {err})")
-            continue
-        if info.frames == 0:
-            bad.append(f"{path} (empty)")
-            continue
-        rec["path"], rec["duration_s"] = str(path), float(info.duration)
+        rec["path"], rec["duration_s"] = str(path), probe[0]
+        log.audio_formats[f"{probe[1]} Hz x {probe[2]} ch"] += 1
         kept.append(rec)
     if bad and p.on_bad_audio == "raise":
         listed = "\n  ".join(bad[:MAX_LISTED])

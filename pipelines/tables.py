@@ -162,12 +162,31 @@ def table_iv(results: list[EvalResult], experiment: str = "main", task: str = "a
     return caption + "\n\n" + _markdown(header, rows) + "\n"
 
 
+def table_bin(results: list[EvalResult], experiment: str = "main") -> str:
+    """Spoof detection (BIN): EER per model and evaluation set, as the official release scores it."""
+    idx = _Index(results)
+    sets = (CORS, "cosg_known", "cosg_all")
+    rows = []
+    for m in idx.models(experiment, "bin"):
+        cells = []
+        for s in sets:
+            metrics = idx.by.get((experiment, "bin", m, s, False))
+            ok = metrics is not None and not math.isnan(metrics["eer"])
+            cells.append(f"{metrics['eer']:.2f}" if ok else MISSING)
+        rows.append([display_name(m, "bin")] + cells)
+    caption = ("**Spoof detection (BIN).** EER (%, lower is better), bona fide as the target "
+               "class, scored with the bona fide probability.")
+    return caption + "\n\n" + _markdown(["Model"] + [SET_NAMES[s] for s in sets], rows) + "\n"
+
+
 def render_tables(results: list[EvalResult]) -> dict[str, str]:
     """``{"table_i": markdown, ...}`` for every table that has at least one result."""
     experiments = {r.experiment for r in results}
     out = {}
     if "main" in experiments:
         out["table_i"], out["table_iv"] = table_i(results), table_iv(results)
+    if any(r.experiment == "main" and r.task == "bin" for r in results):
+        out["table_bin"] = table_bin(results)
     if "seen250" in experiments:
         out["table_ii"], out["table_iii"] = table_ii(results), table_iii(results)
     return out

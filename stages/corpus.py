@@ -19,7 +19,11 @@ from stages._io import write_json
 
 
 def build_corpus(params: Params) -> tuple[pd.DataFrame, dict]:
-    """(manifest, report) for ``params.corpus.source``; nothing is written here."""
+    """(manifest, report) for ``params.corpus.source``.
+
+    The CodecFake+ path only reads; the synthetic builder writes its audio under
+    ``<data_dir>/corpus/audio/`` itself. The manifest and report are written by ``main``.
+    """
     source = params.corpus.source
     report: dict = {"source": source}
     if source == "codecfake_plus":
@@ -31,7 +35,9 @@ def build_corpus(params: Params) -> tuple[pd.DataFrame, dict]:
         # imported here so the CodecFake+ path works without the synthetic builder's deps
         from pipelines.synthetic_corpus import build_synthetic_corpus
 
-        df = build_synthetic_corpus(params)
+        df = build_synthetic_corpus(params.corpus, Path(params.common.data_dir) / "corpus")
+        report["skipped"] = list(df.attrs.get("skipped", []))
+        report["voices"] = dict(df.attrs.get("speakers", {}))
     else:  # unreachable: params validation allows only the values above
         raise ValueError(f"corpus.source: {source!r} is not supported")
     report.update(summarize_manifest(df))

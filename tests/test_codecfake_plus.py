@@ -190,6 +190,7 @@ def test_end_to_end_manifest_with_durations(tmp_path):
         "SLMdemos_16k/MASKGCT/1995-1826-0000_maskgct.flac")
     assert set(np.round(df.duration_s.astype(float) * 16000).astype(int)) == {1600, 1760, 1920, 2080, 2240}
     assert not log.bad_audio
+    assert log.audio_formats == {"16000 Hz x 1 ch": 190}
 
 
 def test_missing_audio_is_an_error_listing_files(tmp_path):
@@ -209,3 +210,32 @@ def test_corrupt_audio_is_named(tmp_path):
     bad.write_bytes(b"not a flac")
     with pytest.raises(BadAudioError, match=r"p260_075.flac \(unreadable"):
         prepare_codecfake_plus(_params(audio_root=tmp_path))
+
+
+def test_balanced_training_variants_are_merged(tmp_path):
+    for name in FIXTURES.glob("*.txt"):
+        shutil.copy(name, tmp_path)
+    # a second variant: the same bona fide rows, other codecs drawn for two of them
+    (tmp_path / "train_bal_vq.txt").write_text(
+        "p260 p260_075 - REAL REAL REAL bonafide\n"
+        "p260 p260_075_bigcodec - Trad TIME SVQ spoof\n"
+        "p286 p286_132 - REAL REAL REAL bonafide\n"
+        "p286 p286_132_SemantiCodec_1.40kbps_16k - SEM FREQ MVQ spoof\n")
+    records, log = read_release_lists(_params(
+        protocol_dir=tmp_path, train_lists=("train_mult_learn.head40.txt", "train_bal_vq.txt")))
+    train = [r for r in records if r["split"] == "train"]
+    assert len(train) == 41  # 40 + p260_075_bigcodec; shared rows are one clip each
+    assert log.duplicate_rows == {"CoSG_ALL.sample40.txt": 10}  # none from the train lists
+
+
+def test_training_label_columns_that_disagree_are_counted(tmp_path):
+    for name in FIXTURES.glob("*.txt"):
+        shutil.copy(name, tmp_path)
+    (tmp_path / "train.txt").write_text(
+        "p260 p260_075 - REAL REAL REAL bonafide\n"
+        "p260 p260_075_bigcodec - Trad FREQ MVQ spoof\n"  # taxonomy: None, Time, SVQ
+        "p260 p260_076 - REAL TIME REAL bonafide\n")  # REAL mixed with a family
+    records, log = read_release_lists(_params(protocol_dir=tmp_path, train_lists=("train.txt",)))
+    rec = {r["key"]: r for r in records}["p260_075_bigcodec"]
+    assert (rec["label_aux"], rec["label_dec"], rec["label_vq"]) == (1, 1, 2)  # taxonomy wins
+    assert log.disagreements == {"train.txt dec": 1, "train.txt vq": 1, "train.txt aux/dec/vq": 1}

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from pipelines.evaluation import evaluate, flat_metrics, load_predictions
-from pipelines.tables import display_name, table_i, table_ii, table_iii, table_iv
+from pipelines.tables import display_name, table_bin, table_i, table_ii, table_iii, table_iv
 from sastnet.taxonomy import num_classes
 from stages.evaluate import write_evaluation
 
@@ -86,6 +86,7 @@ def test_display_names():
     assert display_name("my_model", "aux") == "my_model"
 
 
+@pytest.mark.slow  # renders ~10 PNGs
 def test_write_evaluation_outputs(pred_root, tmp_path):
     tables = write_evaluation(pred_root, tmp_path / "reports", tmp_path / "metrics", seed=1)
     assert sorted(tables) == ["table_i", "table_ii", "table_iii", "table_iv"]
@@ -114,3 +115,23 @@ def test_predictions_missing_columns_are_named(tmp_path):
     pd.DataFrame({"key": ["a"], "label_vq": [0], "prob_0": [1.0]}).to_parquet(path)
     with pytest.raises(ValueError, match=r"lack column\(s\) prob_1, prob_2, prob_3"):
         load_predictions(tmp_path)
+
+
+def test_confusion_plot_axes(tmp_path):
+    import matplotlib.image
+
+    from pipelines.plots import plot_confusion_matrix
+    cm = plot_confusion_matrix([0, 0, 1, 2], [0, 1, 1, 1], "dec", "t", tmp_path / "cm.png")
+    np.testing.assert_allclose(cm, [[0.5, 0.5, 0], [0, 1, 0], [0, 1, 0]])  # rows = true
+    assert matplotlib.image.imread(tmp_path / "cm.png").ndim == 3
+
+
+def test_bin_table_eer(tmp_path):
+    root = tmp_path / "p"
+    # one-hot probs: prob_0 = 0.95 for predicted bona fide, 0.05 otherwise
+    # labels 0 0 1 1 / preds 0 1 1 1 -> bona fide scores .95 .05, spoof .05 .05:
+    # threshold .05 accepts all (FRR 0, FAR 1); threshold .95: FRR 1/2, FAR 0 -> EER 25
+    _write(root, "main", "bin", "sastnet", "cosg_all", [0, 0, 1, 1], [0, 1, 1, 1])
+    md = table_bin(evaluate(load_predictions(root)))
+    assert _row(md, "SASTNet") == ["SASTNet", "–", "–", "25.00"]
+    assert "EER" in md.splitlines()[0]
