@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pipelines.params.codecs import CodecsParams
 from pipelines.params.common import CommonParams
 from pipelines.params.corpus import CorpusParams
 
 SECTIONS: dict[str, type] = {
     "common": CommonParams,
     "corpus": CorpusParams,
+    "codecs": CodecsParams,
 }
