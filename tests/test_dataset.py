@@ -168,3 +168,21 @@ def test_member_json_labels_match_loader(shards):
     shards_dir, _ = shards
     for sample in make_dataset(shard_paths_for(shards_dir, "cosg_known"), num_samples=N):
         assert sample["labels"]["bin"] == 1 and json.dumps(sample["meta"])
+
+
+@pytest.mark.slow
+def test_shards_read_with_ray_data(shards):
+    import ray
+
+    from pipelines.dataset import ray_dataset
+
+    shards_dir, _ = shards
+    paths = shard_paths_for(shards_dir, "test_seen")
+    expected = {s["key"]: s["labels"]["vq"] for s in make_dataset(paths, num_samples=N)}
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        rows = ray_dataset(paths, num_samples=N).take_all()
+    finally:
+        ray.shutdown()
+    assert {r["key"]: r["label_vq"] for r in rows} == expected
+    assert all(len(r["wave"]) == N for r in rows)
