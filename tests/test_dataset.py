@@ -186,3 +186,16 @@ def test_shards_read_with_ray_data(shards):
         ray.shutdown()
     assert {r["key"]: r["label_vq"] for r in rows} == expected
     assert all(len(r["wave"]) == N for r in rows)
+
+
+def test_rm_sil_without_speech_keeps_the_clip_and_flags_it():
+    from pipelines.dataset import decode_sample
+
+    buf = io.BytesIO()
+    wave = np.linspace(-0.5, 0.5, 1000, dtype=np.float32)
+    sf.write(buf, wave, 16000, format="FLAC", subtype="PCM_16")
+    meta = {"key": "k.1", "vad": [], "has_speech": False, **{f"label_{t}": 0 for t in ("vq", "aux", "dec", "bin")}}
+    out = decode_sample({"__key__": "k_1", "flac": buf.getvalue(), "json": json.dumps(meta).encode()},
+                        num_samples=1500, rm_sil=True)
+    assert out["meta"]["rm_sil_fallback"] is True and out["key"] == "k.1"
+    np.testing.assert_allclose(out["wave"][1000:], out["wave"][:500])  # tiled, not zero-padded

@@ -3,6 +3,7 @@ import tarfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import soundfile as sf
 from shard_dummies import HELD_OUT, fake_vad, make_manifest
@@ -52,7 +53,17 @@ def test_splits_counts_and_members(tmp_path, corpus):
         stems = [n.rsplit(".", 1)[0] for n in tar.getnames()]
     assert all("." not in s for s in stems)
     report, metrics = shards_report(index), shards_metrics(index)
-    assert report["rejected"] == [] and metrics["train-aux_samples"] == 12
+    assert report["rejected"] == [] and metrics["train-aux_samples"] == 12 and metrics["no_speech"] == 0
+
+
+def test_clips_without_speech_are_kept_and_counted(tmp_path, corpus):
+    manifest, vad = corpus
+    vad = vad.copy()
+    quiet = vad["key"].isin(["VALLE__0", "MASKGCT__1"])
+    vad.loc[quiet, "segments"] = pd.Series([[] for _ in range(int(quiet.sum()))], index=vad.index[quiet])
+    index = build_shards(manifest, vad, tmp_path / "shards", CFG, seed=1)
+    assert index["splits"]["cosg_all"]["samples"] == 4 and index["splits"]["cosg_all"]["no_speech"] == 2
+    assert shards_report(index)["splits"]["cosg_known"]["no_speech"] == 1
 
 
 def test_flac_bytes_are_copied_bit_exact(tmp_path, corpus):
