@@ -24,11 +24,11 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipelines.clip_audio import decode_clip  # noqa: E402
-from pipelines.dataset import make_dataset, shard_paths_for  # noqa: E402
-from pipelines.params.shard import ShardParams  # noqa: E402
-from pipelines.shards import build_shards  # noqa: E402
-from sastnet.crop import repeat_crop  # noqa: E402
+from pipelines.clip_audio import decode_clip
+from pipelines.dataset import make_dataset, shard_paths_for
+from pipelines.params.shard import ShardParams
+from pipelines.shards import build_shards
+from sastnet.crop import repeat_crop
 
 SR = 16000
 

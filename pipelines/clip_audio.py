@@ -36,7 +36,7 @@ def decode_clip(data: bytes | str | Path, sample_rate_hz: int, name: str | None 
         raise ClipError(name, "missing", "file not found (rerun the stage that writes it)")
     try:
         wave, rate = sf.read(source, dtype="float32", always_2d=True)
-    except Exception as err:  # soundfile raises several types for broken files
+    except Exception as err:  # noqa: BLE001 - soundfile raises several types for broken files
         raise ClipError(name, "unreadable", f"cannot decode audio ({err}); re-encode it as FLAC/WAV") from None
     if rate != sample_rate_hz:
         raise ClipError(name, "wrong_rate",

@@ -23,10 +23,10 @@ import logging
 import os
 import tempfile
 from collections import Counter
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -191,38 +191,37 @@ def write_shard(path: Path, shard: list[list[dict]], vad: dict[str, list], sampl
     codecs: Counter = Counter()
     rejected: list[dict] = []
     samples = no_speech = 0
-    with atomic_path(path) as tmp:
-        with wds.TarWriter(str(tmp), encoder=False, mtime=0.0) as sink:
-            for unit in shard:
-                members, failed = [], None
+    with atomic_path(path) as tmp, wds.TarWriter(str(tmp), encoder=False, mtime=0.0) as sink:
+        for unit in shard:
+            members, failed = [], None
+            for row in unit:
+                if row["key"] not in vad:
+                    failed = (row, "no_vad", "no VAD timestamps for this key (rerun `dvc repro vad`)")
+                    break
+                try:
+                    _, flac = load_clip(str(row["path"]), sample_rate_hz)
+                except ClipError as err:
+                    failed = (row, err.reason, err.detail)
+                    break
+                record = sample_record(row, vad[row["key"]])
+                members.append((row, {"__key__": sample_key(row["key"]), "flac": flac,
+                                      "json": json.dumps(record, sort_keys=True).encode()}))
+            if failed is not None:
+                bad, reason, detail = failed
                 for row in unit:
-                    if row["key"] not in vad:
-                        failed = (row, "no_vad", "no VAD timestamps for this key (rerun `dvc repro vad`)")
-                        break
-                    try:
-                        _, flac = load_clip(str(row["path"]), sample_rate_hz)
-                    except ClipError as err:
-                        failed = (row, err.reason, err.detail)
-                        break
-                    record = sample_record(row, vad[row["key"]])
-                    members.append((row, {"__key__": sample_key(row["key"]), "flac": flac,
-                                          "json": json.dumps(record, sort_keys=True).encode()}))
-                if failed is not None:
-                    bad, reason, detail = failed
-                    for row in unit:
-                        is_bad = row["key"] == bad["key"]
-                        rejected.append({"key": row["key"], "path": str(row["path"]),
-                                         "reason": reason if is_bad else "partner_rejected",
-                                         "detail": detail if is_bad else f"its pair {bad['key']} was rejected"})
-                    log.warning("%s: skipped %s (%s: %s)", rel, bad["key"], reason, detail)
-                    continue
-                for row, member in members:
-                    sink.write(member)
-                    samples += 1
-                    no_speech += not vad[row["key"]]
-                    codecs[str(row["codec"])] += 1
-                    for t in TASKS:
-                        labels[t][str(int(row[f"label_{t}"]))] += 1
+                    is_bad = row["key"] == bad["key"]
+                    rejected.append({"key": row["key"], "path": str(row["path"]),
+                                     "reason": reason if is_bad else "partner_rejected",
+                                     "detail": detail if is_bad else f"its pair {bad['key']} was rejected"})
+                log.warning("%s: skipped %s (%s: %s)", rel, bad["key"], reason, detail)
+                continue
+            for row, member in members:
+                sink.write(member)
+                samples += 1
+                no_speech += not vad[row["key"]]
+                codecs[str(row["codec"])] += 1
+                for t in TASKS:
+                    labels[t][str(int(row[f"label_{t}"]))] += 1
     return ShardResult(rel, samples, sha256_file(path), plan,
                        {t: dict(sorted(c.items())) for t, c in labels.items()},
                        dict(sorted(codecs.items())), no_speech, rejected)

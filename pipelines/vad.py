@@ -17,8 +17,8 @@ padding, 30 ms minimum speech and silence) so gaps between words are removed as 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import asdict
-from typing import Iterable
 
 import pandas as pd
 import pyarrow as pa
@@ -135,7 +135,7 @@ def vad_summary(frame: pd.DataFrame) -> dict:
     """Counts for the report: clips, clips without speech, unreadable clips, mean speech fraction."""
     readable = frame[frame["error"].isna()]
     return {
-        "clips": int(len(frame)),
+        "clips": len(frame),
         "no_speech": int((~readable["has_speech"]).sum()),
         "no_speech_keys": readable.loc[~readable["has_speech"], "key"].tolist()[:100],
         "errors": int(frame["error"].notna().sum()),

@@ -70,7 +70,7 @@ def test_sample_format_and_fixed_length(shards):
 
 
 def test_rm_sil_view_uses_vad_segments(shards):
-    shards_dir, manifest = shards
+    shards_dir, _ = shards
     paths = shard_paths_for(shards_dir, "cosg_all")
     plain = next(iter(make_dataset(paths, num_samples=6000)))
     view = next(iter(make_dataset(paths, num_samples=6000, rm_sil=True)))
@@ -127,6 +127,10 @@ def test_truncated_tar_raises_or_keeps_the_samples_before_the_damage(shards, tmp
     paths[0].write_bytes(data[: len(data) * 2 // 3])
     with pytest.raises(Exception, match="shard-000000.tar"):
         list(make_dataset(paths, num_samples=N))
+    loader = torch.utils.data.DataLoader(make_dataset(paths, num_samples=N), batch_size=2, num_workers=2,
+                                         collate_fn=collate, timeout=60)
+    with pytest.raises(Exception, match="shard-000000.tar"):  # re-raised from the worker, no hang
+        list(loader)
     with caplog.at_level(logging.WARNING):
         keys = _keys(make_dataset(paths, num_samples=N, on_error="skip"))
     assert 13 <= len(keys) < 16 and "skipped" in caplog.text
