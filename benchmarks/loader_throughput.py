@@ -44,10 +44,10 @@ def make_clips(root: Path, clips: int, seconds: float, seed: int = 0) -> pd.Data
         path = root / "audio" / f"p900_{i + 1:03d}.flac"
         path.parent.mkdir(parents=True, exist_ok=True)
         sf.write(path, wave.astype(np.float32), SR, format="FLAC", subtype="PCM_16")
-        rows.append(dict(key=path.stem, path=str(path), speaker="p900", utt_id=i % 250 + 1, text=None,
-                         codec="bonafide", subset="CoRS", split="test", seen=True, pair_key=path.stem,
-                         codec_seen=True, label_vq=0, label_aux=0, label_dec=0, label_bin=0,
-                         duration_s=n / SR))
+        rows.append({"key": path.stem, "path": str(path), "speaker": "p900", "utt_id": i % 250 + 1, "text": None,
+                         "codec": "bonafide", "subset": "CoRS", "split": "test", "seen": True, "pair_key": path.stem,
+                         "codec_seen": True, "label_vq": 0, "label_aux": 0, "label_dec": 0, "label_bin": 0,
+                         "duration_s": n / SR})
     return pd.DataFrame(rows)
 
 

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 import ray
 from tqdm import tqdm
 
-from pipelines.clip_audio import ClipError, decode_clip
+from pipelines.audio_io import AudioError, load_audio
 from pipelines.params.vad import VadParams
 from sastnet.silence import speech_fraction
 
@@ -76,15 +76,15 @@ def vad_batch(clips: list[tuple[str, str]], cfg: dict, sample_rate_hz: int) -> l
     records = []
     for key, path in clips:
         try:
-            wave = decode_clip(path, sample_rate_hz)
-        except ClipError as err:
-            records.append(dict(key=key, segments=[], has_speech=False, speech_fraction=0.0,
-                                num_samples=0, error=f"{err.reason}: {err.detail}"))
+            wave = load_audio(path, sample_rate_hz)
+        except AudioError as err:
+            records.append({"key": key, "segments": [], "has_speech": False, "speech_fraction": 0.0,
+                                "num_samples": 0, "error": f"{err.reason} ({err.fix})"})
             continue
         segments = speech_segments(wave, model, params, sample_rate_hz)
-        records.append(dict(key=key, segments=segments, has_speech=bool(segments),
-                            speech_fraction=speech_fraction(segments, len(wave)),
-                            num_samples=len(wave), error=None))
+        records.append({"key": key, "segments": segments, "has_speech": bool(segments),
+                            "speech_fraction": speech_fraction(segments, len(wave)),
+                            "num_samples": len(wave), "error": None})
     return records
 
 

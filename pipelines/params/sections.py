@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pipelines.params.common import CommonParams
 from pipelines.params.corpus import CorpusParams
+from pipelines.params.resynthesize import ResynthesizeParams
 from pipelines.params.shard import ShardParams
 from pipelines.params.vad import VadParams
 
 SECTIONS: dict[str, type] = {
     "common": CommonParams,
     "corpus": CorpusParams,
+    "resynthesize": ResynthesizeParams,
     "vad": VadParams,
     "shard": ShardParams,
 }
