@@ -79,12 +79,12 @@ def vad_batch(clips: list[tuple[str, str]], cfg: dict, sample_rate_hz: int) -> l
             wave = load_audio(path, sample_rate_hz)
         except AudioError as err:
             records.append({"key": key, "segments": [], "has_speech": False, "speech_fraction": 0.0,
-                                "num_samples": 0, "error": f"{err.reason} ({err.fix})"})
+                            "num_samples": 0, "error": f"{err.reason} ({err.fix})"})
             continue
         segments = speech_segments(wave, model, params, sample_rate_hz)
         records.append({"key": key, "segments": segments, "has_speech": bool(segments),
-                            "speech_fraction": speech_fraction(segments, len(wave)),
-                            "num_samples": len(wave), "error": None})
+                        "speech_fraction": speech_fraction(segments, len(wave)),
+                        "num_samples": len(wave), "error": None})
     return records
 
 
