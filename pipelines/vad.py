@@ -17,8 +17,8 @@ padding, 30 ms minimum speech and silence) so gaps between words are removed as 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import asdict
-from typing import Iterable
 
 import pandas as pd
 import pyarrow as pa
@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 import ray
 from tqdm import tqdm
 
-from pipelines.clip_audio import ClipError, decode_clip
+from pipelines.audio_io import AudioError, load_audio
 from pipelines.params.vad import VadParams
 from sastnet.silence import speech_fraction
 
@@ -76,15 +76,15 @@ def vad_batch(clips: list[tuple[str, str]], cfg: dict, sample_rate_hz: int) -> l
     records = []
     for key, path in clips:
         try:
-            wave = decode_clip(path, sample_rate_hz)
-        except ClipError as err:
-            records.append(dict(key=key, segments=[], has_speech=False, speech_fraction=0.0,
-                                num_samples=0, error=f"{err.reason}: {err.detail}"))
+            wave = load_audio(path, sample_rate_hz)
+        except AudioError as err:
+            records.append({"key": key, "segments": [], "has_speech": False, "speech_fraction": 0.0,
+                            "num_samples": 0, "error": f"{err.reason} ({err.fix})"})
             continue
         segments = speech_segments(wave, model, params, sample_rate_hz)
-        records.append(dict(key=key, segments=segments, has_speech=bool(segments),
-                            speech_fraction=speech_fraction(segments, len(wave)),
-                            num_samples=len(wave), error=None))
+        records.append({"key": key, "segments": segments, "has_speech": bool(segments),
+                        "speech_fraction": speech_fraction(segments, len(wave)),
+                        "num_samples": len(wave), "error": None})
     return records
 
 
@@ -135,7 +135,7 @@ def vad_summary(frame: pd.DataFrame) -> dict:
     """Counts for the report: clips, clips without speech, unreadable clips, mean speech fraction."""
     readable = frame[frame["error"].isna()]
     return {
-        "clips": int(len(frame)),
+        "clips": len(frame),
         "no_speech": int((~readable["has_speech"]).sum()),
         "no_speech_keys": readable.loc[~readable["has_speech"], "key"].tolist()[:100],
         "errors": int(frame["error"].notna().sum()),

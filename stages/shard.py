@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
-
+from pipelines.manifest import read_manifest
 from pipelines.params import load_params
 from pipelines.shards import build_shards, shards_metrics, shards_report
 from pipelines.vad import read_vad
@@ -25,7 +24,7 @@ def main() -> None:
     for path, stage in ((manifest_path, "resynthesize"), (vad_path, "vad")):
         if not path.exists():
             raise SystemExit(f"{path} not found: run `dvc repro {stage}` first")
-    manifest = pd.read_parquet(manifest_path)
+    manifest = read_manifest(manifest_path)
     index = build_shards(manifest, read_vad(vad_path), data / "shards", params.shard,
                          seed=params.common.seed, sample_rate_hz=params.common.sample_rate_hz)
     report = shards_report(index)

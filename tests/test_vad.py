@@ -2,7 +2,6 @@
 
 import shutil
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -62,7 +61,7 @@ def test_run_vad_with_ray_flags_no_speech_and_unreadable(speech, tmp_path):
     frame = run_vad(manifest, VadParams(batch_clips=2, num_cpus=1))
     assert frame["key"].tolist() == ["speech", "quiet", "broken"]
     assert frame["has_speech"].tolist() == [True, False, False]
-    assert frame.loc[0, "speech_fraction"] > 0.5 and frame.loc[2, "error"].startswith("unreadable")
+    assert frame.loc[0, "speech_fraction"] > 0.5 and frame.loc[2, "error"].startswith("unreadable audio")
     summary = vad_summary(frame)
     assert summary["no_speech"] == 1 and summary["errors"] == 1 and summary["no_speech_keys"] == ["quiet"]
     write_vad(frame, tmp_path / "t.parquet")
