@@ -136,3 +136,14 @@ def test_bin_table_eer(tmp_path):
     md = table_bin(evaluate(load_predictions(root)))
     assert _row(md, "SASTNet") == ["SASTNet", "–", "–", "25.00"]
     assert "EER" in md.splitlines()[0]
+
+
+def test_seen250_only_run_still_gets_tables_i_and_iv(tmp_path):
+    root = tmp_path / "predictions"
+    _write(root, "seen250", "aux", "sastnet", "test_seen", [0, 1], [0, 1])
+    _write(root, "seen250", "aux", "sastnet", "test_unseen", [0, 2], [0, 1])
+    _write(root, "seen250", "aux", "sastnet", "cosg_all", [0, 3], [0, 3])
+    tables = write_evaluation(root, tmp_path / "reports", tmp_path / "metrics", seed=1)
+    assert sorted(tables) == ["table_i", "table_ii", "table_iii", "table_iv"]
+    assert "utt. id <= 250 only" in tables["table_i"]
+    assert "| SASTNet |" in tables["table_i"]
