@@ -33,6 +33,10 @@ def main() -> None:
     for name, split in report["splits"].items():
         print(f"{name:>12}: {split['samples']:6d} clips in {split['shards']} shards")
     print(f"rejected: {len(report['rejected'])} {report['rejected_by_reason']}")
+    empty = [name for name, split in report["splits"].items() if split["samples"] == 0]
+    if empty:
+        print(f"warning: empty splits {', '.join(empty)} (training lists need spoofs paired with "
+              "bona fide clips by pair_key; CoSG splits need subset CoSG rows)")
 
 
 if __name__ == "__main__":
