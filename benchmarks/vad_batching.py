@@ -25,8 +25,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipelines.params.vad import VadParams  # noqa: E402
-from pipelines.vad import speech_segments, speech_segments_batch  # noqa: E402
+from pipelines.params.vad import VadParams
+from pipelines.vad import speech_segments, speech_segments_batch
 
 SR = 16000
 SENTENCES = ["Please call Stella.", "Ask her to bring these things with her from the store.",

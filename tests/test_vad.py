@@ -9,7 +9,14 @@ import pytest
 import soundfile as sf
 
 from pipelines.params.vad import VadParams
-from pipelines.vad import read_vad, run_vad, speech_segments, speech_segments_batch, vad_summary, write_vad
+from pipelines.vad import (
+    read_vad,
+    run_vad,
+    speech_segments,
+    speech_segments_batch,
+    vad_summary,
+    write_vad,
+)
 from sastnet.silence import rm_sil
 
 SR = 16000
