@@ -183,7 +183,7 @@ class ModelConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
         """Inverse of ``to_dict`` (a checkpoint's resolved config json)."""
         subs = {"w2v2": W2V2Config, "mel": MelConfig, "mae": MAEConfig, "fusion": FusionConfig,
                 "aasist": AASISTConfig, "loss": LossConfig}

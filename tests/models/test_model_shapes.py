@@ -50,7 +50,7 @@ def test_forward_shapes_train_and_eval(variant, task):
 def test_whisper_is_required_and_checked():
     cfg = model_config("sastnet", "dec", "tiny", num_samples=SAMPLES)
     model = build_model(cfg).eval()
-    wave, whisper = _inputs(cfg)
+    wave, _ = _inputs(cfg)
     with pytest.raises(ValueError, match="needs Whisper"):
         model(wave)
     with pytest.raises(ValueError, match="whisper_dim"):
@@ -73,8 +73,9 @@ def test_unknown_variant_and_override():
 
 
 def test_config_round_trips_through_dict():
-    from sastnet.models import ModelConfig
     import json
+
+    from sastnet.models import ModelConfig
     cfg = model_config("sastnet", "vq", "paper")
     assert ModelConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
 
