@@ -38,6 +38,8 @@ def test_forward_shapes_train_and_eval(variant, task):
     if model.mae is not None:
         assert {"recon", "awl_p0", "awl_p1"} <= set(out.terms)
     out.loss.backward()
+    # DDP without find_unused_parameters needs every parameter in every training step
+    assert [n for n, p in model.named_parameters() if p.grad is None] == []
     model.eval()
     with torch.no_grad():
         first = model(wave, whisper)
