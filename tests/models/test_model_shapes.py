@@ -91,3 +91,16 @@ def test_paper_geometry_on_meta_device():
     assert model.mae.grid == (16, 8)
     assert len(model.mae.decoders) == 4
     assert model.backend.out.in_features == 160
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_paper_size_forward_on_meta_device(variant):
+    """Paper sizes end to end (82,200 samples, Whisper-small width), shapes only: no memory."""
+    cfg = model_config(variant, "aux", "paper")
+    with torch.device("meta"):
+        model = build_model(cfg, load_weights=False)
+        wave, whisper = torch.randn(2, 82_200), torch.randn(2, 128, 768)
+        out = model.train()(wave, whisper, labels=torch.tensor([0, 3]))
+        assert out.logits.shape == (2, 4) and out.loss.shape == ()
+        assert model.eval()(wave, whisper).logits.shape == (2, 4)
