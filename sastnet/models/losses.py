@@ -22,7 +22,7 @@ def margin_reconstruction_loss(per_decoder_mse: Tensor, labels: Tensor, margin: 
 
     A single decoder (S-MAE) has no rivals: the loss is its MSE, whatever the label.
     """
-    b, n = per_decoder_mse.shape
+    n = per_decoder_mse.shape[1]
     if n == 1:
         loss_y = per_decoder_mse[:, 0].mean()
         return loss_y, {"recon_y": loss_y.detach(), "margin": torch.zeros_like(loss_y)}
