@@ -74,6 +74,16 @@ def test_unknown_variant_and_override():
     assert cfg.mae.depth == 1 and cfg.mae.embed_dim == 64
 
 
+def test_any_number_of_classes():
+    cfg = model_config("sastnet", "aux", "tiny", num_samples=SAMPLES, num_classes=7)
+    assert cfg.num_classes == 7 and cfg.loss.class_weights == ()
+    model = build_model(cfg)
+    assert len(model.mae.decoders) == 7
+    wave, whisper = _inputs(cfg)
+    out = model(wave, whisper, labels=torch.tensor([0, 6]))
+    assert out.logits.shape == (BATCH, 7) and torch.isfinite(out.loss)
+
+
 def test_config_round_trips_through_dict():
     import json
 
