@@ -98,7 +98,7 @@ class Decoder(nn.Module):
     def forward(self, tokens: Tensor, keep_idx: Tensor) -> Tensor:
         x = self.embed(tokens)  # (B, K, Dd)
         b, _, d = x.shape
-        full = self.mask_token.expand(b, self.num_patches, d)
+        full = self.mask_token.to(x.dtype).expand(b, self.num_patches, d)  # dtype: autocast
         full = full.scatter(1, keep_idx[:, :, None].expand(-1, -1, d), x) + self.pos
         for block in self.blocks:
             full = block(full)
@@ -164,7 +164,7 @@ class MultiDecoderMAE(nn.Module):
         # where a patch was hidden. O_a then has all L tokens in training as in inference, so
         # the fusion/classifier never sees a shorter sequence in training than at test time
         # (with only the 72 kept tokens as queries, train and eval inputs differ in length).
-        queries = (self.query_mask_token + self.pos).expand(b, -1, -1)
+        queries = (self.query_mask_token + self.pos).to(tokens.dtype).expand(b, -1, -1)
         queries = queries.scatter(1, keep_idx[:, :, None].expand(-1, -1, tokens.shape[-1]),
                                   tokens)
         features = self.feedback(queries, kv, kv, need_weights=False)[0]

@@ -114,3 +114,15 @@ def test_paper_size_forward_on_meta_device(variant):
         out = model.train()(wave, whisper, labels=torch.tensor([0, 3]))
         assert out.logits.shape == (2, 4) and out.loss.shape == ()
         assert model.eval()(wave, whisper).logits.shape == (2, 4)
+
+
+def test_mixed_precision_forward_backward():
+    """bf16 autocast (what a GPU run uses) keeps dtypes consistent through masking/scatter."""
+    torch.manual_seed(0)
+    cfg = model_config("sastnet", "aux", "tiny", num_samples=SAMPLES)
+    model = build_model(cfg)
+    wave, whisper = _inputs(cfg)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(wave, whisper, labels=torch.tensor([0, 3]))
+    out.loss.backward()
+    assert torch.isfinite(out.loss)
