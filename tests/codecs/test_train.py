@@ -78,3 +78,16 @@ def test_teacher_features_follow_the_codec_frame_count():
     assert feats.shape == (2, 16, 13)
     with pytest.raises(ValueError, match="max_source_seconds"):
         teacher(torch.randn(1, 16000), frames=5)
+
+
+def test_keep_positions_shortens_a_whisper_encoder():
+    from transformers import WhisperConfig
+    from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+    from sastnet.codecs.semantic import SemanticTeacher, _keep_positions
+
+    config = WhisperConfig(d_model=16, encoder_layers=1, encoder_attention_heads=2,
+                           encoder_ffn_dim=32, max_source_positions=100)
+    teacher = SemanticTeacher(_keep_positions(WhisperEncoder(config), 0.5))
+    assert teacher.input_frames == 50
+    assert teacher(torch.randn(1, 8000) * 0.1, frames=7).shape == (1, 16, 7)
