@@ -1,5 +1,6 @@
 """The codec zoo driver on a tiny synthetic manifest (two codecs, three steps each)."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -81,3 +82,17 @@ def test_build_zoo_writes_checkpoints_token_lm_and_records(tmp_path):
     assert [w.shape for w in waves] == [(1600,), (1600,)]
     assert zoo["codecs"]["zoo_mvq_sem_freq"]["token_lm"] is None
     assert zoo["codecs"]["zoo_mvq_sem_freq"]["teacher"] == "random-whisper"
+
+
+@pytest.mark.slow
+def test_a_rerun_reuses_finished_codecs_and_a_param_change_retrains(tmp_path):
+    from pipelines.codec_zoo import train_zoo_codec
+
+    params = CodecsParams(codecs=("zoo_sq_dis_freq",), manifest=str(_manifest(tmp_path)),
+                          out_dir=str(tmp_path / "codecs"), steps=3, batch_size=2, crop_s=0.25,
+                          teacher_path=None, dev_clips=1, dev_clip_s=0.25, workers=1)
+    first = train_zoo_codec("zoo_sq_dis_freq", params, params.out_dir)
+    again = train_zoo_codec("zoo_sq_dis_freq", params, params.out_dir)
+    assert json.dumps(again) == json.dumps(first)  # reused, not retrained (times would differ)
+    changed = dataclasses.replace(params, steps=4)
+    assert train_zoo_codec("zoo_sq_dis_freq", changed, params.out_dir)["steps"] == 4
