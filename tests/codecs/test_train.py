@@ -21,8 +21,8 @@ def test_random_crops_shape_and_padding():
     assert batch.shape == (3, 16) and float(batch[:, 10:].abs().sum()) == 0
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("aux", ["none", "semantic", "disentangle"])
+@pytest.mark.parametrize("aux", ["none", pytest.param("semantic", marks=pytest.mark.slow),
+                                 pytest.param("disentangle", marks=pytest.mark.slow)])
 def test_train_a_few_steps_writes_early_mid_late(aux):
     codec = build_codec(tiny_config(aux=aux))
     teacher = build_random_teacher(d_model=16, max_source_seconds=0.1) if aux == "semantic" else None
