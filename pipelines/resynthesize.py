@@ -15,9 +15,10 @@ import dataclasses
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -28,8 +29,17 @@ from pipelines.audio_io import AudioError, audio_duration_s, load_audio, write_a
 from pipelines.synthetic_corpus import to_manifest_frame
 from sastnet.taxonomy import Taxonomy
 
-__all__ = ["Resynthesizer", "CodecEntry", "load_zoo", "load_bonafide", "select_bonafide",
-           "resynthesize_codec", "generate_cosg", "build_resynth_manifest", "summarize_manifest"]
+__all__ = [
+    "CodecEntry",
+    "Resynthesizer",
+    "build_resynth_manifest",
+    "generate_cosg",
+    "load_bonafide",
+    "load_zoo",
+    "resynthesize_codec",
+    "select_bonafide",
+    "summarize_manifest",
+]
 
 log = logging.getLogger(__name__)
 SAMPLE_RATE_HZ = 16000
@@ -57,8 +67,10 @@ class CodecEntry:
 def load_zoo(zoo_json: str | Path, checkpoint: str = "late",
              names: tuple[str, ...] = ()) -> list[CodecEntry]:
     """The trained zoo of the ``codecs`` stage as ``CodecEntry`` objects (``names``: a subset)."""
-    from sastnet.codecs import load_codec  # the zoo's own package, loaded only when used
-    from sastnet.codecs import token_lm
+    from sastnet.codecs import (
+        load_codec,  # the zoo's own package, loaded only when used
+        token_lm,
+    )
 
     zoo_json = Path(zoo_json)
     if not zoo_json.exists():
@@ -234,7 +246,7 @@ def summarize_manifest(df: pd.DataFrame) -> dict:
     def counts(cols):
         return {"/".join(map(str, k)) if isinstance(k, tuple) else str(k): int(v)
                 for k, v in df.groupby(cols, dropna=False).size().items()}
-    return {"clips": int(len(df)), "hours": round(float(df["duration_s"].sum()) / 3600, 3),
+    return {"clips": len(df), "hours": round(float(df["duration_s"].sum()) / 3600, 3),
             "per_split_subset": counts(["split", "subset"]),
             "per_split_codec": counts(["split", "codec"]),
             "per_split_seen": counts(["split", "seen"]),

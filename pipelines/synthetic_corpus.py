@@ -32,10 +32,15 @@ from tqdm import tqdm
 from pipelines.audio_io import AudioError, audio_duration_s, load_audio, write_audio
 from pipelines.params.corpus_synthetic import SyntheticCorpusParams
 from pipelines.synthesis.sentences import build_sentences
-from pipelines.synthesis.voices import (SPEAKER_POOL, SpeakerVoice, SynthesisError,
-                                        missing_engines, synthesize)
+from pipelines.synthesis.voices import (
+    SPEAKER_POOL,
+    SpeakerVoice,
+    SynthesisError,
+    missing_engines,
+    synthesize,
+)
 
-__all__ = ["ClipPlan", "plan_corpus", "render_clip", "build_synthetic_corpus", "MANIFEST_COLUMNS"]
+__all__ = ["MANIFEST_COLUMNS", "ClipPlan", "build_synthetic_corpus", "plan_corpus", "render_clip"]
 
 log = logging.getLogger(__name__)
 SAMPLE_RATE_HZ = 16000

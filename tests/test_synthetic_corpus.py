@@ -9,8 +9,12 @@ from pipelines.params.core import from_dict
 from pipelines.params.corpus_synthetic import MAX_SPEAKERS, SyntheticCorpusParams
 from pipelines.synthesis.sentences import build_sentences
 from pipelines.synthesis.voices import SPEAKER_POOL
-from pipelines.synthetic_corpus import (MANIFEST_COLUMNS, build_synthetic_corpus, plan_corpus,
-                                        speaker_splits)
+from pipelines.synthetic_corpus import (
+    MANIFEST_COLUMNS,
+    build_synthetic_corpus,
+    plan_corpus,
+    speaker_splits,
+)
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng missing")
 

@@ -20,7 +20,7 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
-__all__ = ["SpeakerVoice", "SPEAKER_POOL", "SynthesisError", "synthesize", "missing_engines"]
+__all__ = ["SPEAKER_POOL", "SpeakerVoice", "SynthesisError", "missing_engines", "synthesize"]
 
 ENGINE_BINARIES = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "text2wave"}
 DEBIAN_PACKAGES = {"espeak-ng": "espeak-ng", "flite": "flite",
