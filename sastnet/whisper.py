@@ -1,0 +1,158 @@
+"""Frozen Whisper encoder features, SASTNet's semantic branch input.
+
+The paper (and the official code) runs ``openai/whisper-small`` on every clip: the feature
+extractor pads the clip to 30 s, the encoder returns 1500 frames (20 ms each), SASTNet keeps
+the first 256 frames and average-pools them by 2 -> ``128 x d_model``. That is
+``faithful=True`` here.
+
+The first 256 frames cover only 5.12 s, yet the faithful path encodes 30 s. The fast variant
+loads an encoder with fewer source positions (``max_source_seconds``; its positional
+embeddings are the first rows of the real ones) and feeds it only the first
+``2 * positions`` mel frames of the *same* log-mel spectrogram. The mel input of the kept
+frames is identical; the outputs differ only because self-attention no longer sees the
+(padding) frames after the cut. ``benchmarks/whisper_features.py`` measures the difference.
+
+Models load from a local directory (``data/whisper/tiny.en`` made by ``whisper_convert``)
+or a hub id (``openai/whisper-small``) with the same code; nothing is downloaded unless the
+caller passes ``allow_download=True``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+if TYPE_CHECKING:  # transformers imports yaml: keep it out of `import sastnet`
+    from transformers import WhisperFeatureExtractor
+    from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+SAMPLE_RATE_HZ = 16000
+KEPT_FRAMES = 256  # official SASTNet: encoder output[:, :256]
+POOL = 2  # official SASTNet: avg_pool1d(kernel_size=2, stride=2) -> 128 frames
+FRAMES_PER_SECOND = 50  # encoder frame = 20 ms (mel hop 10 ms, conv2 stride 2)
+MIN_FAST_SECONDS = KEPT_FRAMES / FRAMES_PER_SECOND  # 5.12 s: fewer cannot give 256 frames
+
+
+def _resolve(path_or_hub_id: str, allow_download: bool) -> tuple[str, bool]:
+    """(what to pass to from_pretrained, local_files_only), or a clear FileNotFoundError."""
+    path = Path(path_or_hub_id)
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(f"{path} has no config.json: not a transformers Whisper "
+                                    "directory (make one with `dvc repro whisper_convert`)")
+        return str(path), True
+    looks_like_path = path_or_hub_id.startswith((".", "/", "~")) or path_or_hub_id.count("/") > 1
+    if looks_like_path:
+        raise FileNotFoundError(f"Whisper model directory {path} does not exist; build it with "
+                                "`dvc repro whisper_convert` (writes data/whisper/tiny.en) or "
+                                "pass a hub id such as openai/whisper-small")
+    return path_or_hub_id, not allow_download
+
+
+def load_whisper_encoder(path_or_hub_id: str, max_source_seconds: float | None = None, *,
+                         allow_download: bool = False) -> "WhisperEncoder":
+    """Load a frozen Whisper encoder (eval mode, no gradients).
+
+    Args:
+        path_or_hub_id: a transformers Whisper directory or a hub id (from the local cache).
+        max_source_seconds: None = faithful 30 s encoder; else keep this many seconds of
+            source positions (>= 5.12 s so 256 frames exist), slicing the positional embeddings.
+        allow_download: let transformers fetch a hub id that is not in the local cache.
+
+    Returns:
+        ``transformers``' ``WhisperEncoder``; ``encoder.config.max_source_positions`` says
+        how many 20 ms frames it encodes.
+    """
+    from transformers import WhisperModel
+
+    source, local_only = _resolve(path_or_hub_id, allow_download)
+    try:
+        model = WhisperModel.from_pretrained(source, local_files_only=local_only,
+                                             dtype=torch.float32)
+    except OSError as err:
+        cache = os.environ.get("HF_HUB_CACHE") or os.environ.get("HF_HOME") or "~/.cache/huggingface"
+        raise FileNotFoundError(
+            f"Whisper model {path_or_hub_id!r} is neither a local directory nor in the "
+            f"Hugging Face cache ({cache}); pass a directory such as data/whisper/tiny.en "
+            f"(`dvc repro whisper_convert`) or allow_download=True ({err})") from None
+    encoder = model.encoder
+    if max_source_seconds is not None:
+        encoder = _shorten(encoder, max_source_seconds)
+    encoder.eval().requires_grad_(False)
+    return encoder
+
+
+def _shorten(encoder: "WhisperEncoder", seconds: float) -> "WhisperEncoder":
+    full = encoder.config.max_source_positions
+    positions = math.ceil(seconds * FRAMES_PER_SECOND - 1e-6)
+    if seconds < MIN_FAST_SECONDS - 1e-9:
+        raise ValueError(f"max_source_seconds={seconds} is too short: the features keep the "
+                         f"first {KEPT_FRAMES} frames, which need >= {MIN_FAST_SECONDS} s")
+    if positions >= full:
+        return encoder
+    config = copy.deepcopy(encoder.config)
+    config.max_source_positions = positions
+    weight = encoder.embed_positions.weight.data[:positions].clone()
+    encoder.embed_positions = torch.nn.Embedding.from_pretrained(weight, freeze=True)
+    encoder.max_source_positions = positions
+    encoder.config = config
+    return encoder
+
+
+def _check_waves(waves: list[np.ndarray]) -> list[np.ndarray]:
+    if len(waves) == 0:
+        raise ValueError("whisper_features got no waves")
+    out = []
+    for i, wave in enumerate(waves):
+        wave = np.asarray(wave)
+        if wave.ndim != 1 or wave.size == 0:
+            raise ValueError(f"wave {i}: expected a non-empty mono 1-D array, got shape {wave.shape}")
+        if not np.all(np.isfinite(wave)):
+            raise ValueError(f"wave {i}: contains NaN or inf samples")
+        out.append(wave.astype(np.float32, copy=False))
+    return out
+
+
+def log_mel(feature_extractor: "WhisperFeatureExtractor", waves: list[np.ndarray]) -> torch.Tensor:
+    """Whisper log-mel input, padded/truncated to 30 s exactly as the paper: (N, mels, 3000)."""
+    feats = feature_extractor(_check_waves(waves), sampling_rate=SAMPLE_RATE_HZ,
+                              return_tensors="np").input_features
+    return torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32))
+
+
+@torch.inference_mode()
+def whisper_features(encoder: "WhisperEncoder", feature_extractor: "WhisperFeatureExtractor",
+                     waves: list[np.ndarray], *, faithful: bool) -> np.ndarray:
+    """SASTNet's semantic features for a batch of 16 kHz mono clips.
+
+    Args:
+        encoder: from ``load_whisper_encoder`` (a full one for ``faithful=True``, a shortened
+            one for ``faithful=False``).
+        feature_extractor: the model's ``WhisperFeatureExtractor``.
+        waves: float arrays, any lengths (longer than 30 s are cut at 30 s).
+        faithful: True = 30 s input as in the paper; False = only the encoder's kept seconds.
+
+    Returns:
+        float32 ``(N, 128, d_model)``: first 256 encoder frames, average-pooled by 2.
+    """
+    mel = log_mel(feature_extractor, waves)
+    positions = encoder.config.max_source_positions
+    mel_frames = positions * encoder.conv1.stride[0] * encoder.conv2.stride[0]
+    full_frames = mel.shape[-1]
+    if faithful and mel_frames != full_frames:
+        raise ValueError(f"faithful=True needs the full encoder ({full_frames} mel frames); this "
+                         f"one takes {mel_frames}: load it with max_source_seconds=None")
+    if not faithful and mel_frames >= full_frames:
+        raise ValueError("faithful=False needs a shortened encoder: load it with "
+                         f"max_source_seconds (e.g. {MIN_FAST_SECONDS})")
+    mel = mel[..., :mel_frames].to(encoder.conv1.weight.dtype)
+    hidden = encoder(mel).last_hidden_state[:, :KEPT_FRAMES]  # (N, 256, d)
+    pooled = F.avg_pool1d(hidden.transpose(1, 2), kernel_size=POOL, stride=POOL)
+    return pooled.transpose(1, 2).float().numpy()
