@@ -26,6 +26,7 @@ import torch
 from tqdm import tqdm
 
 from pipelines.audio_io import AudioError, audio_duration_s, load_audio, write_audio
+from pipelines.corpus_report import summarize_manifest
 from pipelines.synthetic_corpus import to_manifest_frame
 from sastnet.taxonomy import Taxonomy
 
@@ -233,21 +234,11 @@ def build_resynth_manifest(corpus: pd.DataFrame, codecs: list[CodecEntry], taxon
     if not df["key"].is_unique:
         dup = df["key"][df["key"].duplicated()].iloc[0]
         raise ValueError(f"duplicate clip key {dup!r}: codec names must not end a bona fide key")
-    report = summarize_manifest(df)
+    report = summarize_manifest(df)  # the same summary as reports/corpus.json
+    report["clips_per_split_codec"] = {f"{split}/{codec}": int(n) for (split, codec), n
+                                       in df.groupby(["split", "codec"]).size().items()}
     report["rejected"] = rejected
     report["codecs"] = {e.name: {"held_out": e.held_out, "family": dataclasses.asdict(taxonomy.family(e.name)),
                                  "labels": taxonomy.labels(e.name), "seconds": timing[e.name],
                                  "cosg": e.generate is not None, **e.info} for e in codecs}
     return df, report
-
-
-def summarize_manifest(df: pd.DataFrame) -> dict:
-    """Counts per split/subset/codec and per task label, and total hours."""
-    def counts(cols):
-        return {"/".join(map(str, k)) if isinstance(k, tuple) else str(k): int(v)
-                for k, v in df.groupby(cols, dropna=False).size().items()}
-    return {"clips": len(df), "hours": round(float(df["duration_s"].sum()) / 3600, 3),
-            "per_split_subset": counts(["split", "subset"]),
-            "per_split_codec": counts(["split", "codec"]),
-            "per_split_seen": counts(["split", "seen"]),
-            "per_label": {t: counts(["split", f"label_{t}"]) for t in ("vq", "aux", "dec", "bin")}}
