@@ -15,6 +15,7 @@ import dataclasses
 import json
 import logging
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +40,6 @@ __all__ = [
     "load_zoo",
     "resynthesize_codec",
     "select_bonafide",
-    "summarize_manifest",
 ]
 
 log = logging.getLogger(__name__)
@@ -68,10 +68,8 @@ class CodecEntry:
 def load_zoo(zoo_json: str | Path, checkpoint: str = "late",
              names: tuple[str, ...] = ()) -> list[CodecEntry]:
     """The trained zoo of the ``codecs`` stage as ``CodecEntry`` objects (``names``: a subset)."""
-    from sastnet.codecs import (
-        load_codec,  # the zoo's own package, loaded only when used
-        token_lm,
-    )
+    # the zoo's package, imported only when used (the tests run stand-in codecs without it)
+    from sastnet.codecs import load_codec, token_lm
 
     zoo_json = Path(zoo_json)
     if not zoo_json.exists():
@@ -222,13 +220,13 @@ def build_resynth_manifest(corpus: pd.DataFrame, codecs: list[CodecEntry], taxon
     bona, waves, rejected = load_bonafide(corpus)
     rows = bona.to_dict("records")
     timing = {}
-    for n, entry in enumerate(codecs):
+    for entry in codecs:
         start = time.perf_counter()
         rows += resynthesize_codec(entry, bona, waves, taxonomy, out_dir,
                                    batch_size=batch_size, splits=splits,
                                    max_clips=max_clips_per_split, seed=seed)
         rows += generate_cosg(entry, taxonomy, out_dir, num_utts=cosg_utts_per_codec,
-                              seconds=cosg_seconds, seed=seed + n)
+                              seconds=cosg_seconds, seed=seed + zlib.crc32(entry.name.encode()))
         timing[entry.name] = round(time.perf_counter() - start, 2)
     df = to_manifest_frame(rows)
     if not df["key"].is_unique:
@@ -238,7 +236,9 @@ def build_resynth_manifest(corpus: pd.DataFrame, codecs: list[CodecEntry], taxon
     report["clips_per_split_codec"] = {f"{split}/{codec}": int(n) for (split, codec), n
                                        in df.groupby(["split", "codec"]).size().items()}
     report["rejected"] = rejected
-    report["codecs"] = {e.name: {"held_out": e.held_out, "family": dataclasses.asdict(taxonomy.family(e.name)),
-                                 "labels": taxonomy.labels(e.name), "seconds": timing[e.name],
-                                 "cosg": e.generate is not None, **e.info} for e in codecs}
+    report["codecs"] = {
+        e.name: {"held_out": e.held_out, "family": dataclasses.asdict(taxonomy.family(e.name)),
+                 "labels": taxonomy.labels(e.name), "seconds": timing[e.name],
+                 "cosg": e.generate is not None, **e.info}
+        for e in codecs}
     return df, report
