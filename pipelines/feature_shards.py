@@ -1,0 +1,155 @@
+"""Whisper feature shards: read an audio shard, encode it, write its mirror; the resume index.
+
+A feature shard mirrors one audio shard file-for-file (``data/shards/<split>/shard-N.tar`` ->
+``data/features/<split>/shard-N.tar``) with the same keys in the same order, one member
+``<key>.npy`` (float16, ``128 x d_model``) per clip, so the loader can zip the two streams
+and check keys. A shard is the unit of work and of resumption: it is written to a hidden
+temporary file and renamed, then recorded in ``index.json`` with both files' SHA-256; a shard
+is skipped on a rerun only when its record, its bytes and its audio shard all still match.
+Tars are written with a fixed mtime, so the same input gives byte-identical shards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import soundfile as sf
+import webdataset as wds
+
+SAMPLE_RATE_HZ = 16000
+INDEX_NAME = "index.json"
+FEATURE_DTYPE = np.float16  # docs/contracts.md: float16 128 x d_model per clip
+
+
+def repeat_crop(wave: np.ndarray, num_samples: int) -> np.ndarray:
+    """The loader's fixed-length input: short clips repeat-tiled, long ones cut from sample 0
+    (same rule as ``sastnet.crop.repeat_crop`` used by ``pipelines.dataset``)."""
+    if len(wave) >= num_samples:
+        return wave[:num_samples]
+    return np.tile(wave, -(-num_samples // len(wave)))[:num_samples]
+
+
+def _decode_flac(data: bytes, where: str) -> np.ndarray:
+    try:
+        wave, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    except Exception as err:  # soundfile raises several types for corrupt audio
+        raise ValueError(f"{where}: cannot decode FLAC ({err}); rebuild the shard "
+                         "(`dvc repro shard`)") from None
+    if rate != SAMPLE_RATE_HZ:
+        raise ValueError(f"{where}: {rate} Hz audio, expected {SAMPLE_RATE_HZ} Hz (resample it)")
+    if wave.shape[1] != 1:
+        raise ValueError(f"{where}: {wave.shape[1]} channels, expected mono")
+    if wave.shape[0] == 0:
+        raise ValueError(f"{where}: empty audio")
+    if not np.all(np.isfinite(wave)):
+        raise ValueError(f"{where}: NaN or inf samples")
+    return wave[:, 0]
+
+
+def read_audio_shard(path: str | Path, num_samples: int) -> list[tuple[str, np.ndarray]]:
+    """(key, fixed-length wave) for every sample of an audio shard, in tar order.
+
+    A sample is the run of members sharing a key (name up to the first dot of the basename,
+    as WebDataset groups them); each must have a ``.flac`` member.
+    """
+    samples: list[tuple[str, dict[str, bytes]]] = []
+    with tarfile.open(path) as tar:
+        for member in tar:
+            if not member.isfile():
+                continue
+            directory, _, base = member.name.rpartition("/")
+            stem, _, ext = base.partition(".")
+            key = f"{directory}/{stem}" if directory else stem
+            if not samples or samples[-1][0] != key:
+                samples.append((key, {}))
+            samples[-1][1][ext] = tar.extractfile(member).read()
+    out = []
+    for key, members in samples:
+        if "flac" not in members:
+            raise ValueError(f"{path}: sample {key} has no .flac member (has {sorted(members)})")
+        wave = _decode_flac(members["flac"], f"{path}: {key}.flac")
+        out.append((key, repeat_crop(wave, num_samples)))
+    return out
+
+
+def write_feature_shard(path: str | Path, keys: list[str], features: np.ndarray) -> None:
+    """Write ``<key>.npy`` members (float16) to ``path`` atomically (temp file + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            with wds.TarWriter(stream, mtime=0) as writer:
+                for key, feat in zip(keys, features, strict=True):
+                    writer.write({"__key__": key, "npy": feat.astype(FEATURE_DTYPE)})
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def read_feature_shard(path: str | Path) -> list[tuple[str, np.ndarray]]:
+    """(key, float16 array) for every member of a feature shard, in order."""
+    out = []
+    with tarfile.open(path) as tar:
+        for member in tar:
+            key = member.name.rsplit(".npy", 1)[0]
+            out.append((key, np.load(io.BytesIO(tar.extractfile(member).read()))))
+    return out
+
+
+def extract_shard(encode: Callable[[list[np.ndarray]], np.ndarray], src: str | Path,
+                  dst: str | Path, *, num_samples: int, batch_size: int) -> dict:
+    """Encode every clip of audio shard ``src`` and write its feature shard ``dst``.
+
+    Args:
+        encode: waves -> float32 ``(N, 128, d)`` (``whisper_features`` with its model bound).
+
+    Returns:
+        the shard's index record: clips, sha256 of both files.
+    """
+    clips = read_audio_shard(src, num_samples)
+    if not clips:
+        raise ValueError(f"{src}: no samples in this shard")
+    keys = [key for key, _ in clips]
+    batches = [encode([w for _, w in clips[i:i + batch_size]])
+               for i in range(0, len(clips), batch_size)]
+    features = np.concatenate(batches).astype(FEATURE_DTYPE)
+    if not np.all(np.isfinite(features)):
+        raise ValueError(f"{src}: Whisper features overflow float16 (non-finite values)")
+    write_feature_shard(dst, keys, features)
+    return {"clips": len(keys), "d_model": int(features.shape[-1]),
+            "sha256": file_sha256(dst), "source_sha256": file_sha256(src)}
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def is_done(record: dict | None, src: Path, dst: Path) -> bool:
+    """True when ``dst`` is the finished feature shard of the current ``src``."""
+    return (record is not None and dst.is_file()
+            and record.get("source_sha256") == file_sha256(src)
+            and record.get("sha256") == file_sha256(dst))
+
+
+def write_json(path: str | Path, data) -> None:
+    """Write ``data`` as JSON atomically (the index must never be half written)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
