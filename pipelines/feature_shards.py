@@ -21,37 +21,16 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import soundfile as sf
 import webdataset as wds
+
+# the loader's own decoding and fixed-length rule (pipelines.dataset), so the features are
+# computed on exactly the wave the model sees next to them
+from pipelines.clip_audio import decode_clip
+from sastnet.crop import repeat_crop
 
 SAMPLE_RATE_HZ = 16000
 INDEX_NAME = "index.json"
 FEATURE_DTYPE = np.float16  # docs/contracts.md: float16 128 x d_model per clip
-
-
-def repeat_crop(wave: np.ndarray, num_samples: int) -> np.ndarray:
-    """The loader's fixed-length input: short clips repeat-tiled, long ones cut from sample 0
-    (same rule as ``sastnet.crop.repeat_crop`` used by ``pipelines.dataset``)."""
-    if len(wave) >= num_samples:
-        return wave[:num_samples]
-    return np.tile(wave, -(-num_samples // len(wave)))[:num_samples]
-
-
-def _decode_flac(data: bytes, where: str) -> np.ndarray:
-    try:
-        wave, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
-    except Exception as err:  # soundfile raises several types for corrupt audio
-        raise ValueError(f"{where}: cannot decode FLAC ({err}); rebuild the shard "
-                         "(`dvc repro shard`)") from None
-    if rate != SAMPLE_RATE_HZ:
-        raise ValueError(f"{where}: {rate} Hz audio, expected {SAMPLE_RATE_HZ} Hz (resample it)")
-    if wave.shape[1] != 1:
-        raise ValueError(f"{where}: {wave.shape[1]} channels, expected mono")
-    if wave.shape[0] == 0:
-        raise ValueError(f"{where}: empty audio")
-    if not np.all(np.isfinite(wave)):
-        raise ValueError(f"{where}: NaN or inf samples")
-    return wave[:, 0]
 
 
 def read_audio_shard(path: str | Path, num_samples: int) -> list[tuple[str, np.ndarray]]:
@@ -75,7 +54,7 @@ def read_audio_shard(path: str | Path, num_samples: int) -> list[tuple[str, np.n
     for key, members in samples:
         if "flac" not in members:
             raise ValueError(f"{path}: sample {key} has no .flac member (has {sorted(members)})")
-        wave = _decode_flac(members["flac"], f"{path}: {key}.flac")
+        wave = decode_clip(members["flac"], SAMPLE_RATE_HZ, name=f"{path}: {key}.flac")
         out.append((key, repeat_crop(wave, num_samples)))
     return out
 

@@ -30,13 +30,19 @@ want="$(cat pyproject.toml constraints/*.txt | sha256sum | cut -c1-16)-$flavour"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
-echo "[setup] installing the project into .venv (torch: $flavour)"
-.venv/bin/python -m pip install -q --upgrade pip
+echo "[setup] installing the project into .venv (torch: $flavour; takes a few minutes once)"
+pip_install() {
+  # pip's notes about local index folders without a package are noise here; errors still show.
+  .venv/bin/python -m pip install -q --disable-pip-version-check "$@" 2>&1 \
+    | { grep -vE "is ignored: it is neither a file nor a directory|BuildBackendWarning|^ *!!|^ *\*+$" || true; }
+}
+pip_install --upgrade pip
 if [ "$flavour" = cpu ]; then
-  .venv/bin/python -m pip install -q -c constraints/cpu.txt torch
-  .venv/bin/python -m pip install -q -c constraints/cpu.txt -e ".[dev]"
+  pip_install -c constraints/cpu.txt torch
+  pip_install -c constraints/cpu.txt -e ".[dev]"
 else
-  .venv/bin/python -m pip install -q -e ".[dev]"
+  pip_install -e ".[dev]"
 fi
+.venv/bin/python -c "import torch, sastnet, pipelines" || { echo "[setup] install failed" >&2; exit 1; }
 echo "$want" > "$stamp"
 echo "[setup] done"

@@ -18,7 +18,7 @@ import webdataset as wds
 import yaml
 
 from pipelines.feature_shards import (extract_shard, file_sha256, read_audio_shard,
-                                      read_feature_shard, repeat_crop)
+                                      read_feature_shard)
 from pipelines.params.features import FeaturesParams
 from sastnet.whisper import load_whisper_encoder, whisper_features
 
@@ -57,7 +57,8 @@ def make_audio_shards(shards_dir: Path, n_shards: int, per_shard: int, seed: int
                 key = f"p{s:03d}_{i:03d}"
                 wave = 0.1 * rng.standard_normal(int(rng.integers(4000, 40000))).astype(np.float32)
                 writer.write({"__key__": key, "flac": flac_bytes(wave),
-                              "json": {"key": key, "label_bin": 0, "vad": [], "has_speech": True}})
+                              "json": {"key": key, "label_vq": 0, "label_aux": 0, "label_dec": 0,
+                                       "label_bin": 0, "vad": [], "has_speech": True}})
 
 
 @pytest.fixture(scope="module")
@@ -85,11 +86,6 @@ def test_stored_features_equal_a_direct_encoder_call(tmp_path, tiny_model):
                                    err_msg=key)
 
 
-def test_repeat_crop_tiles_short_and_cuts_long():
-    np.testing.assert_array_equal(repeat_crop(np.arange(3), 7), [0, 1, 2, 0, 1, 2, 0])
-    np.testing.assert_array_equal(repeat_crop(np.arange(10), 4), [0, 1, 2, 3])
-
-
 @pytest.mark.parametrize("rate,channels,match", [(8000, 1, "8000 Hz"), (16000, 2, "2 channels")])
 def test_bad_audio_names_shard_and_key(tmp_path, rate, channels, match):
     path = tmp_path / "shard-000000.tar"
@@ -98,6 +94,30 @@ def test_bad_audio_names_shard_and_key(tmp_path, rate, channels, match):
         writer.write({"__key__": "bad_001", "flac": flac_bytes(wave, rate), "json": {}})
     with pytest.raises(ValueError, match=f"shard-000000.tar: bad_001.flac: .*{match}"):
         read_audio_shard(path, NUM_SAMPLES)
+
+
+def test_the_loader_joins_audio_and_feature_shards(tmp_path, tiny_model):
+    from pipelines.dataset import make_dataset
+
+    make_audio_shards(tmp_path / "shards", 1, 3)
+    src = tmp_path / "shards/train/shard-000000.tar"
+    dst = tmp_path / "features/train/shard-000000.tar"
+    rng = np.random.default_rng(1)
+    fake = {}
+
+    def encode(waves):  # any encoder: this test is about the shard contract
+        out = rng.standard_normal((len(waves), 128, 8)).astype(np.float32)
+        fake.update({len(fake) + i: o for i, o in enumerate(out)})
+        return out
+
+    extract_shard(encode, src, dst, num_samples=NUM_SAMPLES, batch_size=2)
+    samples = list(make_dataset([str(src)], num_samples=NUM_SAMPLES,
+                                feature_dir=str(tmp_path / "features"),
+                                split_by_node=False, split_by_worker=False))
+    assert [s["key"] for s in samples] == ["p000_000", "p000_001", "p000_002"]
+    for i, sample in enumerate(samples):
+        np.testing.assert_array_equal(sample["whisper"], fake[i].astype(np.float16).astype(np.float32))
+        assert sample["wave"].shape == (NUM_SAMPLES,)
 
 
 def test_params_reject_impossible_values():

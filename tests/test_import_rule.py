@@ -30,11 +30,13 @@ def test_sastnet_sources_import_no_orchestration():
 
 
 def test_importing_sastnet_loads_no_orchestration():
+    # yaml is left out here: transformers (allowed in sastnet/) imports it itself.
+    forbidden_at_runtime = sorted(FORBIDDEN - {"yaml"})
     code = (
         "import sys, pkgutil, importlib, sastnet\n"
         "for m in pkgutil.walk_packages(sastnet.__path__, 'sastnet.'):\n"
         "    importlib.import_module(m.name)\n"
-        f"bad = sorted(n for n in sys.modules if n.split('.')[0] in {sorted(FORBIDDEN)!r})\n"
+        f"bad = sorted(n for n in sys.modules if n.split('.')[0] in {forbidden_at_runtime!r})\n"
         "print(','.join(bad))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,

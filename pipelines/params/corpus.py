@@ -6,26 +6,45 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from pipelines.params.core import check
+from pipelines.params.corpus_synthetic import SyntheticCorpusParams
 
 
 @dataclass(frozen=True)
 class CodecFakePlusParams:
-    """The CodecFake+ release on disk (``source: codecfake_plus``)."""
+    """The CodecFake+ release on disk (``source: codecfake_plus``); see docs/codecfake_plus.md.
 
-    audio_root: str = "/data/codecfake_plus"  # folder holding the release's audio
+    Audio layout (the official README's tree and its loaders): CoRS clips (train, dev and test)
+    lie flat as ``<audio_root>/<cors_dir>/<UTT>.<ext>``; CoSG clips as
+    ``<audio_root>/<cosg_dir>/<MODEL>/<UTT>.<ext>``. Relative list names are read from
+    ``protocol_dir``.
+    """
+
+    audio_root: str = "/data/codecfake_plus"  # the release's top folder ("CodecFake+/")
+    cors_dir: str = "all_data_16k"  # official README: CoRS (+ maskgct_vctk) audio, flat
+    cosg_dir: str = "SLMdemos_16k"  # official README: CoSG audio, one folder per model
+    audio_extensions: tuple[str, ...] = ("flac", "wav")  # official loader tries .flac, then .wav
     protocol_dir: str = "/data/codecfake_plus/protocols"  # the official .txt lists
-    train_list: str = "train_mult_learn.txt"  # 7-column training list (AUX-balanced)
-    dev_list: str = "dev_mult_learn.txt"
+    # 7-column training lists; several (the per-task balanced variants) are merged by key
+    train_lists: tuple[str, ...] = ("train_mult_learn.txt",)
+    dev_lists: tuple[str, ...] = ("dev_mult_learn.txt",)
     cors_list: str = "CoRS_ALL.txt"  # 5-column CoRS test list
     cosg_list: str = "CoSG_ALL.txt"  # 4/5-column CoSG list
-    cosg_seen_list: str = "CoSG_SEEN.txt"
-    seen_max_utt_id: int = 250  # paper, Sec. V: utt id <= 250 is "seen" content
+    cosg_seen_list: str = "CoSG_SEEN.txt"  # CoSG rows of codecs seen in training ("kn. codec")
+    seen_max_utt_id: int = 250  # paper, Sec. IV-A: utt id <= 250 is "seen" content
+    # a listed clip whose audio is missing or unreadable: stop (default) or skip and report it
+    on_bad_audio: Literal["raise", "skip"] = "raise"
 
     def __post_init__(self) -> None:
         check(self.seen_max_utt_id > 0, "seen_max_utt_id", "must be > 0")
+        check(len(self.train_lists) > 0, "train_lists", "name at least one training list")
+        check(len(self.audio_extensions) > 0, "audio_extensions", "name at least one extension")
+        for ext in self.audio_extensions:
+            check(not ext.startswith("."), "audio_extensions",
+                  f"{ext!r}: give extensions without the dot, e.g. 'flac'")
 
 
 @dataclass(frozen=True)
 class CorpusParams:
     source: Literal["synthetic", "codecfake_plus"] = "synthetic"
     codecfake_plus: CodecFakePlusParams = field(default_factory=CodecFakePlusParams)
+    synthetic: SyntheticCorpusParams = field(default_factory=SyntheticCorpusParams)

@@ -1,0 +1,78 @@
+"""``train``: what to train (tasks x variants), how long, on how many Ray workers.
+
+The paper trains the W2V2-AASIST baseline of a task first, then SASTNet (and W2V2 + M-MAE)
+with wav2vec 2.0 initialised from that baseline ("tuned weight"); ``baseline`` and ``main``
+hold the two schedules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pipelines.params.core import check
+
+TASKS = ("vq", "aux", "dec", "bin")
+VARIANTS = ("w2v2_aasist", "s_mae", "m_mae", "whisper_m_mae", "w2v2_m_mae", "sastnet")
+
+
+@dataclass(frozen=True)
+class ScheduleParams:
+    """One optimisation schedule (AdamW + cosine annealing over epochs)."""
+
+    epochs: int = 40  # official README
+    batch_size: int = 12  # per optimizer step, summed over workers (official: 12)
+    lr: float = 5e-6  # official README (script default 1e-5)
+    max_steps_per_epoch: int | None = None  # cap for smoke runs; None = one pass over train
+
+    def __post_init__(self) -> None:
+        check(self.epochs >= 1, "epochs", f"must be >= 1, got {self.epochs}")
+        check(self.batch_size >= 1, "batch_size", f"must be >= 1, got {self.batch_size}")
+        check(0 < self.lr < 1, "lr", f"must be in (0, 1), got {self.lr}")
+        check(self.max_steps_per_epoch is None or self.max_steps_per_epoch >= 1,
+              "max_steps_per_epoch", "must be >= 1 or null")
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    tasks: tuple[str, ...] = ("aux",)  # paper: vq, aux, dec, bin
+    baseline_variant: str = "w2v2_aasist"  # trained first; others start from its wav2vec 2.0
+    variants: tuple[str, ...] = ("m_mae", "sastnet")  # trained after the baseline, in order
+    baseline: ScheduleParams = field(  # official W2V2-AASIST: batch 8, 20 epochs, lr 1e-6
+        default_factory=lambda: ScheduleParams(epochs=20, batch_size=8, lr=1e-6))
+    main: ScheduleParams = field(default_factory=ScheduleParams)  # SASTNet: 12 / 40 / 5e-6
+    weight_decay: float = 1e-4  # official AdamW weight decay (AWL parameters get none)
+    num_samples: int = 82200  # official fixed input length (5.1375 s at 16 kHz)
+    rawboost_algo: int = 5  # official: LnL convolutive then ISD impulsive; 0 = off
+    rm_sil: bool = False  # train on the silence-removed view
+    shuffle_buffer: int = 1000  # WebDataset sample shuffle buffer per worker
+    num_workers: int = 2  # Ray Train workers (DDP ranks)
+    cpus_per_worker: float = 1.0
+    use_gpu: bool = False  # NCCL + one GPU per worker when true, gloo on CPU otherwise
+    mixed_precision: bool = True  # bf16 autocast, GPU only (ignored on CPU)
+    max_failures: int = 2  # FailureConfig: worker-group restarts from the latest checkpoint
+    checkpoints_to_keep: int = 2  # best by dev macro F1 + the latest are always kept
+    storage_path: str = "ray_results"  # Ray Train run storage (a shared path / s3:// on clusters)
+    models_dir: str = "models"  # models/<task>/<variant>/{best/,run.json}
+    experiment: str = "sastnet"  # MLflow experiment name
+    registered_model_prefix: str = "sastnet"  # registered model: <prefix>-<task>
+    select_metric: Literal["dev_macro_f1", "dev_weighted_f1"] = "dev_macro_f1"
+
+    def __post_init__(self) -> None:
+        for task in self.tasks:
+            check(task in TASKS, "tasks", f"{task!r} is not a task; allowed: {', '.join(TASKS)}")
+        check(len(self.tasks) > 0, "tasks", "must list at least one task")
+        check(self.baseline_variant in VARIANTS, "baseline_variant",
+              f"{self.baseline_variant!r}; allowed: {', '.join(VARIANTS)}")
+        for variant in self.variants:
+            check(variant in VARIANTS, "variants",
+                  f"{variant!r} is not a variant; allowed: {', '.join(VARIANTS)}")
+            check(variant != self.baseline_variant, "variants",
+                  f"{variant!r} is the baseline_variant; list it only there")
+        check(self.weight_decay >= 0, "weight_decay", "must be >= 0")
+        check(self.num_samples >= 1600, "num_samples", f"must be >= 1600 (0.1 s), got {self.num_samples}")
+        check(self.rawboost_algo in range(0, 9), "rawboost_algo", "must be 0 (off) .. 8")
+        check(self.num_workers >= 1, "num_workers", "must be >= 1")
+        check(self.cpus_per_worker > 0, "cpus_per_worker", "must be > 0")
+        check(self.max_failures >= -1, "max_failures", "must be >= 0, or -1 for unlimited")
+        check(self.checkpoints_to_keep >= 1, "checkpoints_to_keep", "must be >= 1")

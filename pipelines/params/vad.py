@@ -1,0 +1,26 @@
+"""``vad``: silero-vad speech timestamps for every clip (stage ``vad``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipelines.params.core import check
+
+
+@dataclass(frozen=True)
+class VadParams:
+    # silero-vad settings. The release used WebRTC VAD (aggressiveness 3) on 30 ms frames and
+    # kept every speech frame with no padding; these values keep that frame-level logic.
+    threshold: float = 0.5  # silero-vad default speech probability threshold
+    min_speech_duration_ms: int = 30  # one WebRTC frame: keep short speech bursts like the release
+    min_silence_duration_ms: int = 30  # one WebRTC frame: every non-speech frame is dropped
+    speech_pad_ms: int = 0  # the release pads nothing around speech frames
+    batch_clips: int = 64  # clips per Ray task (the model is loaded once per task)
+    num_cpus: int = 2  # local Ray only (ignored when RAY_ADDRESS points to a cluster)
+
+    def __post_init__(self) -> None:
+        check(0.0 < self.threshold < 1.0, "threshold", f"must be in (0, 1), got {self.threshold}")
+        for name in ("min_speech_duration_ms", "min_silence_duration_ms", "speech_pad_ms"):
+            check(getattr(self, name) >= 0, name, f"must be >= 0, got {getattr(self, name)}")
+        check(self.batch_clips >= 1, "batch_clips", f"must be >= 1, got {self.batch_clips}")
+        check(self.num_cpus >= 1, "num_cpus", f"must be >= 1, got {self.num_cpus}")

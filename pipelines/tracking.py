@@ -1,0 +1,167 @@
+"""MLflow tracking for training runs: one run per training, even across retries and resumes.
+
+The driver opens (or reattaches to) the run and hands a small picklable ``RunTracker`` to
+the Ray Train loop; only rank 0 calls it. It talks to MLflow through ``MlflowClient`` with
+an explicit run id, so no process-global "active run" is involved and a restarted worker
+group (or a rerun of the driver, which finds the run id in the latest checkpoint) keeps
+logging into the same run.
+
+Store: ``MLFLOW_TRACKING_URI`` when set, else ``sqlite:///<repo>/mlflow.db`` with artifacts
+in ``<repo>/mlruns/`` (both git-ignored). Browse with ``mlflow ui --backend-store-uri
+sqlite:///mlflow.db``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import mlflow
+from mlflow.tracking import MlflowClient
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def default_tracking_uri() -> str:
+    """``MLFLOW_TRACKING_URI``, else the SQLite store in the repository."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{REPO_ROOT / 'mlflow.db'}"
+
+
+def _artifact_root(tracking_uri: str) -> str | None:
+    """Local artifact folder beside a SQLite store (``mlruns/``); None lets a server decide."""
+    if tracking_uri.startswith("sqlite:///"):
+        return (Path(tracking_uri[len("sqlite:///"):]).parent / "mlruns").resolve().as_uri()
+    return None
+
+
+def get_or_create_experiment(client: MlflowClient, name: str, tracking_uri: str) -> str:
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    return client.create_experiment(name, artifact_location=_artifact_root(tracking_uri))
+
+
+def git_commit() -> str:
+    """The commit being trained (``SASTNET_GIT_COMMIT`` wins: ``ray job submit`` ships no .git)."""
+    if os.environ.get("SASTNET_GIT_COMMIT"):
+        return os.environ["SASTNET_GIT_COMMIT"]
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                             text=True, timeout=10, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def data_fingerprint(paths: Iterable[str | Path]) -> str:
+    """sha256 over the given index files (shard / feature indexes), the data's identity.
+
+    The indexes list every shard with its clip counts; the shard stage rewrites them whenever
+    the data changes, so their hash changes with the data (the same role as DVC's md5 of the
+    output folder, which ``dvc.lock`` also records).
+    """
+    digest = hashlib.sha256()
+    found = False
+    for path in sorted(str(p) for p in paths):
+        if Path(path).is_file():
+            digest.update(path.encode() + b"\0" + Path(path).read_bytes())
+            found = True
+    return digest.hexdigest()[:16] if found else "none"
+
+
+def flatten(prefix: str, value: Any) -> dict[str, Any]:
+    """Nested dict -> ``{"a.b": v}`` for ``log_params``."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(flatten(f"{prefix}.{k}" if prefix else str(k), v))
+        return out
+    return {prefix: json.dumps(value) if isinstance(value, (list, tuple)) else value}
+
+
+@dataclass(frozen=True)
+class RunTracker:
+    """Handle on one MLflow run, safe to pickle into Ray workers (use it from rank 0 only)."""
+
+    tracking_uri: str
+    run_id: str
+
+    @property
+    def client(self) -> MlflowClient:
+        return MlflowClient(tracking_uri=self.tracking_uri)
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        self.client.log_batch(self.run_id, metrics=[
+            mlflow.entities.Metric(k, float(v), mlflow.utils.time.get_current_time_millis(), step)
+            for k, v in metrics.items()])
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        existing = self.client.get_run(self.run_id).data.params
+        fresh = {k: str(v)[:6000] for k, v in params.items() if k not in existing}
+        if fresh:
+            self.client.log_batch(self.run_id, params=[
+                mlflow.entities.Param(k, v) for k, v in fresh.items()])
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        for k, v in tags.items():
+            self.client.set_tag(self.run_id, k, str(v))
+
+    def finish(self, status: str = "FINISHED") -> None:
+        self.client.set_terminated(self.run_id, status=status)
+
+    def metric_history(self, key: str) -> list[float]:
+        return [m.value for m in sorted(self.client.get_metric_history(self.run_id, key),
+                                        key=lambda m: m.step)]
+
+
+def start_or_resume_run(experiment: str, run_name: str, *, resume_run_id: str | None = None,
+                        tags: dict[str, str] | None = None,
+                        tracking_uri: str | None = None) -> RunTracker:
+    """Reattach to ``resume_run_id`` when it exists in the store, else open a new run."""
+    uri = tracking_uri or default_tracking_uri()
+    client = MlflowClient(tracking_uri=uri)
+    if resume_run_id:
+        try:
+            run = client.get_run(resume_run_id)
+            if run.info.status != "RUNNING":
+                client.update_run(resume_run_id, status="RUNNING")
+            return RunTracker(uri, resume_run_id)
+        except mlflow.exceptions.MlflowException:
+            pass  # the checkpoint outlived its store (e.g. a new mlflow.db): start a new run
+    experiment_id = get_or_create_experiment(client, experiment, uri)
+    run = client.create_run(experiment_id, run_name=run_name, tags=tags or {})
+    return RunTracker(uri, run.info.run_id)
+
+
+def log_and_register_model(tracker: RunTracker, model: Any, input_example: Any, *,
+                           registered_name: str, tags: dict[str, str]) -> str:
+    """Log ``model`` (pickled: MLflow 3's default pt2 export would fix the batch size to the
+    example's) with an input example, and register it as a new version of ``registered_name``.
+
+    Returns the new version number (a string, as MLflow gives it).
+    """
+    mlflow.set_tracking_uri(tracker.tracking_uri)
+    with mlflow.start_run(run_id=tracker.run_id):
+        info = mlflow.pytorch.log_model(model, name="model", input_example=input_example,
+                                        serialization_format="pickle",
+                                        registered_model_name=registered_name,
+                                        code_paths=None)
+    client = tracker.client
+    versions = client.search_model_versions(f"name='{registered_name}' and run_id='{tracker.run_id}'")
+    if not versions:
+        raise RuntimeError(f"model {info.model_uri} was logged but no version of "
+                           f"{registered_name} points at run {tracker.run_id}")
+    version = max(versions, key=lambda v: int(v.version))
+    for k, v in tags.items():
+        client.set_model_version_tag(registered_name, version.version, k, str(v))
+    return str(version.version)

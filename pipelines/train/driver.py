@@ -1,0 +1,186 @@
+"""The driver: one ``TorchTrainer`` run for one (task, variant), tracked in one MLflow run.
+
+    python -m pipelines.train --task aux --variant w2v2_aasist          # local Ray
+    ray job submit --working-dir . -- .venv/bin/python -m pipelines.train --task aux ...
+
+The Ray run is named ``<task>-<variant>-<job hash>`` under ``storage_path``: rerunning the
+same job resumes from its latest checkpoint (Ray Train restores a run of the same name),
+and the MLflow run id stored in that checkpoint is reattached, so a resumed training stays
+one MLflow run. After training the best checkpoint (by the dev metric) becomes
+``models/<task>/<variant>/best/``, is logged to MLflow and registered as a version of
+``<prefix>-<task>``; ``models/<task>/<variant>/run.json`` records what happened.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ray
+import torch
+from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+from ray.train.torch import TorchConfig, TorchTrainer
+
+from pipelines.tracking import (RunTracker, data_fingerprint, flatten, git_commit,
+                                log_and_register_model, start_or_resume_run)
+from pipelines.train.checkpoint import latest_run_id, load_best, read_meta, write_best
+from pipelines.train.export import ScoringModule
+from pipelines.train.job import TrainJob
+from pipelines.train.loop import train_loop_per_worker
+from pipelines.train.plots import plot_confusion, plot_curves
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """How and where to run: Ray workers, retries, storage, tracking."""
+
+    num_workers: int = 2
+    cpus_per_worker: float = 1.0
+    use_gpu: bool = False
+    max_failures: int = 2
+    checkpoints_to_keep: int = 2
+    storage_path: str = "ray_results"
+    models_dir: str = "models"
+    experiment: str = "sastnet"
+    registered_model_prefix: str = "sastnet"
+    tracking_uri: str | None = None  # None: MLFLOW_TRACKING_URI or sqlite:///<repo>/mlflow.db
+    data_index_files: tuple[str, ...] = ()  # hashed into the run's data fingerprint
+    extra_params: dict[str, Any] = field(default_factory=dict)  # the stage's params, logged
+
+
+def build_trainer(job: TrainJob, settings: ClusterSettings, tracker: RunTracker | None) -> TorchTrainer:
+    return TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config={"job": job, "tracker": tracker},
+        scaling_config=ScalingConfig(num_workers=settings.num_workers, use_gpu=settings.use_gpu,
+                                     resources_per_worker={"CPU": settings.cpus_per_worker,
+                                                           **({"GPU": 1} if settings.use_gpu else {})}),
+        torch_config=TorchConfig(backend="nccl" if settings.use_gpu else "gloo"),
+        run_config=RunConfig(
+            name=job.run_name,
+            storage_path=str(Path(settings.storage_path).resolve())
+            if "://" not in settings.storage_path else settings.storage_path,
+            failure_config=FailureConfig(max_failures=settings.max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=settings.checkpoints_to_keep,
+                                               checkpoint_score_attribute=job.select_metric,
+                                               checkpoint_score_order="max"),
+        ),
+    )
+
+
+def run_training(job: TrainJob, settings: ClusterSettings) -> dict[str, Any]:
+    """Train ``job`` on Ray, track it in MLflow, write ``best/`` and ``run.json``; return run.json."""
+    if not ray.is_initialized():
+        ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=True)
+    storage = Path(settings.storage_path).resolve()
+    out_dir = Path(settings.models_dir) / job.task / job.variant
+    resume_id = latest_run_id(storage / job.run_name)
+    tracker = start_or_resume_run(
+        settings.experiment, f"{job.task}/{job.variant}", resume_run_id=resume_id,
+        tracking_uri=settings.tracking_uri,
+        tags={"task": job.task, "variant": job.variant, "job": job.run_name})
+    tracker.log_params({
+        **flatten("job", {k: v for k, v in job.to_dict().items()
+                          if k not in ("train_shards", "dev_shards", "fault_injection")}),
+        **flatten("params", settings.extra_params),
+        "job.num_train_shards": len(job.train_shards), "ray.num_workers": settings.num_workers,
+        "ray.cpus_per_worker": settings.cpus_per_worker, "ray.use_gpu": settings.use_gpu,
+        "git_commit": git_commit(), "data_hash": data_fingerprint(settings.data_index_files),
+    })
+    with tempfile.TemporaryDirectory() as tmp:
+        config_path = Path(tmp) / "resolved_config.json"
+        config_path.write_text(json.dumps({"job": job.to_dict(),
+                                           "cluster": dataclasses.asdict(settings)}, indent=2))
+        tracker.log_artifact(config_path)
+
+    started = time.perf_counter()
+    try:
+        result = build_trainer(job, settings, tracker).fit()
+    except Exception:
+        tracker.finish("FAILED")
+        raise
+    train_s = time.perf_counter() - started
+
+    ranked = sorted(result.best_checkpoints or [], key=lambda cm: cm[1][job.select_metric])
+    if not ranked:
+        raise RuntimeError(f"{job.run_name}: training reported no checkpoint")
+    best_ckpt, best_metrics = ranked[-1]
+    config = {"job": job.to_dict(), "model_builder": job.model_builder}
+    with best_ckpt.as_directory() as best_dir:
+        write_best(best_dir, out_dir / "best", config)
+        best_meta = read_meta(best_dir)
+    with result.checkpoint.as_directory() as last_dir:
+        last_meta = read_meta(last_dir)
+        history = _history(last_dir)
+    version = _log_outputs(job, settings, tracker, out_dir / "best", best_meta, history)
+    summary = {
+        "task": job.task, "variant": job.variant, "job": job.run_name,
+        "mlflow_run_id": tracker.run_id, "tracking_uri": tracker.tracking_uri,
+        "registered_model": f"{settings.registered_model_prefix}-{job.task}", "version": version,
+        "best_epoch": best_meta["epoch"], "epochs": last_meta["epoch"],
+        "dev": {k: best_metrics[k] for k in ("dev_macro_f1", "dev_weighted_f1")},
+        "workers": last_meta["workers"], "train_s": round(train_s, 1),
+        "ray_run_dir": str(storage / job.run_name),
+    }
+    (out_dir / "run.json").write_text(json.dumps(summary, indent=2) + "\n")
+    tracker.finish()
+    return summary
+
+
+def _history(checkpoint_dir: str) -> list[dict]:
+    from pipelines.train.checkpoint import load_training_state
+
+    return load_training_state(checkpoint_dir)["history"]
+
+
+def _log_outputs(job: TrainJob, settings: ClusterSettings, tracker: RunTracker, best_dir: Path,
+                 best_meta: dict, history: list[dict]) -> str:
+    """Figures, best-epoch metrics, and the registered model version."""
+    from sastnet.taxonomy import CLASS_NAMES
+
+    with tempfile.TemporaryDirectory() as tmp:
+        title = f"{job.task} / {job.variant} (dev, epoch {best_meta['epoch']})"
+        tracker.log_artifact(plot_confusion(best_meta["confusion"], CLASS_NAMES[job.task], title,
+                                            Path(tmp) / "confusion_dev.png"), "plots")
+        tracker.log_artifact(plot_curves(history, f"{job.task} / {job.variant}",
+                                         Path(tmp) / "training_curves.png"), "plots")
+        (Path(tmp) / "workers.json").write_text(json.dumps(best_meta["workers"], indent=2))
+        tracker.log_artifact(Path(tmp) / "workers.json")
+    tracker.log_metrics({f"best_{k}": best_meta["metrics"][k]
+                         for k in ("dev_macro_f1", "dev_weighted_f1")}, step=best_meta["epoch"])
+
+    builder = importlib.import_module(job.model_builder)
+    model = builder.build_model(builder.model_config(job.variant, job.task, job.size,
+                                                     **job.model_overrides))
+    state, _ = load_best(best_dir)
+    model.load_state_dict(state)
+    scoring = ScoringModule(model, job.num_samples, best_meta.get("whisper_dim"))
+    with torch.no_grad():
+        example = scoring.input_example()
+    return log_and_register_model(
+        tracker, scoring, example,
+        registered_name=f"{settings.registered_model_prefix}-{job.task}",
+        tags={"variant": job.variant, "task": job.task, job.select_metric:
+              f"{best_meta['metrics'][job.select_metric]:.4f}", "job": job.run_name})
+
+
+def settings_from_params(params: Any, *, data_dir: str | Path | None = None) -> ClusterSettings:
+    """Cluster settings from the ``train`` section (the section itself is logged as params)."""
+    tp = params.train
+    data_dir = Path(data_dir or params.common.data_dir)
+    return ClusterSettings(
+        num_workers=tp.num_workers, cpus_per_worker=tp.cpus_per_worker, use_gpu=tp.use_gpu,
+        max_failures=tp.max_failures, checkpoints_to_keep=tp.checkpoints_to_keep,
+        storage_path=tp.storage_path, models_dir=tp.models_dir, experiment=tp.experiment,
+        registered_model_prefix=tp.registered_model_prefix,
+        data_index_files=(str(data_dir / "shards" / "index.json"),
+                          str(data_dir / "features" / "index.json")),
+        extra_params={"model": dataclasses.asdict(params.model),
+                      "train": dataclasses.asdict(params.train)})

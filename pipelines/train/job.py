@@ -1,0 +1,104 @@
+"""``TrainJob``: everything one training run needs, resolved from params into one picklable record.
+
+The driver builds it (``job_from_params``), Ray ships it to every worker inside
+``train_loop_config``, and its hash names the Ray run, so a rerun of the same job resumes
+from its latest checkpoint while a changed job starts fresh.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    task: str  # vq | aux | dec | bin
+    variant: str  # sastnet.models variant (w2v2_aasist, m_mae, sastnet, ...)
+    size: str = "tiny"  # sastnet.models size
+    model_overrides: dict[str, Any] = field(default_factory=dict)
+    model_builder: str = "sastnet.models"  # module with model_config/build_model/param_groups
+    epochs: int = 2
+    batch_size: int = 8  # global batch (split over workers)
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    max_steps_per_epoch: int | None = None
+    num_samples: int = 16000
+    rawboost_algo: int = 0
+    rm_sil: bool = False
+    shuffle_buffer: int = 0
+    seed: int = 1234
+    # Data: "shards" reads WebDataset shards (+ Whisper feature shards); "synthetic" makes
+    # learnable in-memory clips (smoke tests of the Ray/MLflow machinery, no files needed).
+    data_source: Literal["shards", "synthetic"] = "shards"
+    train_shards: tuple[str, ...] = ()
+    dev_shards: tuple[str, ...] = ()
+    feature_dir: str | None = None
+    num_train_clips: int = 0  # steps per epoch = num_train_clips // batch_size (capped)
+    init_from: str | None = None  # baseline best/ dir: wav2vec 2.0 initialised from it
+    use_gpu: bool = False
+    mixed_precision: bool = True
+    select_metric: str = "dev_macro_f1"
+    fault_injection: dict[str, Any] = field(default_factory=dict)  # tests only, see loop.py
+
+    @property
+    def steps_per_epoch(self) -> int:
+        steps = max(1, self.num_train_clips // self.batch_size)
+        return min(steps, self.max_steps_per_epoch) if self.max_steps_per_epoch else steps
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def fingerprint(self) -> str:
+        """Short hash of everything that changes the result (not fault injection)."""
+        data = self.to_dict()
+        data.pop("fault_injection")
+        blob = json.dumps(data, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:10]
+
+    @property
+    def run_name(self) -> str:
+        return f"{self.task}-{self.variant}-{self.fingerprint()}"
+
+
+def read_shard_index(shards_dir: str | Path, split: str) -> tuple[list[str], int]:
+    """Shard paths and clip count of one split, from ``<shards_dir>/index.json``."""
+    index_path = Path(shards_dir) / "index.json"
+    if not index_path.exists():
+        raise FileNotFoundError(f"{index_path}: shard index not found; run `dvc repro shard` first")
+    index = json.loads(index_path.read_text())
+    splits = index.get("splits", index)
+    if split not in splits:
+        raise KeyError(f"{index_path}: no split {split!r}; splits: {', '.join(splits)}")
+    entry = splits[split]
+    shards = entry["shards"] if isinstance(entry, dict) else entry
+    paths = [str(Path(shards_dir) / s) if not Path(s).is_absolute() and not Path(s).exists()
+             else str(s) for s in shards]
+    clips = entry.get("clips", entry.get("num_clips", 0)) if isinstance(entry, dict) else 0
+    return paths, int(clips)
+
+
+def job_from_params(params: Any, task: str, variant: str) -> TrainJob:
+    """Resolve the ``model`` and ``train`` sections (and data paths) into one ``TrainJob``."""
+    tp, mp = params.train, params.model
+    baseline = variant == tp.baseline_variant
+    schedule = tp.baseline if baseline else tp.main
+    shards_dir = Path(params.common.data_dir) / "shards"
+    train_shards, num_train = read_shard_index(shards_dir, f"train-{task}")
+    dev_shards, _ = read_shard_index(shards_dir, "dev")
+    features_dir = Path(params.common.data_dir) / "features"
+    init_from = None if baseline else str(Path(tp.models_dir) / task / tp.baseline_variant / "best")
+    return TrainJob(
+        task=task, variant=variant, size=mp.size, model_overrides=dict(mp.overrides),
+        epochs=schedule.epochs, batch_size=schedule.batch_size, lr=schedule.lr,
+        weight_decay=tp.weight_decay, max_steps_per_epoch=schedule.max_steps_per_epoch,
+        num_samples=tp.num_samples, rawboost_algo=tp.rawboost_algo, rm_sil=tp.rm_sil,
+        shuffle_buffer=tp.shuffle_buffer, seed=params.common.seed,
+        train_shards=tuple(train_shards), dev_shards=tuple(dev_shards),
+        feature_dir=str(features_dir) if features_dir.exists() else None,
+        num_train_clips=num_train, init_from=init_from, use_gpu=tp.use_gpu,
+        mixed_precision=tp.mixed_precision, select_metric=tp.select_metric)

@@ -1,0 +1,179 @@
+"""``train_loop_per_worker``: the per-rank training loop Ray Train runs on every worker.
+
+It touches Ray only through ``prepare_model``, ``get_context`` / ``get_checkpoint`` and
+``report`` with a ``Checkpoint``; the data are this rank's part of the shards
+(``pipelines.train.data``), the model comes from ``job.model_builder`` (``sastnet.models``).
+MLflow is reached through the ``RunTracker`` in the config, from rank 0 only.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import signal
+import socket
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import ray.train
+import ray.train.torch
+import torch
+import torch.distributed as dist
+from sklearn.metrics import confusion_matrix, f1_score
+
+from pipelines.train.checkpoint import load_best, load_training_state, save_training_state
+from pipelines.train.data import dev_batches, train_batches
+from pipelines.train.job import TrainJob
+
+
+def _gather(obj: Any) -> list[Any]:
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        out: list[Any] = [None] * dist.get_world_size()
+        dist.all_gather_object(out, obj)
+        return out
+    return [obj]
+
+
+def param_checksum(model: torch.nn.Module) -> float:
+    """Sum of all parameters (float64): equal on every rank iff DDP kept them in sync."""
+    with torch.no_grad():
+        return float(sum(p.detach().double().sum().item() for p in model.parameters()))
+
+
+def evaluate(model: torch.nn.Module, job: TrainJob, *, rank: int, world: int,
+             device: torch.device, num_classes: int) -> dict[str, Any]:
+    """Dev macro / weighted F1 (percent) and confusion matrix over all ranks' parts of dev."""
+    model.eval()
+    y_true, y_pred = [], []
+    with torch.no_grad():
+        for batch in dev_batches(job, rank=rank, world=world, needs_whisper=model.needs_whisper):
+            whisper = batch["whisper"].to(device) if batch["whisper"] is not None else None
+            logits = model(batch["wave"].to(device), whisper).logits
+            y_true += batch["label"].tolist()
+            y_pred += logits.argmax(dim=-1).cpu().tolist()
+    parts = _gather((y_true, y_pred))
+    y_true = [y for part in parts for y in part[0]]
+    y_pred = [y for part in parts for y in part[1]]
+    labels = list(range(num_classes))
+    return {
+        "dev_macro_f1": 100 * f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0),
+        "dev_weighted_f1": 100 * f1_score(y_true, y_pred, labels=labels, average="weighted",
+                                          zero_division=0),
+        "dev_clips": len(y_true),
+        "confusion": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+    }
+
+
+def _maybe_inject_fault(job: TrainJob, rank: int, epoch: int) -> None:
+    """Tests only: SIGKILL one worker process once, right after a given epoch's checkpoint."""
+    spec = job.fault_injection
+    if not spec or rank != spec["kill_rank"] or epoch != spec["after_epoch"]:
+        return
+    marker = Path(spec["marker"])
+    if marker.exists():
+        return
+    marker.write_text(str(os.getpid()))
+    time.sleep(float(spec.get("delay_s", 2.0)))  # let the controller register the checkpoint
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def train_loop_per_worker(config: dict[str, Any]) -> None:
+    job: TrainJob = config["job"]
+    tracker = config.get("tracker")
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    torch.manual_seed(job.seed)
+    np.random.seed(job.seed + rank)
+
+    builder = importlib.import_module(job.model_builder)
+    model_cfg = builder.model_config(job.variant, job.task, job.size, **job.model_overrides)
+    model = builder.build_model(model_cfg)
+    num_classes = _num_classes(job.task)
+
+    state = None
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint:
+        with checkpoint.as_directory() as directory:
+            state = load_training_state(directory)
+        model.load_state_dict(state["model"])
+    elif job.init_from:
+        baseline_state, _ = load_best(job.init_from)
+        changed = builder.load_w2v2_from_baseline(model, baseline_state)
+        if rank == 0 and tracker:
+            tracker.set_tags({"init_from": job.init_from, "init_keys": str(len(changed))})
+
+    device = ray.train.torch.get_device()
+    ddp_model = ray.train.torch.prepare_model(model)
+    optimizer = torch.optim.AdamW(builder.param_groups(model, job.weight_decay), lr=job.lr)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=job.epochs)
+    start_epoch, history = 0, []
+    best = {"epoch": 0, job.select_metric: -1.0}
+    if state is not None:
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start_epoch, history, best = state["epoch"], state["history"], state["best"]
+    amp = job.use_gpu and job.mixed_precision and torch.cuda.is_available()
+
+    for epoch in range(start_epoch, job.epochs):
+        ddp_model.train()
+        sums: dict[str, float] = defaultdict(float)
+        steps = samples = 0
+        whisper_dim = None
+        started = time.perf_counter()
+        for batch in train_batches(job, rank=rank, world=world, epoch=epoch,
+                                   needs_whisper=model.needs_whisper):
+            whisper = batch["whisper"].to(device) if batch["whisper"] is not None else None
+            whisper_dim = None if whisper is None else int(whisper.shape[-1])
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                out = ddp_model(batch["wave"].to(device), whisper, batch["label"].to(device))
+            optimizer.zero_grad(set_to_none=True)
+            out.loss.backward()
+            optimizer.step()
+            sums["train_loss"] += float(out.loss.detach())
+            for name, value in out.terms.items():
+                sums[f"train_{name}"] += float(value.detach().float().mean())
+            steps += 1
+            samples += batch["wave"].shape[0]
+        elapsed = time.perf_counter() - started
+        epoch_lr = scheduler.get_last_lr()[0]
+        scheduler.step()
+
+        dev = evaluate(model, job, rank=rank, world=world, device=device, num_classes=num_classes)
+        workers = _gather({"rank": rank, "node_id": ray.get_runtime_context().get_node_id(),
+                           "host": socket.gethostname(), "pid": os.getpid(),
+                           "param_checksum": param_checksum(model)})
+        metrics = {k: v / max(steps, 1) for k, v in sums.items()}
+        metrics.update(epoch=epoch + 1, lr=epoch_lr,
+                       samples_per_s=sum(_gather(samples)) / max(elapsed, 1e-9),
+                       dev_macro_f1=dev["dev_macro_f1"], dev_weighted_f1=dev["dev_weighted_f1"])
+        if metrics[job.select_metric] > best[job.select_metric]:
+            best = {"epoch": epoch + 1, job.select_metric: metrics[job.select_metric]}
+        history.append(dict(metrics))
+
+        if rank == 0:
+            if tracker:
+                tracker.log_metrics({k: v for k, v in metrics.items() if k != "epoch"},
+                                    step=epoch + 1)
+            with tempfile.TemporaryDirectory() as directory:
+                save_training_state(directory, {
+                    "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(), "epoch": epoch + 1,
+                    "history": history, "best": best,
+                }, {"mlflow_run_id": tracker.run_id if tracker else None, "epoch": epoch + 1,
+                    "metrics": metrics, "confusion": dev["confusion"], "dev_clips": dev["dev_clips"],
+                    "workers": workers, "job": job.run_name,
+                    "whisper_dim": whisper_dim})
+                ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(directory))
+        else:
+            ray.train.report(metrics, checkpoint=None)
+        _maybe_inject_fault(job, rank, epoch + 1)
+
+
+def _num_classes(task: str) -> int:
+    from sastnet.taxonomy import CLASS_NAMES
+
+    return len(CLASS_NAMES[task])

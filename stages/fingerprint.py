@@ -1,0 +1,37 @@
+"""DVC stage ``fingerprint``: can a simple classifier tell the codecs' clips from bona fide?
+
+    python -m stages.fingerprint      # reads data/resynth/manifest.parquet, writes reports/fingerprint.json
+
+See ``pipelines/fingerprint_check.py`` for what is measured and why.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from pipelines.fingerprint_check import clip_features, fingerprint_report
+from pipelines.params import load_params
+from stages._io import write_json
+
+
+def main() -> None:
+    params = load_params()
+    start = time.perf_counter()
+    df = pd.read_parquet(Path(params.common.data_dir) / "resynth" / "manifest.parquet")
+    df = df[df["subset"] == "CoRS"]
+    df, feats, rejected = clip_features(df)
+    report = fingerprint_report(df, feats, seed=params.common.seed)
+    report["rejected"] = rejected
+    report["wall_s"] = round(time.perf_counter() - start, 1)
+    write_json(Path(params.common.reports_dir) / "fingerprint.json", report)
+    s = report["summary"]
+    print(f"fingerprint: pairwise balanced accuracy {s['min_pairwise_acc']}..{s['max_pairwise_acc']}"
+          f" over {len(report['per_codec'])} codecs; tasks "
+          + ", ".join(f"{t} {v['balanced_acc']}" for t, v in report["tasks"].items()))
+
+
+if __name__ == "__main__":
+    main()

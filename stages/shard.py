@@ -1,0 +1,39 @@
+"""DVC stage ``shard``: WebDataset shards per split from the clip manifest and VAD timestamps.
+
+    python -m stages.shard   # -> data/shards/<split>/shard-%06d.tar, data/shards/index.json,
+                             #    reports/shards.json, metrics/shards.json
+
+Rerunning after a crash keeps the finished shards (checked by sha256 against index.json).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipelines.manifest import read_manifest
+from pipelines.params import load_params
+from pipelines.shards import build_shards, shards_metrics, shards_report
+from pipelines.vad import read_vad
+from stages._io import write_json
+
+
+def main() -> None:
+    params = load_params()
+    data = Path(params.common.data_dir)
+    manifest_path, vad_path = data / "resynth" / "manifest.parquet", data / "vad" / "timestamps.parquet"
+    for path, stage in ((manifest_path, "resynthesize"), (vad_path, "vad")):
+        if not path.exists():
+            raise SystemExit(f"{path} not found: run `dvc repro {stage}` first")
+    manifest = read_manifest(manifest_path)
+    index = build_shards(manifest, read_vad(vad_path), data / "shards", params.shard,
+                         seed=params.common.seed, sample_rate_hz=params.common.sample_rate_hz)
+    report = shards_report(index)
+    write_json(Path(params.common.reports_dir) / "shards.json", report)
+    write_json(Path("metrics") / "shards.json", shards_metrics(index))
+    for name, split in report["splits"].items():
+        print(f"{name:>12}: {split['samples']:6d} clips in {split['shards']} shards")
+    print(f"rejected: {len(report['rejected'])} {report['rejected_by_reason']}")
+
+
+if __name__ == "__main__":
+    main()

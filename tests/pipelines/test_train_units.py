@@ -1,0 +1,114 @@
+"""Fast checks of the training pieces that need no Ray cluster."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from pipelines.params import PROFILES_DIR, ParamsError, parse_params
+from pipelines.predict import predict_clips
+from pipelines.train import toy
+from pipelines.train.checkpoint import latest_run_id, load_best, save_training_state, write_best
+from pipelines.train.data import train_batches
+from pipelines.train.export import ScoringModule, pack_inputs
+from pipelines.train.job import TrainJob
+
+
+def _default() -> dict:
+    return yaml.safe_load((PROFILES_DIR / "default.yaml").read_text())
+
+
+def test_train_params_name_bad_variant_and_duplicated_baseline():
+    data = _default()
+    data["train"]["variants"] = ["sastnet", "nope"]
+    with pytest.raises(ParamsError, match="train.variants: 'nope' is not a variant"):
+        parse_params(data)
+    data["train"]["variants"] = ["w2v2_aasist"]
+    with pytest.raises(ParamsError, match="train.variants: 'w2v2_aasist' is the baseline_variant"):
+        parse_params(data)
+    data = _default()
+    data["train"]["main"]["lr"] = 0
+    with pytest.raises(ParamsError, match=r"train.main.lr: must be in \(0, 1\)"):
+        parse_params(data)
+
+
+def test_paper_profile_has_the_papers_schedules():
+    params = parse_params(yaml.safe_load((PROFILES_DIR / "paper.yaml").read_text()))
+    tp = params.train
+    assert (tp.main.batch_size, tp.main.epochs, tp.main.lr) == (12, 40, 5e-6)
+    assert (tp.baseline.batch_size, tp.baseline.epochs, tp.baseline.lr) == (8, 20, 1e-6)
+    assert (tp.weight_decay, tp.num_samples, tp.rawboost_algo) == (1e-4, 82200, 5)
+    assert set(tp.tasks) == {"vq", "aux", "dec", "bin"}
+
+
+def _job(**kw) -> TrainJob:
+    base = dict(task="aux", variant="toy", model_builder="pipelines.train.toy",
+                data_source="synthetic", num_train_clips=40, batch_size=8, num_samples=2000)
+    return TrainJob(**{**base, **kw})
+
+
+def test_job_fingerprint_follows_settings_not_fault_injection():
+    job = _job()
+    assert job.fingerprint() == dataclasses.replace(job, fault_injection={"x": 1}).fingerprint()
+    assert job.fingerprint() != dataclasses.replace(job, lr=0.5).fingerprint()
+    assert job.run_name.startswith("aux-toy-")
+
+
+def test_each_rank_gets_the_same_number_of_disjoint_batches():
+    job = _job(num_train_clips=30)  # 30 // 8 = 3 steps; 15 clips per rank, 4 per batch
+    keys = []
+    for rank in range(2):
+        batches = list(train_batches(job, rank=rank, world=2, epoch=0, needs_whisper=False))
+        assert len(batches) == job.steps_per_epoch == 3
+        assert all(b["wave"].shape == (4, 2000) and b["whisper"] is None for b in batches)
+        keys.append({k for b in batches for k in b["key"]})
+    assert not keys[0] & keys[1]
+
+
+def test_steps_per_epoch_cap():
+    assert _job(num_train_clips=1000, max_steps_per_epoch=5).steps_per_epoch == 5
+
+
+def test_best_folder_roundtrip_and_latest_run_id(tmp_path):
+    model = toy.build_model(toy.model_config("toy", "aux"))
+    for epoch, run_id in ((1, "run-a"), (2, "run-b")):
+        ckpt = tmp_path / "ray" / f"checkpoint_{epoch}"
+        ckpt.mkdir(parents=True)
+        save_training_state(ckpt, {"model": model.state_dict(), "history": []},
+                            {"mlflow_run_id": run_id, "epoch": epoch, "metrics": {}})
+    assert latest_run_id(tmp_path / "ray") == "run-b"
+    assert latest_run_id(tmp_path / "nothing") is None
+    write_best(tmp_path / "ray" / "checkpoint_2", tmp_path / "best", {"job": {"task": "aux"}})
+    state, config = load_best(tmp_path / "best")
+    assert config["job"]["task"] == "aux"
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+    with pytest.raises(FileNotFoundError, match="train that model first"):
+        load_best(tmp_path / "missing")
+
+
+def test_predict_clips_gives_probabilities_and_all_labels():
+    model = toy.build_model(toy.model_config("toy", "aux")).eval()
+    clips = toy.synthetic_clips("aux", count=10, num_samples=2000, seed=0, split="dev")
+    df = predict_clips(model, clips, "aux", batch_size=4)
+    assert len(df) == 10 and df["key"].is_unique
+    assert {"label_aux", "label_bin", "label_vq", "label_dec", "pred"} <= set(df.columns)
+    probs = df[[f"prob_{c}" for c in range(4)]].to_numpy()
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    assert (df["pred"] == probs.argmax(axis=1)).all()
+
+
+def test_scoring_module_takes_one_packed_tensor():
+    model = toy.build_model(toy.model_config("toy", "aux"))
+    scoring = ScoringModule(model, num_samples=2000, whisper_dim=None)
+    example = scoring.input_example(batch=3)
+    assert example.shape == (3, 2000)
+    probs = scoring(torch.from_numpy(pack_inputs(example, None)))
+    assert probs.shape == (3, 4)
+    packed = pack_inputs(np.zeros((2, 5), np.float32), np.ones((2, 128, 3), np.float32))
+    assert packed.shape == (2, 5 + 128 * 3)
+    assert json.dumps(scoring.num_samples)

@@ -1,0 +1,44 @@
+import numpy as np
+from scipy.signal import lfilter
+
+from pipelines.audio_io import write_audio
+from pipelines.fingerprint_check import clip_features, fingerprint_report, log_mel_mean
+from pipelines.synthetic_corpus import to_manifest_frame
+
+
+def test_log_mel_mean_shape_and_level():
+    rng = np.random.default_rng(0)
+    loud, quiet = 0.5 * rng.standard_normal(16000), 0.05 * rng.standard_normal(16000)
+    a, b = log_mel_mean(loud.astype(np.float32)), log_mel_mean(quiet.astype(np.float32))
+    assert a.shape == (64,) and np.all(a > b)
+
+
+def test_report_sees_a_lowpass_codec_but_not_a_copy(tmp_path):
+    """"lp" low-passes (a fingerprint); "copy" is the bona fide clip itself (none)."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for split, n in (("train", 16), ("test", 12)):
+        for i in range(n):
+            key = f"{split[:2]}{i:02d}_{i + 1:03d}"
+            wave = (0.1 * rng.standard_normal(4000)).astype(np.float32)
+            variants = {"bonafide": wave, "lp": lfilter([0.25] * 4, [1.0], wave),
+                        "copy": wave.copy()}
+            for codec, w in variants.items():
+                k = key if codec == "bonafide" else f"{key}_{codec}"
+                path = tmp_path / f"{k}.flac"
+                write_audio(path, np.asarray(w, np.float32))
+                labels = [0, 0, 0, 0] if codec == "bonafide" else [1, 1, 1, 1] if codec == "lp" \
+                    else [2, 2, 2, 1]
+                rows.append(dict(key=k, path=str(path), speaker=key[:4], utt_id=i + 1, text=None,
+                                 codec=codec, subset="CoRS", split=split, seen=True, pair_key=key,
+                                 codec_seen=True, label_vq=labels[0], label_aux=labels[1],
+                                 label_dec=labels[2], label_bin=labels[3], duration_s=0.25))
+    df = to_manifest_frame(rows)
+    df, feats, rejected = clip_features(df)
+    report = fingerprint_report(df, feats)
+    assert rejected == [] and report["test_clips"] == 36
+    assert report["per_codec"]["lp"]["pairwise_balanced_acc"] > 0.9
+    assert report["per_codec"]["copy"]["pairwise_balanced_acc"] < 0.8
+    assert not report["summary"]["all_above_chance"]
+    assert set(report["tasks"]) == {"vq", "aux", "dec", "bin"}
+    assert report["tasks"]["vq"]["per_class_recall"][1] > 0.9

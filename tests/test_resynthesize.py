@@ -1,0 +1,147 @@
+"""Resynthesis with tiny randomly initialised stand-in codecs (the real zoo is a stage output)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from pipelines.audio_io import load_audio, write_audio
+from pipelines.resynthesize import CodecEntry, build_resynth_manifest
+from pipelines.synthetic_corpus import MANIFEST_COLUMNS, to_manifest_frame
+from sastnet.taxonomy import CodecFamily, Taxonomy
+
+
+class StandInCodec(nn.Module):
+    """Random 1-D conv filter: same length out, different for every seed."""
+
+    def __init__(self, seed: int):
+        super().__init__()
+        torch.manual_seed(seed)
+        self.conv = nn.Conv1d(1, 1, 9, padding=4)
+
+    def resynthesize(self, wave):
+        return torch.tanh(self.conv(wave.unsqueeze(1)).squeeze(1))
+
+
+def _generate(n, seconds, seed):
+    g = torch.Generator().manual_seed(seed)
+    return [0.1 * torch.randn(int(seconds * 16000), generator=g) for _ in range(n)]
+
+
+TAX = Taxonomy(extra={"zoo_a": CodecFamily("mvq", "none", "time"),
+                      "zoo_b": CodecFamily("sq", "semantic", "freq")})
+
+
+def _corpus(tmp_path, n_per_split=2):
+    rows = []
+    rng = np.random.default_rng(0)
+    for split, spk in (("train", "s01"), ("dev", "s02"), ("test", "s03")):
+        for u in range(n_per_split):
+            utt = 10 + u if u % 2 == 0 else 300 + u  # alternately seen / unseen ids
+            key = f"{spk}_{utt:03d}"
+            path = tmp_path / "corpus" / spk / f"{key}.flac"
+            write_audio(path, (0.2 * rng.standard_normal(1600 + 160 * u)).astype(np.float32))
+            rows.append({"key": key, "path": str(path), "speaker": spk, "utt_id": utt,
+                         "text": "hello", "codec": "bonafide", "subset": "CoRS", "split": split,
+                         "seen": utt <= 250, "pair_key": key, "codec_seen": True, "label_vq": 0,
+                         "label_aux": 0, "label_dec": 0, "label_bin": 0,
+                         "duration_s": (1600 + 160 * u) / 16000})
+    return to_manifest_frame(rows)
+
+
+def _codecs():
+    return [CodecEntry("zoo_a", StandInCodec(0), held_out=False, generate=_generate),
+            CodecEntry("zoo_b", StandInCodec(1), held_out=True, generate=_generate)]
+
+
+def test_labels_pairs_and_held_out(tmp_path):
+    corpus = _corpus(tmp_path)
+    df, report = build_resynth_manifest(corpus, _codecs(), TAX, tmp_path / "audio", batch_size=2,
+                                        cosg_utts_per_codec=2, cosg_seconds=0.5, seed=3)
+    assert list(df.columns) == list(MANIFEST_COLUMNS) and df["key"].is_unique
+    cors = df[(df["subset"] == "CoRS") & (df["codec"] != "bonafide")]
+    a = cors[cors["codec"] == "zoo_a"]
+    assert len(a) == 6 and a["codec_seen"].all()
+    assert (a[["label_vq", "label_aux", "label_dec", "label_bin"]].values == [1, 1, 1, 1]).all()
+    b = cors[cors["codec"] == "zoo_b"]
+    assert set(b["split"]) == {"test"} and len(b) == 2 and not b["codec_seen"].any()
+    assert (b[["label_vq", "label_aux", "label_dec", "label_bin"]].values == [3, 2, 2, 1]).all()
+    # every spoof points at its bona fide clip, with the same speaker, utterance and split
+    bona = df[df["codec"] == "bonafide"].set_index("key")
+    for row in cors.itertuples():
+        src = bona.loc[row.pair_key]
+        assert row.key == f"{row.pair_key}_{row.codec}"
+        assert (row.speaker, row.utt_id, row.split, row.seen) == (src.speaker, src.utt_id,
+                                                                 src.split, src.seen)
+        assert len(load_audio(row.path)) == len(load_audio(src.path))  # same length
+        assert f"/{row.codec}/" in row.path
+    cosg = df[df["subset"] == "CoSG"]
+    assert len(cosg) == 4 and cosg["utt_id"].isna().all() and cosg["seen"].isna().all()
+    assert set(cosg["split"]) == {"test"}
+    assert dict(zip(cosg["codec"], cosg["codec_seen"])) == {"zoo_a": True, "zoo_b": False}
+    assert report["per_label"]["bin"]["test/1"] == 2 + 2 + 4
+    assert report["codecs"]["zoo_b"]["held_out"] is True and report["rejected"] == []
+
+
+def test_labels_come_from_the_taxonomy_not_the_name(tmp_path):
+    tax = Taxonomy(extra={"zoo_a": CodecFamily("svq", "disentangle", "freq"),
+                          "zoo_b": CodecFamily("sq", "semantic", "freq")})
+    df, _ = build_resynth_manifest(_corpus(tmp_path, 1), _codecs()[:1], tax, tmp_path / "audio")
+    spoof = df[df["codec"] == "zoo_a"]
+    assert (spoof[["label_vq", "label_aux", "label_dec"]].values == [2, 3, 2]).all()
+
+
+def test_unknown_codec_fails_before_work(tmp_path):
+    entry = CodecEntry("zoo_nope", StandInCodec(0))
+    with pytest.raises(KeyError, match="zoo_nope"):
+        build_resynth_manifest(_corpus(tmp_path, 1), [entry], TAX, tmp_path / "audio")
+    assert not (tmp_path / "audio").exists()
+
+
+def test_bad_bonafide_clip_is_reported_and_skipped(tmp_path):
+    corpus = _corpus(tmp_path)
+    bad = corpus["path"].iloc[0]
+    with open(bad, "wb") as f:
+        f.write(b"")
+    df, report = build_resynth_manifest(corpus, _codecs()[:1], TAX, tmp_path / "audio")
+    assert [r["reason"] for r in report["rejected"]] == ["empty file (0 bytes)"]
+    assert corpus["key"].iloc[0] not in set(df["pair_key"])
+    assert len(df) == 2 * (len(corpus) - 1)
+
+
+def test_rerun_reuses_finished_files(tmp_path):
+    corpus = _corpus(tmp_path)
+    first, _ = build_resynth_manifest(corpus, _codecs()[:1], TAX, tmp_path / "audio")
+    mtimes = {p: pd.Timestamp.fromtimestamp(__import__("os").path.getmtime(p))
+              for p in first["path"]}
+
+    class Exploding(StandInCodec):
+        def resynthesize(self, wave):
+            raise AssertionError("should not be called")
+
+    again, _ = build_resynth_manifest(corpus, [CodecEntry("zoo_a", Exploding(0))], TAX,
+                                      tmp_path / "audio")
+    assert again.equals(first)
+    assert all(pd.Timestamp.fromtimestamp(__import__("os").path.getmtime(p)) == t
+               for p, t in mtimes.items())
+
+
+def test_max_clips_per_split_is_a_stratified_seeded_subset(tmp_path):
+    from pipelines.resynthesize import select_bonafide
+    corpus = _corpus(tmp_path, n_per_split=6)  # test: 3 seen (id 100..) and 3 unseen ids
+    rng = np.random.default_rng(0)
+    picked = select_bonafide(corpus, ("train", "test"), {"train": 2, "test": 4}, rng)
+    assert (picked["split"] == "train").sum() == 2 and (picked["split"] == "test").sum() == 4
+    assert picked.loc[picked["split"] == "test", "seen"].sum() == 2  # half seen, half unseen
+    assert "dev" not in set(picked["split"])
+    again = select_bonafide(corpus, ("train", "test"), {"train": 2, "test": 4},
+                            np.random.default_rng(0))
+    assert again["key"].tolist() == picked["key"].tolist()
+    lopsided = select_bonafide(corpus, ("test",), {"test": 5}, rng)
+    assert len(lopsided) == 5
+    df, _ = build_resynth_manifest(corpus, _codecs(), TAX, tmp_path / "audio",
+                                   max_clips_per_split={"train": 1, "test": 2})
+    counts = df[df["codec"] != "bonafide"].groupby(["codec", "split"]).size().to_dict()
+    assert counts == {("zoo_a", "train"): 1, ("zoo_a", "dev"): 6, ("zoo_a", "test"): 2,
+                      ("zoo_b", "test"): 2}

@@ -1,0 +1,101 @@
+import shutil
+
+import numpy as np
+import pytest
+
+from pipelines.audio_io import load_audio
+from pipelines.params import ParamsError
+from pipelines.params.core import from_dict
+from pipelines.params.corpus_synthetic import MAX_SPEAKERS, SyntheticCorpusParams
+from pipelines.synthesis.sentences import build_sentences
+from pipelines.synthesis.voices import SPEAKER_POOL
+from pipelines.synthetic_corpus import (MANIFEST_COLUMNS, build_synthetic_corpus, plan_corpus,
+                                        speaker_splits)
+
+needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng missing")
+
+# 2 speakers x 3 sentences; prompts 1..2 are "seen", 3 is "unseen"
+TINY = SyntheticCorpusParams(num_speakers=2, utts_per_speaker=2, num_sentences=3,
+                             seen_max_utt_id=2, dev_speakers=0, test_speakers=1,
+                             silence_s=(0.3, 0.6), seed=7, workers=2)
+
+
+def test_pool_size_matches_params_limit():
+    assert len(SPEAKER_POOL) == MAX_SPEAKERS
+    assert len({v.describe() for v in SPEAKER_POOL}) == len(SPEAKER_POOL)  # all distinct speakers
+
+
+def test_sentences_are_distinct_deterministic_and_plain_words():
+    a = build_sentences(400, 1234)
+    assert len(set(a)) == 400 and a == build_sentences(400, 1234)
+    assert a != build_sentences(400, 1)
+    assert all(s[0].isupper() and s[-1] in ".?" and "{" not in s for s in a)
+
+
+def test_default_plan_is_speaker_disjoint_with_seen_and_unseen_test_ids():
+    cfg = SyntheticCorpusParams()
+    plans = plan_corpus(cfg)
+    by_split: dict[str, set[str]] = {}
+    for p in plans:
+        by_split.setdefault(p.split, set()).add(p.speaker)
+    assert set(by_split) == {"train", "dev", "test"}
+    assert not (by_split["train"] & by_split["test"]) and not (by_split["train"] & by_split["dev"])
+    assert len({p.speaker for p in plans}) >= 12 and len({p.utt_id for p in plans}) > 200
+    test_ids = [p.utt_id for p in plans if p.split == "test"]
+    assert min(test_ids) <= 250 < max(test_ids)
+    assert all(p.utt_id <= 250 for p in plans if p.split != "test")
+    assert len({p.key for p in plans}) == len(plans)
+
+
+def test_split_sizes_follow_params():
+    splits = speaker_splits(SyntheticCorpusParams(num_speakers=14, dev_speakers=3, test_speakers=4))
+    assert sorted(splits.values()).count("test") == 4
+    assert sorted(splits.values()).count("dev") == 3
+
+
+@pytest.mark.parametrize("overrides, key", [
+    ({"num_speakers": 99}, "num_speakers"),
+    ({"num_speakers": 3, "dev_speakers": 1, "test_speakers": 2}, "num_speakers"),
+    ({"num_sentences": 260}, "num_sentences"),
+    ({"silence_s": [1.0, 0.5]}, "silence_s"),
+])
+def test_impossible_params_name_the_key(overrides, key):
+    with pytest.raises(ParamsError, match=key):
+        from_dict(SyntheticCorpusParams, overrides, "corpus.synthetic")
+
+
+@needs_espeak
+def test_tiny_corpus_end_to_end(tmp_path):
+    df = build_synthetic_corpus(TINY, tmp_path / "corpus")
+    assert list(df.columns) == list(MANIFEST_COLUMNS)
+    assert len(df) == 4 and df["key"].is_unique and df.attrs["skipped"] == []
+    assert (df["codec"] == "bonafide").all() and (df["subset"] == "CoRS").all()
+    assert (df["pair_key"] == df["key"]).all() and df["codec_seen"].all()
+    assert (df[["label_vq", "label_aux", "label_dec", "label_bin"]] == 0).all().all()
+    assert set(df["split"]) == {"train", "test"}
+    assert df.groupby("speaker")["split"].nunique().max() == 1
+    test = df[df["split"] == "test"]
+    assert set(test["seen"]) == {True, False}
+    assert all(k.startswith(s + "_") and len(k.split("_")[1]) == 3
+               for k, s in zip(df["key"], df["speaker"]))
+    for row in df.itertuples():
+        wave = load_audio(row.path)
+        assert abs(len(wave) / 16000 - row.duration_s) < 1e-3
+        edge = int(0.25 * 16000)  # silence is >= 0.3 s at both ends: only the noise floor
+        for part in (wave[:edge], wave[-edge:]):
+            rms_db = 20 * np.log10(np.sqrt(np.mean(part ** 2)))
+            assert -75 < rms_db < -40
+        assert np.abs(wave).max() > 0.3  # speech in the middle
+    # a rerun reuses finished clips and gives the same manifest
+    again = build_synthetic_corpus(TINY, tmp_path / "corpus")
+    assert again.equals(df)
+
+
+@needs_espeak
+def test_corrupt_clip_is_recreated(tmp_path):
+    df = build_synthetic_corpus(TINY, tmp_path)
+    first = df["path"].iloc[0]
+    with open(first, "wb") as f:
+        f.write(b"junk")
+    again = build_synthetic_corpus(TINY, tmp_path)
+    assert len(load_audio(first)) > 0 and again["duration_s"].equals(df["duration_s"])
