@@ -47,6 +47,10 @@ class FeatureWorker:
         self.feature_extractor = WhisperFeatureExtractor.from_pretrained(
             cfg.model, local_files_only=True)
 
+    def ready(self) -> bool:
+        """Returns once the encoder is loaded (the constructor has run)."""
+        return True
+
     def encode(self, waves):
         from sastnet.whisper import whisper_features
 
