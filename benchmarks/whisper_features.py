@@ -86,7 +86,7 @@ def steady_clips_per_s(shards: Path, out: Path, cfg: FeaturesParams) -> float:
         ray.get([a.ready.remote() for a in actors])
         jobs = [(p.name, str(p), str(out / p.name)) for p in sorted(shards.glob("*/shard-*.tar"))]
         start = time.perf_counter()
-        records = list(ActorPool(actors).map_unordered(lambda a, j: a.extract.remote(*j), jobs))
+        records = list(ActorPool(actors).map_unordered(lambda a, j: a.extract.remote(*j, {}), jobs))
         return sum(r["clips"] for _, r in records) / (time.perf_counter() - start)
     finally:
         ray.shutdown()

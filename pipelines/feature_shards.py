@@ -33,6 +33,13 @@ INDEX_NAME = "index.json"
 FEATURE_DTYPE = np.float16  # docs/contracts.md: float16 128 x d_model per clip
 
 
+def _member_key(name: str) -> tuple[str, str]:
+    """(sample key, extension) of a tar member, split as WebDataset does (first dot of the basename)."""
+    directory, _, base = name.rpartition("/")
+    stem, _, ext = base.partition(".")
+    return (f"{directory}/{stem}" if directory else stem), ext
+
+
 def read_audio_shard(path: str | Path, num_samples: int) -> list[tuple[str, np.ndarray]]:
     """(key, fixed-length wave) for every sample of an audio shard, in tar order.
 
@@ -44,9 +51,7 @@ def read_audio_shard(path: str | Path, num_samples: int) -> list[tuple[str, np.n
         for member in tar:
             if not member.isfile():
                 continue
-            directory, _, base = member.name.rpartition("/")
-            stem, _, ext = base.partition(".")
-            key = f"{directory}/{stem}" if directory else stem
+            key, ext = _member_key(member.name)
             if not samples or samples[-1][0] != key:
                 samples.append((key, {}))
             samples[-1][1][ext] = tar.extractfile(member).read()
@@ -85,27 +90,61 @@ def read_feature_shard(path: str | Path) -> list[tuple[str, np.ndarray]]:
     return out
 
 
+def sample_keys(path: str | Path) -> list[str]:
+    """Sample keys of a shard in order, from the tar headers only (nothing decoded)."""
+    keys: list[str] = []
+    with tarfile.open(path) as tar:
+        for member in tar:
+            if member.isfile():
+                key = _member_key(member.name)[0]
+                if not keys or keys[-1] != key:
+                    keys.append(key)
+    return keys
+
+
+def _borrow(borrowed: dict[str, str]) -> dict[str, np.ndarray]:
+    """Features of ``key -> finished feature shard`` read back (each shard read once)."""
+    by_shard: dict[str, set[str]] = {}
+    for key, shard in borrowed.items():
+        by_shard.setdefault(shard, set()).add(key)
+    found = {}
+    for shard, keys in by_shard.items():
+        found.update((k, f) for k, f in read_feature_shard(shard) if k in keys)
+        missing = keys - set(found)
+        if missing:
+            raise ValueError(f"{shard}: expected features for {sorted(missing)[:3]} (rerun the stage)")
+    return found
+
+
 def extract_shard(encode: Callable[[list[np.ndarray]], np.ndarray], src: str | Path,
-                  dst: str | Path, *, num_samples: int, batch_size: int) -> dict:
+                  dst: str | Path, *, num_samples: int, batch_size: int,
+                  borrowed: dict[str, str] | None = None) -> dict:
     """Encode every clip of audio shard ``src`` and write its feature shard ``dst``.
 
     Args:
         encode: waves -> float32 ``(N, 128, d)`` (``whisper_features`` with its model bound).
+        borrowed: key -> finished feature shard that already holds that clip's features
+            (the same clip in another split); copied instead of encoded again.
 
     Returns:
-        the shard's index record: clips, sha256 of both files.
+        the shard's index record: clips, computed/reused counts, sha256 of both files.
     """
     clips = read_audio_shard(src, num_samples)
     if not clips:
         raise ValueError(f"{src}: no samples in this shard")
+    borrowed = borrowed or {}
     keys = [key for key, _ in clips]
-    batches = [encode([w for _, w in clips[i:i + batch_size]])
-               for i in range(0, len(clips), batch_size)]
-    features = np.concatenate(batches).astype(FEATURE_DTYPE)
-    if not np.all(np.isfinite(features)):
-        raise ValueError(f"{src}: Whisper features overflow float16 (non-finite values)")
-    write_feature_shard(dst, keys, features)
-    return {"clips": len(keys), "d_model": int(features.shape[-1]),
+    todo = [(key, wave) for key, wave in clips if key not in borrowed]
+    feats = dict(_borrow({k: v for k, v in borrowed.items() if k in set(keys)}))
+    for i in range(0, len(todo), batch_size):
+        batch = todo[i:i + batch_size]
+        out = encode([w for _, w in batch]).astype(FEATURE_DTYPE)
+        if not np.all(np.isfinite(out)):
+            raise ValueError(f"{src}: Whisper features overflow float16 (non-finite values)")
+        feats.update((k, f) for (k, _), f in zip(batch, out))
+    write_feature_shard(dst, keys, np.stack([feats[k] for k in keys]))
+    return {"clips": len(keys), "computed": len(todo), "reused": len(keys) - len(todo),
+            "d_model": int(feats[keys[0]].shape[-1]),
             "sha256": file_sha256(dst), "source_sha256": file_sha256(src)}
 
 

@@ -5,9 +5,10 @@
     RAY_ADDRESS=auto python -m pipelines.features                 # an existing cluster
     ray job submit --working-dir . -- /path/to/venv/bin/python -m pipelines.features
 
-A pool of Ray actors (``ray.util.ActorPool``) each loads the frozen encoder once and turns
+A pool of Ray actors each loads the frozen encoder once and turns
 whole audio shards ``data/shards/<split>/shard-*.tar`` into feature shards
-``data/features/<split>/shard-*.tar`` (see ``pipelines.feature_shards``). The driver records
+``data/features/<split>/shard-*.tar`` (see ``pipelines.feature_shards``). A clip found in
+several splits is encoded once, by its first shard, and copied into the others. The driver records
 each finished shard in ``data/features/index.json`` as soon as it arrives, so a killed job
 resumes where it stopped. On a multi-node cluster, ``data/`` must be on a shared filesystem.
 """
@@ -23,10 +24,9 @@ import time
 from pathlib import Path
 
 import ray
-from ray.util import ActorPool
 from tqdm import tqdm
 
-from pipelines.feature_shards import INDEX_NAME, extract_shard, is_done, write_json
+from pipelines.feature_shards import INDEX_NAME, extract_shard, is_done, sample_keys, write_json
 from pipelines.params.features import FeaturesParams
 
 
@@ -56,10 +56,10 @@ class FeatureWorker:
 
         return whisper_features(self.encoder, self.feature_extractor, waves, faithful=self.faithful)
 
-    def extract(self, rel: str, src: str, dst: str) -> tuple[str, dict]:
+    def extract(self, rel: str, src: str, dst: str, borrowed: dict[str, str]) -> tuple[str, dict]:
         start = time.perf_counter()
         record = extract_shard(self.encode, src, dst, num_samples=self.cfg.num_samples,
-                               batch_size=self.cfg.batch_size)
+                               batch_size=self.cfg.batch_size, borrowed=borrowed)
         record["seconds"] = round(time.perf_counter() - start, 3)
         return rel, record
 
@@ -91,6 +91,45 @@ def plan_shards(shards_dir: Path, out_dir: Path) -> list[tuple[str, Path, Path]]
         raise FileNotFoundError(f"no audio shards under {shards_dir}/<split>/shard-*.tar; "
                                 "build them first (`dvc repro shard`)")
     return [(str(s.relative_to(shards_dir)), s, out_dir / s.relative_to(shards_dir)) for s in sources]
+
+
+def plan_reuse(plan: list[tuple[str, Path, Path]]) -> dict[str, dict[str, str]]:
+    """Per shard, ``key -> owner shard`` for its clips owned by an earlier shard.
+
+    A clip (key) appears in several splits (the per-task training lists share the bona fide
+    clips, ``cosg_known`` is inside ``cosg_all``). Its first shard in plan order owns it and
+    encodes it; later shards copy its features once the owner is finished. Ownership depends
+    on the plan only, so the output is the same for any number of actors.
+    """
+    owner: dict[str, str] = {}
+    borrows: dict[str, dict[str, str]] = {}
+    for rel, src, _ in plan:
+        keys = sample_keys(src)
+        borrows[rel] = {k: owner[k] for k in keys if k in owner and owner[k] != rel}
+        for k in keys:
+            owner.setdefault(k, rel)
+    return borrows
+
+
+def _run_pool(actors: list, todo: list[tuple[str, str, str]], borrows: dict[str, dict[str, str]],
+              out_dir: Path, done: set[str]):
+    """Yield (rel, record) as shards finish; a shard starts once every owner it copies from is done."""
+    pending, running, idle = list(todo), {}, list(actors)
+    while pending or running:
+        for job in [j for j in pending if set(borrows[j[0]].values()) <= done]:
+            if not idle:
+                break
+            pending.remove(job)
+            borrowed = {k: str(out_dir / owner) for k, owner in borrows[job[0]].items()}
+            actor = idle.pop()
+            running[actor.extract.remote(*job, borrowed)] = actor
+        if not running:
+            raise RuntimeError(f"features: {len(pending)} shards wait on shards that never finish")
+        [ref], _ = ray.wait(list(running), num_returns=1)
+        idle.append(running.pop(ref))
+        rel, record = ray.get(ref)
+        done.add(rel)
+        yield rel, record
 
 
 def _load_index(out_dir: Path, settings: dict) -> dict:
@@ -133,20 +172,23 @@ def run_features(shards_dir: str | Path, out_dir: str | Path, cfg: FeaturesParam
     index["shards"] = {k: v for k, v in index["shards"].items() if k in planned}
     todo = [(rel, str(src), str(dst)) for rel, src, dst in plan
             if not is_done(index["shards"].get(rel), src, dst)]
+    borrows = plan_reuse(plan)
+    done = {rel for rel, _, _ in plan} - {rel for rel, _, _ in todo}
     for stale in set(out_dir.glob("*/shard-*.tar")) - {dst for _, _, dst in plan}:
         stale.unlink()  # audio shard gone: its mirror must go too
-    start, computed = time.perf_counter(), 0
+    start, computed, reused = time.perf_counter(), 0, 0
     actors = min(cfg.actors, len(todo))
     if todo:
         started = _start_ray(cfg, ray_address)
         try:
             remote = ray.remote(num_cpus=cfg.threads_per_actor)(FeatureWorker)
-            pool = ActorPool([remote.remote(cfg) for _ in range(actors)])
+            pool = [remote.remote(cfg) for _ in range(actors)]
             bar = tqdm(total=len(todo), unit="shard", desc="features", disable=not progress)
-            for rel, record in pool.map_unordered(lambda a, job: a.extract.remote(*job), todo):
+            for rel, record in _run_pool(pool, todo, borrows, out_dir, done):
                 index["shards"][rel] = record
                 write_json(out_dir / INDEX_NAME, index)
-                computed += record["clips"]
+                computed += record["computed"]
+                reused += record["reused"]
                 bar.update()
                 bar.set_postfix(clips_per_s=f"{computed / (time.perf_counter() - start):.2f}")
             bar.close()
@@ -160,7 +202,7 @@ def run_features(shards_dir: str | Path, out_dir: str | Path, cfg: FeaturesParam
     return {"model": cfg.model, "variant": cfg.variant, "num_samples": cfg.num_samples,
             "clips": sum(r["clips"] for r in index["shards"].values()),
             "shards": len(plan), "computed_shards": len(todo), "skipped_shards": len(plan) - len(todo),
-            "computed_clips": computed, "wall_s": round(wall_s, 3),
+            "computed_clips": computed, "reused_clips": reused, "wall_s": round(wall_s, 3),
             "clips_per_s": round(computed / wall_s, 3) if computed else None, "actors": actors}
 
 

@@ -4,6 +4,7 @@ for 1 and 2 Ray actors, and a killed job resumes to the same bytes."""
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -152,15 +153,26 @@ def test_one_and_two_actors_write_identical_shards(tmp_path, tiny_model, ray_loc
     from pipelines.features import run_features
 
     make_audio_shards(tmp_path / "shards", 4, 3)
+    # the same clips in a second split (like bona fide clips in every train-<task> list)
+    (tmp_path / "shards/train-vq").mkdir()
+    shutil.copy(tmp_path / "shards/train/shard-000001.tar", tmp_path / "shards/train-vq/shard-000000.tar")
     one = run_features(tmp_path / "shards", tmp_path / "f1", _cfg(tiny_model, 1), progress=False)
     two = run_features(tmp_path / "shards", tmp_path / "f2", _cfg(tiny_model, 2), progress=False)
-    assert one["clips"] == two["clips"] == 12 and two["actors"] == 2
+    assert one["clips"] == two["clips"] == 15 and two["actors"] == 2
+    assert one["reused_clips"] == two["reused_clips"] == 3 and one["computed_clips"] == 12
     assert _shard_hashes(tmp_path / "f1") == _shard_hashes(tmp_path / "f2")
-    assert len(_shard_hashes(tmp_path / "f1")) == 4
+    assert len(_shard_hashes(tmp_path / "f1")) == 5
+    copied = read_feature_shard(tmp_path / "f2/train-vq/shard-000000.tar")
+    owner = read_feature_shard(tmp_path / "f2/train/shard-000001.tar")
+    assert [k for k, _ in copied] == [k for k, _ in owner]
+    for (_, a), (_, b) in zip(copied, owner):
+        np.testing.assert_array_equal(a, b)
     index = json.loads((tmp_path / "f1/index.json").read_text())
-    assert index["complete"] and list(index["shards"]) == sorted(index["shards"])
+    planned = [str(p.relative_to(tmp_path / "shards"))
+               for p in sorted((tmp_path / "shards").glob("*/shard-*.tar"))]
+    assert index["complete"] and list(index["shards"]) == planned
     again = run_features(tmp_path / "shards", tmp_path / "f1", _cfg(tiny_model, 1), progress=False)
-    assert again["skipped_shards"] == 4 and again["computed_clips"] == 0
+    assert again["skipped_shards"] == 5 and again["computed_clips"] == 0
     # a damaged finished shard is detected by its checksum and rewritten
     damaged = tmp_path / "f1/train/shard-000000.tar"
     damaged.write_bytes(damaged.read_bytes()[:-10])
