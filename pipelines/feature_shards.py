@@ -27,6 +27,7 @@ import webdataset as wds
 # computed on exactly the wave the model sees next to them
 from pipelines.clip_audio import decode_clip
 from sastnet.crop import repeat_crop
+from sastnet.silence import rm_sil as remove_silence
 
 SAMPLE_RATE_HZ = 16000
 INDEX_NAME = "index.json"
@@ -40,11 +41,13 @@ def _member_key(name: str) -> tuple[str, str]:
     return (f"{directory}/{stem}" if directory else stem), ext
 
 
-def read_audio_shard(path: str | Path, num_samples: int) -> list[tuple[str, np.ndarray]]:
+def read_audio_shard(path: str | Path, num_samples: int,
+                     rm_sil: bool = False) -> list[tuple[str, np.ndarray]]:
     """(key, fixed-length wave) for every sample of an audio shard, in tar order.
 
     A sample is the run of members sharing a key (name up to the first dot of the basename,
-    as WebDataset groups them); each must have a ``.flac`` member.
+    as WebDataset groups them); each must have a ``.flac`` member. ``rm_sil`` gives the
+    loader's speech-only view (VAD segments of the ``.json``; a clip without speech stays whole).
     """
     samples: list[tuple[str, dict[str, bytes]]] = []
     with tarfile.open(path) as tar:
@@ -60,6 +63,11 @@ def read_audio_shard(path: str | Path, num_samples: int) -> list[tuple[str, np.n
         if "flac" not in members:
             raise ValueError(f"{path}: sample {key} has no .flac member (has {sorted(members)})")
         wave = decode_clip(members["flac"], SAMPLE_RATE_HZ, name=f"{path}: {key}.flac")
+        if rm_sil:
+            if "json" not in members:
+                raise ValueError(f"{path}: sample {key} has no .json member (VAD segments)")
+            speech = remove_silence(wave, json.loads(members["json"]).get("vad", []))
+            wave = speech if len(speech) else wave
         out.append((key, repeat_crop(wave, num_samples)))
     return out
 
@@ -118,18 +126,19 @@ def _borrow(borrowed: dict[str, str]) -> dict[str, np.ndarray]:
 
 def extract_shard(encode: Callable[[list[np.ndarray]], np.ndarray], src: str | Path,
                   dst: str | Path, *, num_samples: int, batch_size: int,
-                  borrowed: dict[str, str] | None = None) -> dict:
+                  borrowed: dict[str, str] | None = None, rm_sil: bool = False) -> dict:
     """Encode every clip of audio shard ``src`` and write its feature shard ``dst``.
 
     Args:
         encode: waves -> float32 ``(N, 128, d)`` (``whisper_features`` with its model bound).
         borrowed: key -> finished feature shard that already holds that clip's features
             (the same clip in another split); copied instead of encoded again.
+        rm_sil: encode the speech-only view, as the loader gives it with ``rm_sil=True``.
 
     Returns:
         the shard's index record: clips, computed/reused counts, sha256 of both files.
     """
-    clips = read_audio_shard(src, num_samples)
+    clips = read_audio_shard(src, num_samples, rm_sil)
     if not clips:
         raise ValueError(f"{src}: no samples in this shard")
     borrowed = borrowed or {}

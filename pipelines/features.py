@@ -59,7 +59,8 @@ class FeatureWorker:
     def extract(self, rel: str, src: str, dst: str, borrowed: dict[str, str]) -> tuple[str, dict]:
         start = time.perf_counter()
         record = extract_shard(self.encode, src, dst, num_samples=self.cfg.num_samples,
-                               batch_size=self.cfg.batch_size, borrowed=borrowed)
+                               batch_size=self.cfg.batch_size, borrowed=borrowed,
+                               rm_sil=self.cfg.rm_sil)
         record["seconds"] = round(time.perf_counter() - start, 3)
         return rel, record
 
@@ -80,7 +81,7 @@ def model_fingerprint(model: str) -> str:
 def settings_of(cfg: FeaturesParams) -> dict:
     """What the features depend on; a change invalidates every finished shard."""
     return {"model": cfg.model, "model_sha256": model_fingerprint(cfg.model),
-            "variant": cfg.variant, "num_samples": cfg.num_samples,
+            "variant": cfg.variant, "num_samples": cfg.num_samples, "rm_sil": cfg.rm_sil,
             "fast_seconds": cfg.fast_seconds if cfg.variant == "fast" else None}
 
 
@@ -200,6 +201,7 @@ def run_features(shards_dir: str | Path, out_dir: str | Path, cfg: FeaturesParam
     index["complete"] = True
     write_json(out_dir / INDEX_NAME, index)
     return {"model": cfg.model, "variant": cfg.variant, "num_samples": cfg.num_samples,
+            "rm_sil": cfg.rm_sil,
             "clips": sum(r["clips"] for r in index["shards"].values()),
             "shards": len(plan), "computed_shards": len(todo), "skipped_shards": len(plan) - len(todo),
             "computed_clips": computed, "reused_clips": reused, "wall_s": round(wall_s, 3),
@@ -217,10 +219,12 @@ def main(argv: list[str] | None = None) -> None:
     for name in ("model", "variant", "actors", "threads_per_actor", "batch_size", "num_samples"):
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, default=None,
                             type=int if name not in ("model", "variant") else str)
+    parser.add_argument("--rm-sil", dest="rm_sil", action="store_true", default=None,
+                        help="features of the speech-only view (use another --out-dir)")
     args = parser.parse_args(argv)
     params = load_params(args.params)
     overrides = {k: v for k in ("model", "variant", "actors", "threads_per_actor", "batch_size",
-                                "num_samples") if (v := getattr(args, k)) is not None}
+                                "num_samples", "rm_sil") if (v := getattr(args, k)) is not None}
     cfg = dataclasses.replace(params.features, **overrides)
     data_dir = Path(params.common.data_dir)
     report = run_features(args.shards_dir or data_dir / "shards",

@@ -59,7 +59,8 @@ def make_audio_shards(shards_dir: Path, n_shards: int, per_shard: int, seed: int
                 wave = 0.1 * rng.standard_normal(int(rng.integers(4000, 40000))).astype(np.float32)
                 writer.write({"__key__": key, "flac": flac_bytes(wave),
                               "json": {"key": key, "label_vq": 0, "label_aux": 0, "label_dec": 0,
-                                       "label_bin": 0, "vad": [], "has_speech": True}})
+                                       "label_bin": 0, "vad": [[0, 3000]] if i % 2 else [],
+                                       "has_speech": bool(i % 2)}})
 
 
 @pytest.fixture(scope="module")
@@ -119,6 +120,23 @@ def test_the_loader_joins_audio_and_feature_shards(tmp_path, tiny_model):
     for i, sample in enumerate(samples):
         np.testing.assert_array_equal(sample["whisper"], fake[i].astype(np.float16).astype(np.float32))
         assert sample["wave"].shape == (NUM_SAMPLES,)
+
+
+@pytest.mark.parametrize("rm_sil", [False, True])
+def test_waves_are_the_loaders_waves(tmp_path, rm_sil):
+    from pipelines.dataset import make_dataset
+
+    make_audio_shards(tmp_path / "shards", 1, 4)
+    src = str(tmp_path / "shards/train/shard-000000.tar")
+    ours = read_audio_shard(src, NUM_SAMPLES, rm_sil=rm_sil)
+    theirs = list(make_dataset([src], num_samples=NUM_SAMPLES, rm_sil=rm_sil,
+                               split_by_node=False, split_by_worker=False))
+    assert [k for k, _ in ours] == [s["key"] for s in theirs]
+    for (_, a), b in zip(ours, theirs):
+        np.testing.assert_array_equal(a, b["wave"])
+    if rm_sil:  # clip 1 has vad [[0, 3000]]: its speech-only view is those samples, tiled
+        wave = ours[1][1]
+        np.testing.assert_array_equal(wave[3000:6000], wave[:3000])
 
 
 def test_params_reject_impossible_values():

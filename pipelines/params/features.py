@@ -22,6 +22,9 @@ class FeaturesParams:
     # the loader's fixed input length: clips are repeat-tiled / cut to it before Whisper, like
     # the training input (official: 82,200 samples); must equal the training num_samples
     num_samples: int = 82200
+    # features of the loader's speech-only view (rm_sil=True), for the paper's silence
+    # experiment; write them to another directory (pipelines.features --rm-sil --out-dir ...)
+    rm_sil: bool = False
 
     def __post_init__(self) -> None:
         check(self.actors >= 1, "actors", f"must be >= 1, got {self.actors}")
