@@ -235,3 +235,27 @@ def test_killed_job_resumes_to_identical_output(tmp_path, tiny_model):
     fresh = run_features(tmp_path / "shards", tmp_path / "fresh", cfg, progress=False)
     assert fresh["skipped_shards"] == 0
     assert _shard_hashes(out) == _shard_hashes(tmp_path / "fresh")
+
+
+@pytest.mark.slow
+def test_runs_on_a_two_node_cluster_via_address(tmp_path, tiny_model):
+    """RAY_ADDRESS path: a 2-node local cluster (1 CPU each), one actor per node."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    from pipelines.features import run_features
+
+    make_audio_shards(tmp_path / "shards", 3, 2)
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    try:
+        cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        report = run_features(tmp_path / "shards", tmp_path / "f", _cfg(tiny_model, 2),
+                              ray_address=cluster.address, progress=False)
+        assert not ray.is_initialized()  # the job disconnects from a cluster it joined
+    finally:
+        cluster.shutdown()
+    assert report["actors"] == 2 and report["clips"] == 6
+    local = run_features(tmp_path / "shards", tmp_path / "g", _cfg(tiny_model, 1), progress=False)
+    assert local["clips"] == 6
+    assert _shard_hashes(tmp_path / "f") == _shard_hashes(tmp_path / "g")
