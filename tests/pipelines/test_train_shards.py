@@ -18,6 +18,7 @@ import pytest
 import ray
 import torch
 import webdataset as wds
+from mlflow.tracking import MlflowClient
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))  # the shard tests' dummies
@@ -73,19 +74,21 @@ def test_baseline_then_sastnet_from_its_w2v2(data, local_ray, tmp_path, monkeypa
     settings = ClusterSettings(num_workers=2, storage_path=str(tmp_path / "ray"),
                                models_dir=str(tmp_path / "models"), max_failures=0)
     base = TrainJob(task="aux", variant="w2v2_aasist", epochs=1, batch_size=4, lr=1e-3,
-                    num_samples=4000, max_steps_per_epoch=2, rawboost_algo=0,
+                    num_samples=6400, max_steps_per_epoch=2, rawboost_algo=0,
                     train_shards=tuple(train), dev_shards=tuple(dev), num_train_clips=num_train,
                     feature_dir=str(data / "features"))
     first = run_training(base, settings)
     assert first["version"] == "1" and len(first["workers"]) == 2
 
-    sast = dataclasses.replace(base, variant="sastnet", init_from=first["ray_run_dir"] and
-                               str(tmp_path / "models/aux/w2v2_aasist/best"))
+    sast = dataclasses.replace(base, variant="sastnet",
+                               init_from=str(tmp_path / "models/aux/w2v2_aasist/best"))
     second = run_training(sast, settings)
     assert second["version"] == "2"
     baseline_state, _ = load_best(tmp_path / "models/aux/w2v2_aasist/best")
     run = json.loads((tmp_path / "models/aux/sastnet/run.json").read_text())
     assert run["dev"]["dev_macro_f1"] >= 0
+    tags = MlflowClient().get_run(run["mlflow_run_id"]).data.tags
+    assert int(tags["init_keys"]) > 0, "SASTNet's wav2vec 2.0 was not initialised from the baseline"
 
     df = predict(tmp_path / "models/aux/sastnet/best", dev, str(data / "features"), rm_sil=False)
     assert len(df) == sum(1 for _ in wds.WebDataset(dev, shardshuffle=False))
