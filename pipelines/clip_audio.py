@@ -1,7 +1,8 @@
-"""Read one clip of the manifest and check it is what the shards promise (16 kHz mono, finite).
+"""Clips as the shards promise them (16 kHz mono, finite), from files or from shard bytes.
 
-Small on purpose: the stages that touch raw files (``vad``, ``shard``) share it so a bad file is
-reported with the same reason everywhere.
+Files go through the project's reader (``pipelines.audio_io.load_audio``) so a bad file is
+reported with the same reason in every stage; ``decode_clip`` applies the same checks to the
+encoded bytes of a shard member (the loader), naming the shard and key.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+
+from pipelines.audio_io import AudioError, load_audio
 
 
 class ClipError(ValueError):
@@ -36,7 +39,7 @@ def decode_clip(data: bytes | str | Path, sample_rate_hz: int, name: str | None 
         raise ClipError(name, "missing", "file not found (rerun the stage that writes it)")
     try:
         wave, rate = sf.read(source, dtype="float32", always_2d=True)
-    except Exception as err:  # soundfile raises several types for broken files
+    except Exception as err:  # noqa: BLE001 - soundfile raises several types for broken files
         raise ClipError(name, "unreadable", f"cannot decode audio ({err}); re-encode it as FLAC/WAV") from None
     if rate != sample_rate_hz:
         raise ClipError(name, "wrong_rate",
@@ -51,12 +54,15 @@ def decode_clip(data: bytes | str | Path, sample_rate_hz: int, name: str | None 
 
 
 def load_clip(path: str | Path, sample_rate_hz: int) -> tuple[np.ndarray, bytes]:
-    """Read a file: (decoded float32 mono wave, its FLAC bytes).
+    """Read a file with ``pipelines.audio_io.load_audio``: (float32 mono wave, its FLAC bytes).
 
     FLAC files keep their original bytes (bit-exact copy into the shard); anything else readable
-    is encoded to 16-bit FLAC.
+    is encoded to 16-bit FLAC. ``AudioError`` becomes ``ClipError`` with the same reason and fix.
     """
-    wave = decode_clip(path, sample_rate_hz)
+    try:
+        wave = load_audio(path, sample_rate_hz)
+    except AudioError as err:
+        raise ClipError(err.path, err.reason, f"{err.reason} ({err.fix})") from None
     if str(path).lower().endswith(".flac"):
         return wave, Path(path).read_bytes()
     buf = io.BytesIO()

@@ -19,9 +19,10 @@ import io
 import json
 import logging
 import random
+from collections.abc import Iterable, Iterator
 from functools import partial
 from pathlib import Path
-from typing import Iterable, Iterator, Literal
+from typing import Literal
 
 import numpy as np
 import torch

@@ -28,7 +28,7 @@ from pipelines.audio_io import AudioError, audio_duration_s, load_audio, write_a
 from pipelines.synthetic_corpus import to_manifest_frame
 from sastnet.taxonomy import Taxonomy
 
-__all__ = ["Resynthesizer", "CodecEntry", "load_zoo", "load_bonafide",
+__all__ = ["Resynthesizer", "CodecEntry", "load_zoo", "load_bonafide", "select_bonafide",
            "resynthesize_codec", "generate_cosg", "build_resynth_manifest", "summarize_manifest"]
 
 log = logging.getLogger(__name__)
@@ -103,6 +103,26 @@ def _batches(keys: list[str], waves: dict[str, np.ndarray], size: int) -> list[l
     return [ordered[i:i + size] for i in range(0, len(ordered), size)]
 
 
+def select_bonafide(bona: pd.DataFrame, splits: tuple[str, ...], max_clips: dict[str, int],
+                    rng: np.random.Generator) -> pd.DataFrame:
+    """The bona fide clips one codec resynthesizes: all of ``splits``, or at most
+    ``max_clips[split]`` per split, half seen / half unseen content where both exist."""
+    parts = []
+    for split in splits:
+        pool = bona[bona["split"] == split]
+        limit = max_clips.get(split, 0)
+        if not limit or limit >= len(pool):
+            parts.append(pool)
+            continue
+        groups = sorted((g for _, g in pool.groupby(pool["seen"].fillna(True), sort=True)), key=len)
+        remaining = limit
+        for i, group in enumerate(groups):  # smallest first: its shortfall goes to the next
+            take = min(len(group), remaining // (len(groups) - i))
+            remaining -= take
+            parts.append(group.iloc[np.sort(rng.permutation(len(group))[:take])])
+    return pd.concat(parts) if parts else bona.iloc[:0]
+
+
 def _spoof_row(bona: pd.Series, entry: CodecEntry, path: Path, taxonomy: Taxonomy) -> dict:
     row = bona.to_dict()
     row.update({"key": f"{bona['key']}_{entry.name}", "path": str(path), "codec": entry.name,
@@ -115,10 +135,15 @@ def _spoof_row(bona: pd.Series, entry: CodecEntry, path: Path, taxonomy: Taxonom
 @torch.inference_mode()
 def resynthesize_codec(entry: CodecEntry, bona: pd.DataFrame, waves: dict[str, np.ndarray],
                        taxonomy: Taxonomy, out_dir: str | Path, *, batch_size: int = 8,
-                       splits: tuple[str, ...] = ("train", "dev", "test")) -> list[dict]:
-    """CoRS-style spoofs of one codec: ``out_dir/<codec>/<bona key>_<codec>.flac`` per clip."""
+                       splits: tuple[str, ...] = ("train", "dev", "test"),
+                       max_clips: dict[str, int] | None = None, seed: int = 0) -> list[dict]:
+    """CoRS-style spoofs of one codec: ``out_dir/<codec>/<bona key>_<codec>.flac`` per clip.
+
+    Held-out codecs only get test clips; ``max_clips`` limits clips per split (seeded subset).
+    """
     splits = ("test",) if entry.held_out else splits
-    todo = bona[bona["split"].isin(splits)].set_index("key", drop=False)
+    rng = np.random.default_rng([seed, *entry.name.encode()])
+    todo = select_bonafide(bona, splits, max_clips or {}, rng).set_index("key", drop=False)
     folder = Path(out_dir) / entry.name
     path_of = {k: folder / f"{k}_{entry.name}.flac" for k in todo.index}
     missing = [k for k in todo.index if not _readable(path_of[k])]
@@ -169,6 +194,7 @@ def generate_cosg(entry: CodecEntry, taxonomy: Taxonomy, out_dir: str | Path, *,
 def build_resynth_manifest(corpus: pd.DataFrame, codecs: list[CodecEntry], taxonomy: Taxonomy,
                            out_dir: str | Path, *, batch_size: int = 8,
                            splits: tuple[str, ...] = ("train", "dev", "test"),
+                           max_clips_per_split: dict[str, int] | None = None,
                            cosg_utts_per_codec: int = 0, cosg_seconds: float = 3.0,
                            seed: int = 0) -> tuple[pd.DataFrame, dict]:
     """The full clip manifest (bona fide + spoofs) and a report of what happened.
@@ -186,7 +212,8 @@ def build_resynth_manifest(corpus: pd.DataFrame, codecs: list[CodecEntry], taxon
     for n, entry in enumerate(codecs):
         start = time.perf_counter()
         rows += resynthesize_codec(entry, bona, waves, taxonomy, out_dir,
-                                   batch_size=batch_size, splits=splits)
+                                   batch_size=batch_size, splits=splits,
+                                   max_clips=max_clips_per_split, seed=seed)
         rows += generate_cosg(entry, taxonomy, out_dir, num_utts=cosg_utts_per_codec,
                               seconds=cosg_seconds, seed=seed + n)
         timing[entry.name] = round(time.perf_counter() - start, 2)

@@ -23,10 +23,10 @@ import logging
 import os
 import tempfile
 from collections import Counter
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -180,6 +180,7 @@ class ShardResult:
     plan: str
     labels: dict[str, dict[str, int]]
     codecs: dict[str, int]
+    no_speech: int = 0  # clips VAD found no speech in (kept; their rm_sil view is the whole clip)
     rejected: list[dict] = field(default_factory=list)
 
 
@@ -189,41 +190,41 @@ def write_shard(path: Path, shard: list[list[dict]], vad: dict[str, list], sampl
     labels = {t: Counter() for t in TASKS}
     codecs: Counter = Counter()
     rejected: list[dict] = []
-    samples = 0
-    with atomic_path(path) as tmp:
-        with wds.TarWriter(str(tmp), encoder=False, mtime=0.0) as sink:
-            for unit in shard:
-                members, failed = [], None
+    samples = no_speech = 0
+    with atomic_path(path) as tmp, wds.TarWriter(str(tmp), encoder=False, mtime=0.0) as sink:
+        for unit in shard:
+            members, failed = [], None
+            for row in unit:
+                if row["key"] not in vad:
+                    failed = (row, "no_vad", "no VAD timestamps for this key (rerun `dvc repro vad`)")
+                    break
+                try:
+                    _, flac = load_clip(str(row["path"]), sample_rate_hz)
+                except ClipError as err:
+                    failed = (row, err.reason, err.detail)
+                    break
+                record = sample_record(row, vad[row["key"]])
+                members.append((row, {"__key__": sample_key(row["key"]), "flac": flac,
+                                      "json": json.dumps(record, sort_keys=True).encode()}))
+            if failed is not None:
+                bad, reason, detail = failed
                 for row in unit:
-                    if row["key"] not in vad:
-                        failed = (row, "no_vad", "no VAD timestamps for this key (rerun `dvc repro vad`)")
-                        break
-                    try:
-                        _, flac = load_clip(str(row["path"]), sample_rate_hz)
-                    except ClipError as err:
-                        failed = (row, err.reason, err.detail)
-                        break
-                    record = sample_record(row, vad[row["key"]])
-                    members.append((row, {"__key__": sample_key(row["key"]), "flac": flac,
-                                          "json": json.dumps(record, sort_keys=True).encode()}))
-                if failed is not None:
-                    bad, reason, detail = failed
-                    for row in unit:
-                        is_bad = row["key"] == bad["key"]
-                        rejected.append({"key": row["key"], "path": str(row["path"]),
-                                         "reason": reason if is_bad else "partner_rejected",
-                                         "detail": detail if is_bad else f"its pair {bad['key']} was rejected"})
-                    log.warning("%s: skipped %s (%s: %s)", rel, bad["key"], reason, detail)
-                    continue
-                for row, member in members:
-                    sink.write(member)
-                    samples += 1
-                    codecs[str(row["codec"])] += 1
-                    for t in TASKS:
-                        labels[t][str(int(row[f"label_{t}"]))] += 1
+                    is_bad = row["key"] == bad["key"]
+                    rejected.append({"key": row["key"], "path": str(row["path"]),
+                                     "reason": reason if is_bad else "partner_rejected",
+                                     "detail": detail if is_bad else f"its pair {bad['key']} was rejected"})
+                log.warning("%s: skipped %s (%s: %s)", rel, bad["key"], reason, detail)
+                continue
+            for row, member in members:
+                sink.write(member)
+                samples += 1
+                no_speech += not vad[row["key"]]
+                codecs[str(row["codec"])] += 1
+                for t in TASKS:
+                    labels[t][str(int(row[f"label_{t}"]))] += 1
     return ShardResult(rel, samples, sha256_file(path), plan,
                        {t: dict(sorted(c.items())) for t, c in labels.items()},
-                       dict(sorted(codecs.items())), rejected)
+                       dict(sorted(codecs.items())), no_speech, rejected)
 
 
 def load_index(shards_dir: Path) -> dict:
@@ -249,6 +250,7 @@ def _summarize(results: list[ShardResult]) -> dict:
         for t in TASKS:
             labels[t].update(r.labels[t])
     return {"samples": sum(r.samples for r in results),
+            "no_speech": sum(r.no_speech for r in results),
             "labels": {t: dict(sorted(c.items())) for t, c in labels.items()},
             "codecs": dict(sorted(codecs.items())),
             "shards": [asdict(r) for r in results]}
@@ -308,8 +310,8 @@ def _remove_stale(shards_dir: Path, planned: set[str]) -> None:
 
 def shards_report(index: dict) -> dict:
     """Counts for ``reports/shards.json``: per split samples, shards, labels; rejected files."""
-    splits = {name: {"samples": s["samples"], "shards": len(s["shards"]), "labels": s["labels"],
-                     "codecs": s["codecs"]} for name, s in index["splits"].items()}
+    splits = {name: {"samples": s["samples"], "shards": len(s["shards"]), "no_speech": s["no_speech"],
+                     "labels": s["labels"], "codecs": s["codecs"]} for name, s in index["splits"].items()}
     rejected = [dict(r, split=name) for name, s in index["splits"].items()
                 for shard in s["shards"] for r in shard["rejected"]]
     return {"splits": splits, "rejected": rejected,
@@ -320,5 +322,6 @@ def shards_metrics(index: dict) -> dict:
     """Flat numbers for ``metrics/shards.json`` (``dvc metrics show``)."""
     out = {f"{name}_samples": s["samples"] for name, s in index["splits"].items()}
     out.update({f"{name}_shards": len(s["shards"]) for name, s in index["splits"].items()})
+    out["no_speech"] = sum(s["no_speech"] for s in index["splits"].values())
     out["rejected"] = sum(len(sh["rejected"]) for s in index["splits"].values() for sh in s["shards"])
     return out

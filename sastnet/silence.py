@@ -7,7 +7,7 @@ applies them, so it stays pure numpy and works with any VAD's ``[start, end)`` s
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -60,6 +60,7 @@ def main() -> None:
         df, report = build_resynth_manifest(
             corpus, _codecs(params, data_dir), zoo_taxonomy(), data_dir / "resynth" / "audio",
             batch_size=cfg.batch_size, splits=cfg.splits,
+            max_clips_per_split=cfg.max_clips_per_split,
             cosg_utts_per_codec=cfg.cosg_utts_per_codec, cosg_seconds=cfg.cosg_seconds,
             seed=params.common.seed)
     report["wall_s"] = round(time.perf_counter() - start, 1)

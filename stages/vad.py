@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
-
+from pipelines.manifest import read_manifest
 from pipelines.params import load_params
 from pipelines.vad import run_vad, vad_summary, write_vad
 from stages._io import atomic_path, write_json
@@ -20,7 +19,7 @@ def main() -> None:
     manifest_path = data / "resynth" / "manifest.parquet"
     if not manifest_path.exists():
         raise SystemExit(f"{manifest_path} not found: run `dvc repro resynthesize` first")
-    manifest = pd.read_parquet(manifest_path, columns=["key", "path"])
+    manifest = read_manifest(manifest_path)
     frame = run_vad(manifest, params.vad, params.common.sample_rate_hz)
     with atomic_path(data / "vad" / "timestamps.parquet") as tmp:
         write_vad(frame, tmp)

@@ -70,7 +70,7 @@ def test_sample_format_and_fixed_length(shards):
 
 
 def test_rm_sil_view_uses_vad_segments(shards):
-    shards_dir, manifest = shards
+    shards_dir, _ = shards
     paths = shard_paths_for(shards_dir, "cosg_all")
     plain = next(iter(make_dataset(paths, num_samples=6000)))
     view = next(iter(make_dataset(paths, num_samples=6000, rm_sil=True)))
@@ -127,6 +127,10 @@ def test_truncated_tar_raises_or_keeps_the_samples_before_the_damage(shards, tmp
     paths[0].write_bytes(data[: len(data) * 2 // 3])
     with pytest.raises(Exception, match="shard-000000.tar"):
         list(make_dataset(paths, num_samples=N))
+    loader = torch.utils.data.DataLoader(make_dataset(paths, num_samples=N), batch_size=2, num_workers=2,
+                                         collate_fn=collate, timeout=60)
+    with pytest.raises(Exception, match="shard-000000.tar"):  # re-raised from the worker, no hang
+        list(loader)
     with caplog.at_level(logging.WARNING):
         keys = _keys(make_dataset(paths, num_samples=N, on_error="skip"))
     assert 13 <= len(keys) < 16 and "skipped" in caplog.text
@@ -168,3 +172,34 @@ def test_member_json_labels_match_loader(shards):
     shards_dir, _ = shards
     for sample in make_dataset(shard_paths_for(shards_dir, "cosg_known"), num_samples=N):
         assert sample["labels"]["bin"] == 1 and json.dumps(sample["meta"])
+
+
+@pytest.mark.slow
+def test_shards_read_with_ray_data(shards):
+    import ray
+
+    from pipelines.dataset import ray_dataset
+
+    shards_dir, _ = shards
+    paths = shard_paths_for(shards_dir, "test_seen")
+    expected = {s["key"]: s["labels"]["vq"] for s in make_dataset(paths, num_samples=N)}
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        rows = ray_dataset(paths, num_samples=N).take_all()
+    finally:
+        ray.shutdown()
+    assert {r["key"]: r["label_vq"] for r in rows} == expected
+    assert all(len(r["wave"]) == N for r in rows)
+
+
+def test_rm_sil_without_speech_keeps_the_clip_and_flags_it():
+    from pipelines.dataset import decode_sample
+
+    buf = io.BytesIO()
+    wave = np.linspace(-0.5, 0.5, 1000, dtype=np.float32)
+    sf.write(buf, wave, 16000, format="FLAC", subtype="PCM_16")
+    meta = {"key": "k.1", "vad": [], "has_speech": False, **{f"label_{t}": 0 for t in ("vq", "aux", "dec", "bin")}}
+    out = decode_sample({"__key__": "k_1", "flac": buf.getvalue(), "json": json.dumps(meta).encode()},
+                        num_samples=1500, rm_sil=True)
+    assert out["meta"]["rm_sil_fallback"] is True and out["key"] == "k.1"
+    np.testing.assert_allclose(out["wave"][1000:], out["wave"][:500])  # tiled, not zero-padded

@@ -38,7 +38,7 @@ def _corpus(tmp_path, n_per_split=2):
     rng = np.random.default_rng(0)
     for split, spk in (("train", "s01"), ("dev", "s02"), ("test", "s03")):
         for u in range(n_per_split):
-            utt = 100 + u * 200  # test gets both seen (100) and unseen (300) ids
+            utt = 10 + u if u % 2 == 0 else 300 + u  # alternately seen / unseen ids
             key = f"{spk}_{utt:03d}"
             path = tmp_path / "corpus" / spk / f"{key}.flac"
             write_audio(path, (0.2 * rng.standard_normal(1600 + 160 * u)).astype(np.float32))
@@ -125,3 +125,23 @@ def test_rerun_reuses_finished_files(tmp_path):
     assert again.equals(first)
     assert all(pd.Timestamp.fromtimestamp(__import__("os").path.getmtime(p)) == t
                for p, t in mtimes.items())
+
+
+def test_max_clips_per_split_is_a_stratified_seeded_subset(tmp_path):
+    from pipelines.resynthesize import select_bonafide
+    corpus = _corpus(tmp_path, n_per_split=6)  # test: 3 seen (id 100..) and 3 unseen ids
+    rng = np.random.default_rng(0)
+    picked = select_bonafide(corpus, ("train", "test"), {"train": 2, "test": 4}, rng)
+    assert (picked["split"] == "train").sum() == 2 and (picked["split"] == "test").sum() == 4
+    assert picked.loc[picked["split"] == "test", "seen"].sum() == 2  # half seen, half unseen
+    assert "dev" not in set(picked["split"])
+    again = select_bonafide(corpus, ("train", "test"), {"train": 2, "test": 4},
+                            np.random.default_rng(0))
+    assert again["key"].tolist() == picked["key"].tolist()
+    lopsided = select_bonafide(corpus, ("test",), {"test": 5}, rng)
+    assert len(lopsided) == 5
+    df, _ = build_resynth_manifest(corpus, _codecs(), TAX, tmp_path / "audio",
+                                   max_clips_per_split={"train": 1, "test": 2})
+    counts = df[df["codec"] != "bonafide"].groupby(["codec", "split"]).size().to_dict()
+    assert counts == {("zoo_a", "train"): 1, ("zoo_a", "dev"): 6, ("zoo_a", "test"): 2,
+                      ("zoo_b", "test"): 2}

@@ -3,6 +3,7 @@ from collections import Counter
 import pytest
 from shard_dummies import HELD_OUT, SEEN_CODECS, make_manifest
 
+from pipelines.manifest import validate_manifest
 from pipelines.sampling import balanced_pairs, class_histogram
 
 
@@ -43,6 +44,10 @@ def test_pairs_are_bonafide_then_spoof_of_same_utterance(train):
         assert bona["codec"] == "bonafide" and spoof["codec"] != "bonafide"
         assert spoof["pair_key"] == bona["key"]
     assert rows["pair_key"].nunique() == 6 and HELD_OUT not in set(rows["codec"])
+
+
+def test_dummy_manifest_fits_the_clip_contract(tmp_path):
+    validate_manifest(make_manifest(tmp_path))
 
 
 def test_deterministic_for_a_seed_and_varies_with_it(train):

@@ -3,6 +3,7 @@ import tarfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import soundfile as sf
 from shard_dummies import HELD_OUT, fake_vad, make_manifest
@@ -52,7 +53,17 @@ def test_splits_counts_and_members(tmp_path, corpus):
         stems = [n.rsplit(".", 1)[0] for n in tar.getnames()]
     assert all("." not in s for s in stems)
     report, metrics = shards_report(index), shards_metrics(index)
-    assert report["rejected"] == [] and metrics["train-aux_samples"] == 12
+    assert report["rejected"] == [] and metrics["train-aux_samples"] == 12 and metrics["no_speech"] == 0
+
+
+def test_clips_without_speech_are_kept_and_counted(tmp_path, corpus):
+    manifest, vad = corpus
+    vad = vad.copy()
+    quiet = vad["key"].isin(["VALLE__0", "MASKGCT__1"])
+    vad.loc[quiet, "segments"] = pd.Series([[] for _ in range(int(quiet.sum()))], index=vad.index[quiet])
+    index = build_shards(manifest, vad, tmp_path / "shards", CFG, seed=1)
+    assert index["splits"]["cosg_all"]["samples"] == 4 and index["splits"]["cosg_all"]["no_speech"] == 2
+    assert shards_report(index)["splits"]["cosg_known"]["no_speech"] == 1
 
 
 def test_flac_bytes_are_copied_bit_exact(tmp_path, corpus):
@@ -117,10 +128,10 @@ def test_bad_inputs_are_rejected_with_reasons_and_partners_dropped(tmp_path, cor
     index = build_shards(manifest, vad, tmp_path / "shards", CFG, seed=1)
     report = shards_report(index)
     reasons = {(r["key"], r["reason"]) for r in report["rejected"]}
-    assert ("p003_249", "wrong_rate") in reasons
-    assert ("p003_250_DAC24", "unreadable") in reasons
-    assert ("VALLE__0", "missing") in reasons
-    assert ("p001_001", "unreadable") in reasons
+    assert ("p003_249", "sample rate 8000 Hz, expected 16000 Hz") in reasons
+    assert any(k == "p003_250_DAC24" and r.startswith("unreadable audio") for k, r in reasons)
+    assert ("VALLE__0", "file not found") in reasons
+    assert any(k == "p001_001" and r.startswith("unreadable audio") for k, r in reasons)
     partner = [r for r in report["rejected"] if r["reason"] == "partner_rejected" and r["split"] == "train-aux"]
     assert len(partner) == 1 and partner[0]["detail"].endswith("p001_001 was rejected")
     assert index["splits"]["train-aux"]["samples"] == 10  # one pair dropped, still paired 1:1

@@ -2,7 +2,6 @@
 
 import shutil
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -10,7 +9,14 @@ import pytest
 import soundfile as sf
 
 from pipelines.params.vad import VadParams
-from pipelines.vad import read_vad, run_vad, speech_segments, vad_summary, write_vad
+from pipelines.vad import (
+    read_vad,
+    run_vad,
+    speech_segments,
+    speech_segments_batch,
+    vad_summary,
+    write_vad,
+)
 from sastnet.silence import rm_sil
 
 SR = 16000
@@ -48,6 +54,14 @@ def test_pure_speech_is_almost_unchanged(speech, model):
     assert 0.7 * len(speech) < len(kept) <= len(speech)
 
 
+def test_batched_scoring_gives_the_same_segments(speech, model):
+    rng = np.random.default_rng(0)
+    waves = [speech, np.concatenate([np.zeros(7000, np.float32), speech[:20001]]),
+             np.zeros(SR // 2, np.float32), (0.01 * rng.standard_normal(3333)).astype(np.float32)]
+    cfg = VadParams(forward_batch=3)
+    assert speech_segments_batch(waves, model, cfg) == [speech_segments(w, model, cfg) for w in waves]
+
+
 def test_silence_has_no_segments(model):
     assert speech_segments(np.zeros(SR, np.float32), model, VadParams()) == []
 
@@ -62,7 +76,7 @@ def test_run_vad_with_ray_flags_no_speech_and_unreadable(speech, tmp_path):
     frame = run_vad(manifest, VadParams(batch_clips=2, num_cpus=1))
     assert frame["key"].tolist() == ["speech", "quiet", "broken"]
     assert frame["has_speech"].tolist() == [True, False, False]
-    assert frame.loc[0, "speech_fraction"] > 0.5 and frame.loc[2, "error"].startswith("unreadable")
+    assert frame.loc[0, "speech_fraction"] > 0.5 and frame.loc[2, "error"].startswith("unreadable audio")
     summary = vad_summary(frame)
     assert summary["no_speech"] == 1 and summary["errors"] == 1 and summary["no_speech_keys"] == ["quiet"]
     write_vad(frame, tmp_path / "t.parquet")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from pipelines.params.core import check
@@ -32,6 +32,11 @@ class ResynthesizeParams:
     codecs: tuple[str, ...] = ()  # zoo codec names to use; empty = every codec in zoo.json
     checkpoint: Literal["early", "mid", "late"] = "late"  # zoo checkpoint (paper: final codecs)
     splits: tuple[str, ...] = SPLITS  # bona fide splits to resynthesize (held-out codecs: test only)
+    # Bona fide clips per codec and split (0 or missing = all, as in CodecFake+). The default
+    # profile's budget: ~80 ms of CPU per second of audio per codec on 2 busy cores, so all 480
+    # clips x 12 codecs would take ~20 min; each codec gets its own seeded, seen/unseen-stratified
+    # subset, so together the codecs still cover most bona fide clips.
+    max_clips_per_split: dict[str, int] = field(default_factory=dict)
     batch_size: int = 8  # clips per codec call, length-sorted so padding stays short
     threads: int = 2  # torch intra-op threads (the machine has 2 cores)
     cosg_utts_per_codec: int = 12  # generated clips per codec with a token LM (CoSG analogue)
@@ -41,6 +46,10 @@ class ResynthesizeParams:
     def __post_init__(self) -> None:
         bad = sorted(set(self.splits) - set(SPLITS))
         check(not bad, "splits", f"unknown split(s) {bad}; allowed: {', '.join(SPLITS)}")
+        bad = sorted(set(self.max_clips_per_split) - set(SPLITS))
+        check(not bad, "max_clips_per_split", f"unknown split(s) {bad}; allowed: {', '.join(SPLITS)}")
+        check(all(n >= 0 for n in self.max_clips_per_split.values()), "max_clips_per_split",
+              "counts must be >= 0 (0 = all clips)")
         check(self.batch_size >= 1, "batch_size", "must be >= 1")
         check(self.threads >= 1, "threads", "must be >= 1")
         check(self.cosg_utts_per_codec >= 0, "cosg_utts_per_codec", "must be >= 0")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pipelines.params.codecs import CodecsParams
 from pipelines.params.common import CommonParams
 from pipelines.params.corpus import CorpusParams
 from pipelines.params.model import ModelParams
@@ -16,6 +17,7 @@ SECTIONS: dict[str, type] = {
     "resynthesize": ResynthesizeParams,
     "vad": VadParams,
     "shard": ShardParams,
+    "codecs": CodecsParams,
     "model": ModelParams,
     "train": TrainParams,
 }

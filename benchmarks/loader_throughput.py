@@ -1,0 +1,117 @@
+"""Loader throughput: streaming WebDataset shards vs reading the same clips one file at a time.
+
+    python benchmarks/loader_throughput.py [--clips 600] [--seconds 3] [--num-samples 48000]
+
+Both sides do the same per-clip work (FLAC decode with soundfile, checks, repeat/crop to
+``num_samples``); they differ only in I/O: a few sequential tar reads vs one open + read per
+file. Writes ``benchmarks/results/loader_throughput.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pipelines.clip_audio import decode_clip
+from pipelines.dataset import make_dataset, shard_paths_for
+from pipelines.params.shard import ShardParams
+from pipelines.shards import build_shards
+from sastnet.crop import repeat_crop
+
+SR = 16000
+
+
+def make_clips(root: Path, clips: int, seconds: float, seed: int = 0) -> pd.DataFrame:
+    """Bona fide/spoof-free CoRS *test* clips (so every clip lands in one split, unpaired)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(clips):
+        n = int(SR * seconds * rng.uniform(0.5, 1.5))
+        t = np.arange(n) / SR
+        wave = (0.3 * np.sin(2 * np.pi * rng.uniform(100, 400) * t) + 0.05 * rng.standard_normal(n))
+        path = root / "audio" / f"p900_{i + 1:03d}.flac"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, wave.astype(np.float32), SR, format="FLAC", subtype="PCM_16")
+        rows.append({"key": path.stem, "path": str(path), "speaker": "p900", "utt_id": i % 250 + 1, "text": None,
+                         "codec": "bonafide", "subset": "CoRS", "split": "test", "seen": True, "pair_key": path.stem,
+                         "codec_seen": True, "label_vq": 0, "label_aux": 0, "label_dec": 0, "label_bin": 0,
+                         "duration_s": n / SR})
+    return pd.DataFrame(rows)
+
+
+def read_files(paths: list[str], num_samples: int) -> int:
+    count = 0
+    for path in paths:
+        repeat_crop(decode_clip(path, SR), num_samples)
+        count += 1
+    return count
+
+
+def read_shards(shards: list[str], num_samples: int) -> int:
+    return sum(1 for _ in make_dataset(shards, num_samples=num_samples, split_by_node=False,
+                                       split_by_worker=False))
+
+
+def best_of(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clips", type=int, default=600)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--num-samples", type=int, default=48000)
+    parser.add_argument("--samples-per-shard", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        manifest = make_clips(root, args.clips, args.seconds)
+        vad = pd.DataFrame({"key": manifest["key"], "segments": [[] for _ in range(len(manifest))]})
+        start = time.perf_counter()
+        build_shards(manifest, vad, root / "shards", ShardParams(samples_per_shard=args.samples_per_shard,
+                                                                 tasks=("bin",)), seed=0)
+        write_s = time.perf_counter() - start
+        shards = shard_paths_for(root / "shards", "test_seen")
+        files = manifest["path"].tolist()
+        assert read_shards(shards, args.num_samples) == read_files(files, args.num_samples) == args.clips
+        files_s = best_of(lambda: read_files(files, args.num_samples), args.repeats)
+        shards_s = best_of(lambda: read_shards(shards, args.num_samples), args.repeats)
+    result = {
+        "clips": args.clips, "mean_clip_s": args.seconds, "num_samples": args.num_samples,
+        "shards": len(shards), "samples_per_shard": args.samples_per_shard,
+        "one_file_at_a_time_clips_per_s": round(args.clips / files_s, 1),
+        "streaming_shards_clips_per_s": round(args.clips / shards_s, 1),
+        "ratio_shards_over_files": round(files_s / shards_s, 3),
+        "shard_write_clips_per_s": round(args.clips / write_s, 1),
+        "repeats_best_of": args.repeats, "machine": platform.platform(), "note":
+        "local disk, page cache warm after the first pass; single process, no DataLoader workers",
+    }
+    print(f"{'one file at a time':>22}: {result['one_file_at_a_time_clips_per_s']:8.1f} clips/s")
+    print(f"{'streaming shards':>22}: {result['streaming_shards_clips_per_s']:8.1f} clips/s")
+    print(f"{'ratio':>22}: {result['ratio_shards_over_files']:.2f}x  (shards / files)")
+    print(f"{'shard writing':>22}: {result['shard_write_clips_per_s']:8.1f} clips/s")
+    out = ROOT / "benchmarks" / "results" / "loader_throughput.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

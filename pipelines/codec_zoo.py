@@ -1,0 +1,191 @@
+"""Train the codec zoo: every selected zoo codec on the bona fide train split, in parallel.
+
+    python -m stages.codecs            # the DVC stage; writes data/codecs/ and reports/zoo.*
+
+Each codec trains in its own process with one torch thread (small convs do not scale across
+threads; two processes use two cores fully). Per codec: checkpoints early / mid / late, its
+resynthesis quality on bona fide dev clips (and that of a trivial input-independent baseline),
+and — for the generation subset — a token LM trained on its codes of the train split.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+import torch
+from tqdm.auto import tqdm
+
+from pipelines.params.codecs import CodecsParams
+from sastnet.codecs.codec import NeuralCodec, build_codec, save_codec
+from sastnet.codecs.losses import matched_noise, mel_distance, si_snr
+from sastnet.codecs.semantic import load_teacher
+from sastnet.codecs.token_lm import TokenLMConfig, codes_of, save_token_lm, train_token_lm
+from sastnet.codecs.train import CodecTrainConfig, train_codec
+from sastnet.codecs.zoo_spec import ZOO_CODECS
+from sastnet.taxonomy import BONAFIDE
+
+log = logging.getLogger(__name__)
+SAMPLE_RATE_HZ = 16000
+
+
+def load_split_audio(manifest_path: str | Path, split: str, max_clips: int | None = None,
+                     seed: int = 0) -> list[np.ndarray]:
+    """Bona fide clips of ``split`` as float32 16 kHz mono arrays; unreadable clips are skipped
+    with a logged reason."""
+    manifest_path = Path(manifest_path)
+    if not manifest_path.is_file():
+        raise FileNotFoundError(f"{manifest_path} not found: run `dvc repro corpus` first")
+    df = pd.read_parquet(manifest_path)
+    missing = {"path", "codec", "split"} - set(df.columns)
+    if missing:
+        raise ValueError(f"{manifest_path} lacks column(s) {sorted(missing)} (docs/contracts.md)")
+    rows = df[(df.codec == BONAFIDE) & (df.split == split)]
+    if max_clips is not None and len(rows) > max_clips:
+        rows = rows.sample(max_clips, random_state=seed)
+    waves = []
+    for path in rows.path:
+        try:
+            wave, rate = sf.read(path, dtype="float32", always_2d=True)
+        except (OSError, RuntimeError, sf.LibsndfileError) as err:
+            log.warning("skipping %s: unreadable (%s)", path, err)
+            continue
+        if rate != SAMPLE_RATE_HZ:
+            log.warning("skipping %s: %d Hz, expected %d Hz (resample it)", path, rate,
+                        SAMPLE_RATE_HZ)
+            continue
+        wave = wave.mean(1)  # stereo -> mono
+        if len(wave) == 0 or not np.isfinite(wave).all():
+            log.warning("skipping %s: empty or non-finite audio", path)
+            continue
+        waves.append(wave)
+    return waves
+
+
+def _atomic_save(save: Callable[[Path], None], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def dev_batch(waves: list[np.ndarray], clips: int, clip_s: float) -> list[torch.Tensor]:
+    """Up to ``clips`` dev clips, each cut to ``clip_s`` seconds, as (1, T) tensors."""
+    n = int(clip_s * SAMPLE_RATE_HZ)
+    return [torch.from_numpy(w[:n].copy())[None] for w in waves[:clips]]
+
+
+@torch.no_grad()
+def resynthesis_quality(codec: NeuralCodec | None, dev: list[torch.Tensor],
+                        seed: int = 0) -> dict[str, float]:
+    """Mean mel distance and SI-SNR over ``dev``; ``codec=None`` scores the trivial baseline
+    (white noise of each clip's loudness, independent of its content)."""
+    mels, snrs = [], []
+    for i, wave in enumerate(dev):
+        out = codec.resynthesize(wave) if codec is not None else matched_noise(wave, seed + i)
+        mels.append(float(mel_distance(out, wave)[0]))
+        snrs.append(float(si_snr(out, wave)[0]))
+    return {"mel_distance": float(np.mean(mels)), "si_snr_db": float(np.mean(snrs))}
+
+
+def train_zoo_codec(name: str, params: CodecsParams, out_dir: str | Path,
+                    progress: bool = False) -> dict:
+    """Train one zoo codec end to end; returns its ``zoo.json`` record. Runs in a worker."""
+    torch.set_num_threads(1)
+    spec = ZOO_CODECS[name]
+    out = Path(out_dir) / name
+    seed = params.seed + spec.seed
+    train = load_split_audio(params.manifest, "train", params.max_train_clips, seed=params.seed)
+    if not train:
+        raise ValueError(f"no readable bona fide train clips in {params.manifest}")
+    dev_waves = load_split_audio(params.manifest, "dev") or train[-params.dev_clips:]
+    dev = dev_batch(dev_waves, params.dev_clips, params.dev_clip_s)
+    teacher = None
+    if spec.config.aux == "semantic":
+        teacher = load_teacher(params.teacher_path, max_source_seconds=params.crop_s)
+    torch.manual_seed(seed)
+    codec = build_codec(spec.config)
+    cfg = CodecTrainConfig(steps=params.steps, batch_size=params.batch_size,
+                           crop_s=params.crop_s, lr=params.lr, seed=seed)
+    checkpoints, by_checkpoint = {}, {}
+
+    def on_checkpoint(stage: str, step: int, model: NeuralCodec) -> None:
+        path = out / f"{stage}.pt"
+        _atomic_save(lambda p: save_codec(model, p, name=name, stage=stage, step=step), path)
+        checkpoints[stage] = str(path)
+        by_checkpoint[stage] = {"step": step, **resynthesis_quality(model, dev)}
+
+    cpu0 = time.process_time()
+    result = train_codec(codec, train, cfg, teacher=teacher, on_checkpoint=on_checkpoint,
+                         desc=name, progress=progress)
+    record = {
+        "family": dataclasses.asdict(spec.family),
+        "labels": spec.family.labels(),
+        "held_out": spec.held_out,
+        "checkpoints": checkpoints,
+        "token_lm": None,
+        "parameters": sum(p.numel() for p in codec.parameters()),
+        "frame_rate_hz": codec.frame_rate_hz,
+        "bits_per_frame": codec.bits_per_frame,
+        "bitrate_kbps": codec.bitrate_kbps,
+        "steps": result["steps"],
+        "train_seconds": result["train_seconds"],
+        "final_terms": result["final_terms"],
+        "quality": {**by_checkpoint["late"], "by_checkpoint": by_checkpoint},
+        "trivial": resynthesis_quality(None, dev, seed=seed),
+        "teacher": (params.teacher_path or "random-whisper") if teacher is not None else None,
+        "config": dataclasses.asdict(spec.config),
+    }
+    if spec.token_lm:
+        start = time.perf_counter()
+        content, speakers = codes_of(codec, train)
+        lm = train_token_lm(content, TokenLMConfig(tuple(codec.codebook_sizes)),
+                            steps=params.lm_steps, seq_frames=params.lm_seq_frames, seed=seed,
+                            speaker_bank=speakers, progress=progress, desc=f"{name} lm")
+        path = out / "token_lm.pt"
+        _atomic_save(lambda p: save_token_lm(lm, p, codec=name), path)
+        record["token_lm"] = str(path)
+        record["token_lm_loss"] = lm.final_loss
+        record["token_lm_seconds"] = time.perf_counter() - start
+    record["cpu_seconds"] = time.process_time() - cpu0
+    return record
+
+
+def build_zoo(params: CodecsParams, progress: bool = True) -> dict:
+    """Train all selected codecs (``params.workers`` at a time); returns the ``zoo.json`` dict."""
+    names = params.selected()
+    # heaviest first, so the last worker is not left alone with a big codec
+    names.sort(key=lambda n: -sum(p.numel() for p in build_codec(ZOO_CODECS[n].config).parameters()))
+    start, records = time.perf_counter(), {}
+    bar = tqdm(total=len(names), desc="codec zoo", disable=not progress)
+    if params.workers == 1:
+        for name in names:
+            records[name] = train_zoo_codec(name, params, params.out_dir, progress=progress)
+            bar.update()
+    else:
+        with ProcessPoolExecutor(params.workers, mp_context=get_context("spawn")) as pool:
+            futures = {pool.submit(train_zoo_codec, n, params, params.out_dir): n for n in names}
+            for fut in as_completed(futures):
+                name = futures[fut]
+                records[name] = fut.result()
+                bar.update()
+                bar.set_postfix_str(f"{name} mel {records[name]['quality']['mel_distance']:.2f}")
+    bar.close()
+    ordered = {n: records[n] for n in params.selected()}
+    return {"codecs": ordered, "wall_seconds": time.perf_counter() - start,
+            "workers": params.workers, "sample_rate_hz": SAMPLE_RATE_HZ}

@@ -1,0 +1,52 @@
+"""2-D random masking and the multi-decoder MAE."""
+
+import torch
+
+from sastnet.models.config import MAEConfig
+from sastnet.models.mae import MultiDecoderMAE, patchify, random_masking_2d
+
+TINY_MAE = MAEConfig(embed_dim=32, depth=1, num_heads=2, decoder_dim=16, decoder_depth=1,
+                     decoder_heads=2, feedback_heads=2)
+
+
+def test_mask_ratio_04_keeps_12_by_6_of_16_by_8():
+    g = torch.Generator().manual_seed(0)
+    keep_idx, mask = random_masking_2d(5, 16, 8, 0.4, generator=g)
+    assert keep_idx.shape == (5, 72)
+    assert torch.all(mask.sum(1) == 128 - 72)
+    for row in range(5):
+        kept = keep_idx[row]
+        assert torch.all(mask[row, kept] == 0)
+        assert len(set((kept // 8).tolist())) == 12  # 12 time rows
+        assert len(set((kept % 8).tolist())) == 6  # 6 frequency columns
+        assert torch.all(kept[1:] > kept[:-1])  # sorted, unique
+
+
+def test_patchify_matches_patch_order():
+    image = torch.arange(32 * 48, dtype=torch.float32).reshape(1, 32, 48)
+    patches = patchify(image, 16)
+    assert patches.shape == (1, 2 * 3, 256)
+    assert torch.equal(patches[0, 1], image[0, :16, 16:32].reshape(-1))  # t=0, f=1
+    assert torch.equal(patches[0, 3], image[0, 16:32, :16].reshape(-1))  # t=1, f=0
+
+
+def test_mae_masks_in_training_only():
+    torch.manual_seed(0)
+    mae = MultiDecoderMAE(TINY_MAE, image_frames=256, image_bins=128, num_decoders=3)
+    image = torch.randn(2, 256, 128)
+    mae.train()
+    out = mae(image)
+    assert out.features.shape == (2, 72, 32)
+    assert torch.all(out.mask.sum(1) == 56)
+    assert out.per_decoder_mse.shape == (2, 3)
+    mae.eval()
+    with torch.no_grad():
+        out = mae(image)
+    assert out.features.shape == (2, 128, 32)
+    assert torch.all(out.mask == 1)  # nothing hidden; the MSE is scored on every patch
+
+
+def test_mask_ratio_zero_keeps_everything():
+    mae = MultiDecoderMAE(MAEConfig(**{**TINY_MAE.__dict__, "mask_ratio": 0.0}), 32, 32, 2)
+    out = mae.train()(torch.randn(1, 32, 32))
+    assert out.features.shape == (1, 4, 32)

@@ -1,0 +1,90 @@
+"""Every variant x task builds, runs forward in train and eval mode and has the right shapes."""
+
+import pytest
+import torch
+
+from sastnet.models import VARIANTS, build_model, model_config
+
+TASK_CLASSES = {"vq": 4, "aux": 4, "dec": 3, "bin": 2}
+SAMPLES = 16_000  # 1 s keeps the tiny models fast: 48 W2V2 / log-mel frames = 3 x 4 patches
+BATCH = 2
+
+
+def _inputs(cfg, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    wave = torch.randn(BATCH, SAMPLES, generator=g) * 0.1
+    whisper = torch.randn(BATCH, 128, cfg.fusion.whisper_dim, generator=g)
+    return wave, whisper
+
+
+@pytest.mark.parametrize("task", list(TASK_CLASSES))
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_forward_shapes_train_and_eval(variant, task):
+    torch.manual_seed(0)
+    cfg = model_config(variant, task, "tiny", num_samples=SAMPLES)
+    model = build_model(cfg)
+    n_cls = TASK_CLASSES[task]
+    assert cfg.num_classes == n_cls
+    assert model.needs_whisper == (variant in ("whisper_m_mae", "sastnet"))
+    if model.mae is not None:
+        expected = 1 if variant == "s_mae" else n_cls
+        assert len(model.mae.decoders) == expected
+    wave, whisper = _inputs(cfg)
+    labels = torch.arange(BATCH) % n_cls
+    out = model.train()(wave, whisper, labels=labels)
+    assert out.logits.shape == (BATCH, n_cls)
+    assert out.loss.dim() == 0 and torch.isfinite(out.loss)
+    assert "ce" in out.terms
+    if model.mae is not None:
+        assert {"recon", "awl_p0", "awl_p1"} <= set(out.terms)
+    out.loss.backward()
+    model.eval()
+    with torch.no_grad():
+        first = model(wave, whisper)
+        second = model(wave, whisper)
+    assert first.loss is None and first.terms == {}
+    assert first.logits.shape == (BATCH, n_cls)
+    assert torch.equal(first.logits, second.logits), "eval forward must be deterministic"
+
+
+def test_whisper_is_required_and_checked():
+    cfg = model_config("sastnet", "dec", "tiny", num_samples=SAMPLES)
+    model = build_model(cfg).eval()
+    wave, whisper = _inputs(cfg)
+    with pytest.raises(ValueError, match="needs Whisper"):
+        model(wave)
+    with pytest.raises(ValueError, match="whisper_dim"):
+        model(wave, torch.randn(BATCH, 128, 768))
+
+
+def test_short_clip_is_a_clear_error():
+    model = build_model(model_config("w2v2_m_mae", "bin", "tiny", num_samples=SAMPLES)).eval()
+    with pytest.raises(ValueError, match="num_samples"):
+        model(torch.randn(1, SAMPLES // 2))
+
+
+def test_unknown_variant_and_override():
+    with pytest.raises(ValueError, match="allowed"):
+        model_config("sastnet2", "aux")
+    with pytest.raises(ValueError, match="not a sub-config"):
+        model_config("sastnet", "aux", "tiny", bogus={"a": 1})
+    cfg = model_config("sastnet", "aux", "tiny", mae={"depth": 1})
+    assert cfg.mae.depth == 1 and cfg.mae.embed_dim == 64
+
+
+def test_config_round_trips_through_dict():
+    from sastnet.models import ModelConfig
+    import json
+    cfg = model_config("sastnet", "vq", "paper")
+    assert ModelConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+
+
+def test_paper_geometry_on_meta_device():
+    """82,200 samples -> 256 XLS-R frames -> a 256 x 128 image of 16 x 8 patches."""
+    cfg = model_config("sastnet", "aux", "paper")
+    with torch.device("meta"):
+        model = build_model(cfg, load_weights=False)
+    assert model.frontend.num_frames == 256
+    assert model.mae.grid == (16, 8)
+    assert len(model.mae.decoders) == 4
+    assert model.backend.out.in_features == 160
