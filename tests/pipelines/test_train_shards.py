@@ -74,7 +74,7 @@ def test_baseline_then_sastnet_from_its_w2v2(data, local_ray, tmp_path, monkeypa
     settings = ClusterSettings(num_workers=2, storage_path=str(tmp_path / "ray"),
                                models_dir=str(tmp_path / "models"), max_failures=0)
     base = TrainJob(task="aux", variant="w2v2_aasist", epochs=1, batch_size=4, lr=1e-3,
-                    num_samples=12800, max_steps_per_epoch=2, rawboost_algo=0,
+                    num_samples=12800, max_steps_per_epoch=2, rawboost_algo=5,
                     train_shards=tuple(train), dev_shards=tuple(dev), num_train_clips=num_train,
                     feature_dir=str(data / "features"))
     first = run_training(base, settings)
