@@ -85,11 +85,15 @@ def settings_of(cfg: FeaturesParams) -> dict:
             "fast_seconds": cfg.fast_seconds if cfg.variant == "fast" else None}
 
 
-def plan_shards(shards_dir: Path, out_dir: Path) -> list[tuple[str, Path, Path]]:
-    """(relative path, audio shard, feature shard) for every ``<split>/shard-*.tar``."""
-    sources = sorted(shards_dir.glob("*/shard-*.tar"))
+def plan_shards(shards_dir: Path, out_dir: Path, splits: list[str] | None = None
+                ) -> list[tuple[str, Path, Path]]:
+    """(relative path, audio shard, feature shard) for every ``<split>/shard-*.tar``
+    (only the given ``splits`` when not None)."""
+    sources = sorted(s for s in shards_dir.glob("*/shard-*.tar")
+                     if splits is None or s.parent.name in splits)
     if not sources:
-        raise FileNotFoundError(f"no audio shards under {shards_dir}/<split>/shard-*.tar; "
+        raise FileNotFoundError(f"no audio shards under {shards_dir}/<split>/shard-*.tar"
+                                f"{' for splits ' + ', '.join(splits) if splits else ''}; "
                                 "build them first (`dvc repro shard`)")
     return [(str(s.relative_to(shards_dir)), s, out_dir / s.relative_to(shards_dir)) for s in sources]
 
@@ -155,7 +159,8 @@ def _start_ray(cfg: FeaturesParams, address: str | None) -> bool:
 
 
 def run_features(shards_dir: str | Path, out_dir: str | Path, cfg: FeaturesParams, *,
-                 ray_address: str | None = None, progress: bool = True) -> dict:
+                 ray_address: str | None = None, progress: bool = True,
+                 splits: list[str] | None = None) -> dict:
     """Write a feature shard for every audio shard not already done; returns the report.
 
     Returns:
@@ -165,7 +170,7 @@ def run_features(shards_dir: str | Path, out_dir: str | Path, cfg: FeaturesParam
     shards_dir, out_dir = Path(shards_dir).resolve(), Path(out_dir).resolve()
     if Path(cfg.model).is_dir():
         cfg = dataclasses.replace(cfg, model=str(Path(cfg.model).resolve()))
-    plan = plan_shards(shards_dir, out_dir)
+    plan = plan_shards(shards_dir, out_dir, splits)
     settings = settings_of(cfg)
     index = _load_index(out_dir, settings)
     index["complete"] = False
@@ -219,6 +224,8 @@ def main(argv: list[str] | None = None) -> None:
     for name in ("model", "variant", "actors", "threads_per_actor", "batch_size", "num_samples"):
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, default=None,
                             type=int if name not in ("model", "variant") else str)
+    parser.add_argument("--splits", nargs="+", default=None,
+                        help="only these splits (e.g. test_seen test_unseen); default: all")
     parser.add_argument("--rm-sil", dest="rm_sil", action="store_true", default=None,
                         help="features of the speech-only view (use another --out-dir)")
     args = parser.parse_args(argv)
@@ -228,7 +235,7 @@ def main(argv: list[str] | None = None) -> None:
     cfg = dataclasses.replace(params.features, **overrides)
     data_dir = Path(params.common.data_dir)
     report = run_features(args.shards_dir or data_dir / "shards",
-                          args.out_dir or data_dir / "features", cfg)
+                          args.out_dir or data_dir / "features", cfg, splits=args.splits)
     if args.report:
         write_json(args.report, report)
     print(json.dumps(report, indent=2))
