@@ -157,7 +157,7 @@ def _shard_hashes(out_dir: Path) -> dict[str, str]:
     return {str(p.relative_to(out_dir)): file_sha256(p) for p in sorted(out_dir.glob("*/shard-*.tar"))}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def ray_local():
     import ray
 
