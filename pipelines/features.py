@@ -85,11 +85,15 @@ def settings_of(cfg: FeaturesParams) -> dict:
             "fast_seconds": cfg.fast_seconds if cfg.variant == "fast" else None}
 
 
-def plan_shards(shards_dir: Path, out_dir: Path) -> list[tuple[str, Path, Path]]:
-    """(relative path, audio shard, feature shard) for every ``<split>/shard-*.tar``."""
-    sources = sorted(shards_dir.glob("*/shard-*.tar"))
+def plan_shards(shards_dir: Path, out_dir: Path, splits: list[str] | None = None
+                ) -> list[tuple[str, Path, Path]]:
+    """(relative path, audio shard, feature shard) for every ``<split>/shard-*.tar``
+    (only the given ``splits`` when not None)."""
+    sources = sorted(s for s in shards_dir.glob("*/shard-*.tar")
+                     if splits is None or s.parent.name in splits)
     if not sources:
-        raise FileNotFoundError(f"no audio shards under {shards_dir}/<split>/shard-*.tar; "
+        raise FileNotFoundError(f"no audio shards under {shards_dir}/<split>/shard-*.tar"
+                                f"{' for splits ' + ', '.join(splits) if splits else ''}; "
                                 "build them first (`dvc repro shard`)")
     return [(str(s.relative_to(shards_dir)), s, out_dir / s.relative_to(shards_dir)) for s in sources]
 
@@ -155,7 +159,8 @@ def _start_ray(cfg: FeaturesParams, address: str | None) -> bool:
 
 
 def run_features(shards_dir: str | Path, out_dir: str | Path, cfg: FeaturesParams, *,
-                 ray_address: str | None = None, progress: bool = True) -> dict:
+                 ray_address: str | None = None, progress: bool = True,
+                 splits: list[str] | None = None) -> dict:
     """Write a feature shard for every audio shard not already done; returns the report.
 
     Returns:
@@ -164,7 +169,7 @@ def run_features(shards_dir: str | Path, out_dir: str | Path, cfg: FeaturesParam
         one busy actor.
     """
     shards_dir, out_dir = Path(shards_dir).resolve(), Path(out_dir).resolve()
-    plan = plan_shards(shards_dir, out_dir)
+    plan = plan_shards(shards_dir, out_dir, splits)
     settings = settings_of(cfg)  # with the model as given: a moved checkout keeps its shards
     worker_cfg = cfg  # actors may run in another working directory: give them absolute paths
     if Path(cfg.model).is_dir():
@@ -172,13 +177,19 @@ def run_features(shards_dir: str | Path, out_dir: str | Path, cfg: FeaturesParam
     index = _load_index(out_dir, settings)
     index["complete"] = False
     planned = {rel for rel, _, _ in plan}
-    index["shards"] = {k: v for k, v in index["shards"].items() if k in planned}
+
+    def in_scope(rel: str) -> bool:  # with --splits, other splits' shards stay as they are
+        return splits is None or rel.split("/")[0] in splits
+
+    others = {k: v for k, v in index["shards"].items() if not in_scope(k)}
+    index["shards"] = {k: v for k, v in index["shards"].items() if k in planned or not in_scope(k)}
     todo = [(rel, str(src), str(dst)) for rel, src, dst in plan
             if not is_done(index["shards"].get(rel), src, dst)]
     borrows = plan_reuse(plan)
     done = {rel for rel, _, _ in plan} - {rel for rel, _, _ in todo}
     for stale in set(out_dir.glob("*/shard-*.tar")) - {dst for _, _, dst in plan}:
-        stale.unlink()  # audio shard gone: its mirror must go too
+        if in_scope(str(stale.relative_to(out_dir))):
+            stale.unlink()  # audio shard gone: its mirror must go too
     start, computed, reused, busy_s = time.perf_counter(), 0, 0, 0.0
     actors = min(cfg.actors, len(todo))
     if todo:
@@ -200,12 +211,12 @@ def run_features(shards_dir: str | Path, out_dir: str | Path, cfg: FeaturesParam
             if started:
                 ray.shutdown()
     wall_s = time.perf_counter() - start
-    index["shards"] = {rel: index["shards"][rel] for rel, _, _ in plan}  # plan order
+    index["shards"] = {**{rel: index["shards"][rel] for rel, _, _ in plan}, **others}  # plan order
     index["complete"] = True
     write_json(out_dir / INDEX_NAME, index)
     return {"model": cfg.model, "variant": cfg.variant, "num_samples": cfg.num_samples,
             "rm_sil": cfg.rm_sil,
-            "clips": sum(r["clips"] for r in index["shards"].values()),
+            "clips": sum(index["shards"][rel]["clips"] for rel in planned),
             "shards": len(plan), "computed_shards": len(todo), "skipped_shards": len(plan) - len(todo),
             "computed_clips": computed, "reused_clips": reused, "wall_s": round(wall_s, 3),
             "clips_per_s": round(computed / wall_s, 3) if computed else None, "actors": actors,
@@ -224,6 +235,8 @@ def main(argv: list[str] | None = None) -> None:
     for name in ("model", "variant", "actors", "threads_per_actor", "batch_size", "num_samples"):
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, default=None,
                             type=int if name not in ("model", "variant") else str)
+    parser.add_argument("--splits", nargs="+", default=None,
+                        help="only these splits (e.g. test_seen test_unseen); default: all")
     parser.add_argument("--rm-sil", dest="rm_sil", action="store_true", default=None,
                         help="features of the speech-only view (use another --out-dir)")
     args = parser.parse_args(argv)
@@ -233,7 +246,7 @@ def main(argv: list[str] | None = None) -> None:
     cfg = dataclasses.replace(params.features, **overrides)
     data_dir = Path(params.common.data_dir)
     report = run_features(args.shards_dir or data_dir / "shards",
-                          args.out_dir or data_dir / "features", cfg)
+                          args.out_dir or data_dir / "features", cfg, splits=args.splits)
     if args.report:
         write_json(args.report, report)
     print(json.dumps(report, indent=2))
