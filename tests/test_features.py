@@ -18,8 +18,12 @@ import torch
 import webdataset as wds
 import yaml
 
-from pipelines.feature_shards import (extract_shard, file_sha256, read_audio_shard,
-                                      read_feature_shard)
+from pipelines.feature_shards import (
+    extract_shard,
+    file_sha256,
+    read_audio_shard,
+    read_feature_shard,
+)
 from pipelines.params.features import FeaturesParams
 from sastnet.whisper import load_whisper_encoder, whisper_features
 
