@@ -35,12 +35,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
-from pipelines.dataset import make_dataset  # noqa: E402
-from pipelines.features import run_features  # noqa: E402
-from pipelines.params.features import FeaturesParams  # noqa: E402
-from pipelines.whisper_check import SENTENCES, synthesize  # noqa: E402
-from sastnet.crop import repeat_crop  # noqa: E402
-from sastnet.whisper import load_whisper_encoder, whisper_features  # noqa: E402
+from pipelines.dataset import make_dataset
+from pipelines.features import run_features
+from pipelines.params.features import FeaturesParams
+from pipelines.whisper_check import SENTENCES, synthesize
+from sastnet.crop import repeat_crop
+from sastnet.whisper import load_whisper_encoder, whisper_features
 
 VOICES = ("en-us", "en", "en-us+f3", "en+m3", "en-us+f1", "en+m7")
 
@@ -162,6 +162,7 @@ def main() -> None:
 
     result = {"model": args.model, "clips": args.clips, "num_samples": args.num_samples,
               "torch_threads": 1, "machine": f"{platform.machine()}, {os.cpu_count()} CPUs (shared)",
+              "load_average_1m_at_end": round(os.getloadavg()[0], 1),
               "actors": actors_cmp, "fast_vs_faithful": variants, "epoch_whisper_work": epoch}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

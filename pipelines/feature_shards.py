@@ -17,8 +17,8 @@ import json
 import os
 import tarfile
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import webdataset as wds
@@ -78,10 +78,9 @@ def write_feature_shard(path: str | Path, keys: list[str], features: np.ndarray)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as stream:
-            with wds.TarWriter(stream, mtime=0) as writer:
-                for key, feat in zip(keys, features, strict=True):
-                    writer.write({"__key__": key, "npy": feat.astype(FEATURE_DTYPE)})
+        with os.fdopen(fd, "wb") as stream, wds.TarWriter(stream, mtime=0) as writer:
+            for key, feat in zip(keys, features, strict=True):
+                writer.write({"__key__": key, "npy": feat.astype(FEATURE_DTYPE)})
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -165,36 +165,45 @@ def run_features(shards_dir: str | Path, out_dir: str | Path, cfg: FeaturesParam
 
     Returns:
         model, variant, clips (all shards), computed clips/shards, skipped shards, wall
-        seconds, clips/s over the computed clips, actors.
+        seconds, clips/s over the computed clips (start-up included), actors, clips/s of
+        one busy actor.
     """
     shards_dir, out_dir = Path(shards_dir).resolve(), Path(out_dir).resolve()
-    if Path(cfg.model).is_dir():
-        cfg = dataclasses.replace(cfg, model=str(Path(cfg.model).resolve()))
     plan = plan_shards(shards_dir, out_dir, splits)
-    settings = settings_of(cfg)
+    settings = settings_of(cfg)  # with the model as given: a moved checkout keeps its shards
+    worker_cfg = cfg  # actors may run in another working directory: give them absolute paths
+    if Path(cfg.model).is_dir():
+        worker_cfg = dataclasses.replace(cfg, model=str(Path(cfg.model).resolve()))
     index = _load_index(out_dir, settings)
     index["complete"] = False
     planned = {rel for rel, _, _ in plan}
-    index["shards"] = {k: v for k, v in index["shards"].items() if k in planned}
+
+    def in_scope(rel: str) -> bool:  # with --splits, other splits' shards stay as they are
+        return splits is None or rel.split("/")[0] in splits
+
+    others = {k: v for k, v in index["shards"].items() if not in_scope(k)}
+    index["shards"] = {k: v for k, v in index["shards"].items() if k in planned or not in_scope(k)}
     todo = [(rel, str(src), str(dst)) for rel, src, dst in plan
             if not is_done(index["shards"].get(rel), src, dst)]
     borrows = plan_reuse(plan)
     done = {rel for rel, _, _ in plan} - {rel for rel, _, _ in todo}
     for stale in set(out_dir.glob("*/shard-*.tar")) - {dst for _, _, dst in plan}:
-        stale.unlink()  # audio shard gone: its mirror must go too
-    start, computed, reused = time.perf_counter(), 0, 0
+        if in_scope(str(stale.relative_to(out_dir))):
+            stale.unlink()  # audio shard gone: its mirror must go too
+    start, computed, reused, busy_s = time.perf_counter(), 0, 0, 0.0
     actors = min(cfg.actors, len(todo))
     if todo:
         started = _start_ray(cfg, ray_address)
         try:
             remote = ray.remote(num_cpus=cfg.threads_per_actor)(FeatureWorker)
-            pool = [remote.remote(cfg) for _ in range(actors)]
+            pool = [remote.remote(worker_cfg) for _ in range(actors)]
             bar = tqdm(total=len(todo), unit="shard", desc="features", disable=not progress)
             for rel, record in _run_pool(pool, todo, borrows, out_dir, done):
                 index["shards"][rel] = record
                 write_json(out_dir / INDEX_NAME, index)
                 computed += record["computed"]
                 reused += record["reused"]
+                busy_s += record["seconds"]
                 bar.update()
                 bar.set_postfix(clips_per_s=f"{computed / (time.perf_counter() - start):.2f}")
             bar.close()
@@ -202,15 +211,17 @@ def run_features(shards_dir: str | Path, out_dir: str | Path, cfg: FeaturesParam
             if started:
                 ray.shutdown()
     wall_s = time.perf_counter() - start
-    index["shards"] = {rel: index["shards"][rel] for rel, _, _ in plan}  # plan order
+    index["shards"] = {**{rel: index["shards"][rel] for rel, _, _ in plan}, **others}  # plan order
     index["complete"] = True
     write_json(out_dir / INDEX_NAME, index)
     return {"model": cfg.model, "variant": cfg.variant, "num_samples": cfg.num_samples,
             "rm_sil": cfg.rm_sil,
-            "clips": sum(r["clips"] for r in index["shards"].values()),
+            "clips": sum(index["shards"][rel]["clips"] for rel in planned),
             "shards": len(plan), "computed_shards": len(todo), "skipped_shards": len(plan) - len(todo),
             "computed_clips": computed, "reused_clips": reused, "wall_s": round(wall_s, 3),
-            "clips_per_s": round(computed / wall_s, 3) if computed else None, "actors": actors}
+            "clips_per_s": round(computed / wall_s, 3) if computed else None, "actors": actors,
+            # per actor once started (Ray and model start-up excluded): the scaling unit
+            "clips_per_actor_s": round(computed / busy_s, 3) if busy_s else None}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -224,8 +224,12 @@ def convert_whisper(source_dir: str | Path, out_dir: str | Path) -> dict:
     Returns:
         a summary (source, parameters, d_model, layers, vocabulary size).
     """
-    from transformers import (WhisperFeatureExtractor, WhisperForConditionalGeneration,
-                              WhisperProcessor, WhisperTokenizer)
+    from transformers import (
+        WhisperFeatureExtractor,
+        WhisperForConditionalGeneration,
+        WhisperProcessor,
+        WhisperTokenizer,
+    )
 
     source_dir, out_dir = Path(source_dir), Path(out_dir)
     for name in ("model.bin", "config.json", "tokenizer.json"):

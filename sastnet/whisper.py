@@ -57,7 +57,7 @@ def _resolve(path_or_hub_id: str, allow_download: bool) -> tuple[str, bool]:
 
 
 def load_whisper_encoder(path_or_hub_id: str, max_source_seconds: float | None = None, *,
-                         allow_download: bool = False) -> "WhisperEncoder":
+                         allow_download: bool = False) -> WhisperEncoder:
     """Load a frozen Whisper encoder (eval mode, no gradients).
 
     Args:
@@ -89,7 +89,7 @@ def load_whisper_encoder(path_or_hub_id: str, max_source_seconds: float | None =
     return encoder
 
 
-def _shorten(encoder: "WhisperEncoder", seconds: float) -> "WhisperEncoder":
+def _shorten(encoder: WhisperEncoder, seconds: float) -> WhisperEncoder:
     full = encoder.config.max_source_positions
     positions = math.ceil(seconds * FRAMES_PER_SECOND - 1e-6)
     if seconds < MIN_FAST_SECONDS - 1e-9:
@@ -120,7 +120,7 @@ def _check_waves(waves: list[np.ndarray]) -> list[np.ndarray]:
     return out
 
 
-def log_mel(feature_extractor: "WhisperFeatureExtractor", waves: list[np.ndarray]) -> torch.Tensor:
+def log_mel(feature_extractor: WhisperFeatureExtractor, waves: list[np.ndarray]) -> torch.Tensor:
     """Whisper log-mel input, padded/truncated to 30 s exactly as the paper: (N, mels, 3000)."""
     feats = feature_extractor(_check_waves(waves), sampling_rate=SAMPLE_RATE_HZ,
                               return_tensors="np").input_features
@@ -128,7 +128,7 @@ def log_mel(feature_extractor: "WhisperFeatureExtractor", waves: list[np.ndarray
 
 
 @torch.inference_mode()
-def whisper_features(encoder: "WhisperEncoder", feature_extractor: "WhisperFeatureExtractor",
+def whisper_features(encoder: WhisperEncoder, feature_extractor: WhisperFeatureExtractor,
                      waves: list[np.ndarray], *, faithful: bool) -> np.ndarray:
     """SASTNet's semantic features for a batch of 16 kHz mono clips.
 

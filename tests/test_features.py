@@ -18,8 +18,12 @@ import torch
 import webdataset as wds
 import yaml
 
-from pipelines.feature_shards import (extract_shard, file_sha256, read_audio_shard,
-                                      read_feature_shard)
+from pipelines.feature_shards import (
+    extract_shard,
+    file_sha256,
+    read_audio_shard,
+    read_feature_shard,
+)
 from pipelines.params.features import FeaturesParams
 from sastnet.whisper import load_whisper_encoder, whisper_features
 
@@ -157,7 +161,7 @@ def _shard_hashes(out_dir: Path) -> dict[str, str]:
     return {str(p.relative_to(out_dir)): file_sha256(p) for p in sorted(out_dir.glob("*/shard-*.tar"))}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def ray_local():
     import ray
 
@@ -259,3 +263,22 @@ def test_runs_on_a_two_node_cluster_via_address(tmp_path, tiny_model):
     local = run_features(tmp_path / "shards", tmp_path / "g", _cfg(tiny_model, 1), progress=False)
     assert local["clips"] == 6
     assert _shard_hashes(tmp_path / "f") == _shard_hashes(tmp_path / "g")
+
+
+@pytest.mark.slow
+def test_splits_option_leaves_other_splits_alone(tmp_path, tiny_model, ray_local):
+    from pipelines.features import run_features
+
+    make_audio_shards(tmp_path / "shards", 4, 2)
+    full = run_features(tmp_path / "shards", tmp_path / "f", _cfg(tiny_model, 1), progress=False)
+    before = _shard_hashes(tmp_path / "f")
+    dev = run_features(tmp_path / "shards", tmp_path / "f", _cfg(tiny_model, 1), progress=False,
+                       splits=["dev"])
+    assert dev["shards"] == 2 and dev["skipped_shards"] == 2 and full["shards"] == 4
+    assert _shard_hashes(tmp_path / "f") == before
+    index = json.loads((tmp_path / "f/index.json").read_text())
+    assert len(index["shards"]) == 4
+    only = run_features(tmp_path / "shards", tmp_path / "g", _cfg(tiny_model, 1), progress=False,
+                        splits=["train"])
+    assert only["clips"] == 4 and set(_shard_hashes(tmp_path / "g")) == {
+        "train/shard-000000.tar", "train/shard-000001.tar"}

@@ -6,7 +6,7 @@ from pipelines.whisper_check import edit_distance, word_error_rate
 
 
 def test_word_error_rate_counts_edits_over_reference_words():
-    assert edit_distance("a b c".split(), "a x c d".split()) == 2
+    assert edit_distance(["a", "b", "c"], ["a", "x", "c", "d"]) == 2
     assert word_error_rate(["The cat sat."], ["the cat sat"]) == 0.0
     assert word_error_rate(["one two three four"], ["one too three"]) == pytest.approx(0.5)
     assert word_error_rate(["a b", "c d"], ["a b", ""]) == pytest.approx(0.5)

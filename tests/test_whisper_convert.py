@@ -6,8 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from pipelines.whisper_convert import (ConversionError, bundled_model_dir, convert_whisper,
-                                       ct2_to_hf_state_dict, read_ct2_model)
+from pipelines.whisper_convert import (
+    ConversionError,
+    bundled_model_dir,
+    convert_whisper,
+    ct2_to_hf_state_dict,
+    read_ct2_model,
+)
 
 
 @pytest.fixture(scope="module")
