@@ -21,7 +21,11 @@ import statistics
 import time
 from pathlib import Path
 
-import torch
+# Same thread set-up as Ray gives its workers (OMP_NUM_THREADS=1 before torch starts OpenMP);
+# without it the bare side pays for an OpenMP pool that set_num_threads(1) only shrinks.
+os.environ["OMP_NUM_THREADS"] = "1"
+
+import torch  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "train_overhead.json"
 
