@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-__all__ = ["AudioError", "load_audio", "write_audio", "audio_duration_s"]
+__all__ = ["AudioError", "audio_duration_s", "load_audio", "write_audio"]
 
 
 class AudioError(ValueError):

@@ -69,7 +69,7 @@ def trace(clips: list[Path] = typer.Argument(..., help="16 kHz mono audio files"
         model = whisper or (features.model if features is not None else "data/whisper/tiny.en")
         seconds = None
         if features is not None and getattr(features, "variant", "fast") == "fast":
-            seconds = features.max_source_seconds
+            seconds = features.fast_seconds
         whisper_fn = whisper_fn_from(model, seconds)
     try:
         df = trace_clips(clips, task, scorer, whisper_fn)

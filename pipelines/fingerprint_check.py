@@ -15,6 +15,8 @@ or length difference) that the real models could exploit instead of the codec tr
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import pandas as pd
 from scipy.signal import stft
@@ -27,18 +29,23 @@ from transformers.audio_utils import mel_filter_bank
 
 from pipelines.audio_io import AudioError, load_audio
 
-__all__ = ["log_mel_mean", "clip_features", "fingerprint_report"]
+__all__ = ["clip_features", "fingerprint_report", "log_mel_mean"]
 
 TASKS = ("vq", "aux", "dec", "bin")
+
+
+@lru_cache(maxsize=4)
+def _mel_filters(n_mels: int, sample_rate_hz: int) -> np.ndarray:
+    return mel_filter_bank(257, n_mels, 20.0, sample_rate_hz / 2, sample_rate_hz,
+                           norm="slaney", mel_scale="slaney").T.astype(np.float32)
 
 
 def log_mel_mean(wave: np.ndarray, n_mels: int = 64, sample_rate_hz: int = 16000) -> np.ndarray:
     """Mean over time of a log-mel spectrogram (25 ms windows, 10 ms hop)."""
     _, _, spec = stft(wave, fs=sample_rate_hz, nperseg=400, noverlap=240, nfft=512)
-    power = np.abs(spec) ** 2  # (257, frames)
-    mel = mel_filter_bank(257, n_mels, 20.0, sample_rate_hz / 2, sample_rate_hz,
-                          norm="slaney", mel_scale="slaney")  # (257, n_mels)
-    return np.log(mel.T @ power + 1e-10).mean(axis=1).astype(np.float32)
+    power = (np.abs(spec) ** 2).astype(np.float32)  # (257, frames)
+    log_mel = np.log(_mel_filters(n_mels, sample_rate_hz) @ power + 1e-10)
+    return log_mel.mean(axis=1).astype(np.float32)
 
 
 def clip_features(df: pd.DataFrame, n_mels: int = 64) -> tuple[pd.DataFrame, np.ndarray, list]:

@@ -25,8 +25,17 @@ import torch
 from scipy.signal import resample_poly
 from torch import Tensor, nn
 
-__all__ = ["RealCodec", "EncodecAdapter", "DacAdapter", "MimiAdapter", "SnacAdapter",
-           "RealCodecUnavailable", "load_real_codec", "real_codec_entry", "KINDS"]
+__all__ = [
+    "KINDS",
+    "DacAdapter",
+    "EncodecAdapter",
+    "MimiAdapter",
+    "RealCodec",
+    "RealCodecUnavailable",
+    "SnacAdapter",
+    "load_real_codec",
+    "real_codec_entry",
+]
 
 SAMPLE_RATE_HZ = 16000
 

@@ -15,9 +15,11 @@ import dataclasses
 import json
 import logging
 import time
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -25,11 +27,20 @@ import torch
 from tqdm import tqdm
 
 from pipelines.audio_io import AudioError, audio_duration_s, load_audio, write_audio
+from pipelines.corpus_report import summarize_manifest
 from pipelines.synthetic_corpus import to_manifest_frame
 from sastnet.taxonomy import Taxonomy
 
-__all__ = ["Resynthesizer", "CodecEntry", "load_zoo", "load_bonafide", "select_bonafide",
-           "resynthesize_codec", "generate_cosg", "build_resynth_manifest", "summarize_manifest"]
+__all__ = [
+    "CodecEntry",
+    "Resynthesizer",
+    "build_resynth_manifest",
+    "generate_cosg",
+    "load_bonafide",
+    "load_zoo",
+    "resynthesize_codec",
+    "select_bonafide",
+]
 
 log = logging.getLogger(__name__)
 SAMPLE_RATE_HZ = 16000
@@ -57,8 +68,8 @@ class CodecEntry:
 def load_zoo(zoo_json: str | Path, checkpoint: str = "late",
              names: tuple[str, ...] = ()) -> list[CodecEntry]:
     """The trained zoo of the ``codecs`` stage as ``CodecEntry`` objects (``names``: a subset)."""
-    from sastnet.codecs import load_codec  # the zoo's own package, loaded only when used
-    from sastnet.codecs import token_lm
+    # the zoo's package, imported only when used (the tests run stand-in codecs without it)
+    from sastnet.codecs import load_codec, token_lm
 
     zoo_json = Path(zoo_json)
     if not zoo_json.exists():
@@ -209,33 +220,25 @@ def build_resynth_manifest(corpus: pd.DataFrame, codecs: list[CodecEntry], taxon
     bona, waves, rejected = load_bonafide(corpus)
     rows = bona.to_dict("records")
     timing = {}
-    for n, entry in enumerate(codecs):
+    for entry in codecs:
         start = time.perf_counter()
         rows += resynthesize_codec(entry, bona, waves, taxonomy, out_dir,
                                    batch_size=batch_size, splits=splits,
                                    max_clips=max_clips_per_split, seed=seed)
         rows += generate_cosg(entry, taxonomy, out_dir, num_utts=cosg_utts_per_codec,
-                              seconds=cosg_seconds, seed=seed + n)
+                              seconds=cosg_seconds, seed=seed + zlib.crc32(entry.name.encode()))
         timing[entry.name] = round(time.perf_counter() - start, 2)
     df = to_manifest_frame(rows)
     if not df["key"].is_unique:
         dup = df["key"][df["key"].duplicated()].iloc[0]
         raise ValueError(f"duplicate clip key {dup!r}: codec names must not end a bona fide key")
-    report = summarize_manifest(df)
+    report = summarize_manifest(df)  # the same summary as reports/corpus.json
+    report["clips_per_split_codec"] = {f"{split}/{codec}": int(n) for (split, codec), n
+                                       in df.groupby(["split", "codec"]).size().items()}
     report["rejected"] = rejected
-    report["codecs"] = {e.name: {"held_out": e.held_out, "family": dataclasses.asdict(taxonomy.family(e.name)),
-                                 "labels": taxonomy.labels(e.name), "seconds": timing[e.name],
-                                 "cosg": e.generate is not None, **e.info} for e in codecs}
+    report["codecs"] = {
+        e.name: {"held_out": e.held_out, "family": dataclasses.asdict(taxonomy.family(e.name)),
+                 "labels": taxonomy.labels(e.name), "seconds": timing[e.name],
+                 "cosg": e.generate is not None, **e.info}
+        for e in codecs}
     return df, report
-
-
-def summarize_manifest(df: pd.DataFrame) -> dict:
-    """Counts per split/subset/codec and per task label, and total hours."""
-    def counts(cols):
-        return {"/".join(map(str, k)) if isinstance(k, tuple) else str(k): int(v)
-                for k, v in df.groupby(cols, dropna=False).size().items()}
-    return {"clips": int(len(df)), "hours": round(float(df["duration_s"].sum()) / 3600, 3),
-            "per_split_subset": counts(["split", "subset"]),
-            "per_split_codec": counts(["split", "codec"]),
-            "per_split_seen": counts(["split", "seen"]),
-            "per_label": {t: counts(["split", f"label_{t}"]) for t in ("vq", "aux", "dec", "bin")}}

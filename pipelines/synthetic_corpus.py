@@ -32,10 +32,16 @@ from tqdm import tqdm
 from pipelines.audio_io import AudioError, audio_duration_s, load_audio, write_audio
 from pipelines.params.corpus_synthetic import SyntheticCorpusParams
 from pipelines.synthesis.sentences import build_sentences
-from pipelines.synthesis.voices import (SPEAKER_POOL, SpeakerVoice, SynthesisError,
-                                        missing_engines, synthesize)
+from pipelines.synthesis.voices import (
+    SPEAKER_POOL,
+    SpeakerVoice,
+    SynthesisError,
+    missing_engines,
+    synthesize,
+    synthesize_many,
+)
 
-__all__ = ["ClipPlan", "plan_corpus", "render_clip", "build_synthetic_corpus", "MANIFEST_COLUMNS"]
+__all__ = ["MANIFEST_COLUMNS", "ClipPlan", "build_synthetic_corpus", "plan_corpus", "render_clip"]
 
 log = logging.getLogger(__name__)
 SAMPLE_RATE_HZ = 16000
@@ -101,9 +107,14 @@ def _room_noise(n: int, level_dbfs: float, rng: np.random.Generator) -> np.ndarr
     return noise.astype(np.float32)
 
 
-def render_clip(plan: ClipPlan, cfg: SyntheticCorpusParams) -> np.ndarray:
-    """Speech at a random peak level, silence of random length at both ends, and noise floor."""
-    speech = synthesize(plan.voice, plan.text)
+def render_clip(plan: ClipPlan, cfg: SyntheticCorpusParams,
+                speech: np.ndarray | None = None) -> np.ndarray:
+    """Speech at a random peak level, silence of random length at both ends, and noise floor.
+
+    ``speech``: the synthesizer's output for ``plan`` if already made (else it is synthesized).
+    """
+    if speech is None:
+        speech = synthesize(plan.voice, plan.text)
     rng = np.random.default_rng([cfg.seed, 2, plan.speaker_index, plan.utt_id])
     speech = speech * (10 ** (rng.uniform(*cfg.peak_dbfs) / 20) / np.abs(speech).max())
     lead, trail = (int(rng.uniform(*cfg.silence_s) * SAMPLE_RATE_HZ) for _ in range(2))
@@ -113,15 +124,31 @@ def render_clip(plan: ClipPlan, cfg: SyntheticCorpusParams) -> np.ndarray:
     return (wave + _room_noise(wave.size, floor + rng.uniform(-2, 2), rng)).astype(np.float32)
 
 
-def _make_clip(plan: ClipPlan, cfg: SyntheticCorpusParams, path: Path) -> dict | None:
-    if path.exists():  # a rerun after a crash: keep finished clips that read back fine
-        try:
-            load_audio(path)
-            return _row(plan, path, audio_duration_s(path), cfg)
-        except AudioError as err:
-            log.warning("re-creating %s", err)
-    write_audio(path, render_clip(plan, cfg))
-    return _row(plan, path, audio_duration_s(path), cfg)
+def _is_done(path: Path) -> bool:
+    """A rerun after a crash keeps finished clips that read back fine."""
+    if not path.exists():
+        return False
+    try:
+        load_audio(path)
+        return True
+    except AudioError as err:
+        log.warning("re-creating %s", err)
+        return False
+
+
+def _chunks(plans: list[ClipPlan], festival_chunk: int = 10) -> list[list[ClipPlan]]:
+    """Work units: one clip, or up to ``festival_chunk`` clips of one festival speaker (one
+    festival process per chunk: loading its voice costs more than a sentence)."""
+    out: list[list[ClipPlan]] = []
+    by_speaker: dict[str, list[ClipPlan]] = {}
+    for plan in plans:
+        if plan.voice.engine == "festival":
+            by_speaker.setdefault(plan.speaker, []).append(plan)
+        else:
+            out.append([plan])
+    for group in by_speaker.values():
+        out += [group[i:i + festival_chunk] for i in range(0, len(group), festival_chunk)]
+    return sorted(out, key=lambda c: -len(c))  # long chunks first: better load balance
 
 
 def _row(plan: ClipPlan, path: Path, duration_s: float, cfg: SyntheticCorpusParams) -> dict:
@@ -167,21 +194,29 @@ def build_synthetic_corpus(cfg, out_dir: str | Path) -> pd.DataFrame:
         raise SynthesisError("speech synthesizers missing: " + "; ".join(missing))
     rows, skipped = [], []
 
-    def work(plan: ClipPlan):
-        path = out_dir / "audio" / plan.speaker / f"{plan.key}.flac"
+    def work(chunk: list[ClipPlan]) -> list[dict]:
+        paths = [out_dir / "audio" / p.speaker / f"{p.key}.flac" for p in chunk]
+        todo = [(p, path) for p, path in zip(chunk, paths) if not _is_done(path)]
         try:
-            return _make_clip(plan, cfg, path)
+            if todo:
+                speech = synthesize_many(chunk[0].voice, [p.text for p, _ in todo])
+                for (plan, path), wave in zip(todo, speech):
+                    write_audio(path, render_clip(plan, cfg, wave))
+            return [_row(p, path, audio_duration_s(path), cfg) for p, path in zip(chunk, paths)]
         except (SynthesisError, OSError, ValueError) as err:
-            return {"skip": plan.key, "reason": str(err)}
+            return [{"skip": p.key, "reason": str(err)} for p in chunk]
 
+    progress = tqdm(total=len(plans), desc="synthesize corpus", unit="clip", mininterval=2)
     with ThreadPoolExecutor(max_workers=cfg.workers) as pool:  # threads: the work is subprocesses
-        for result in tqdm(pool.map(work, plans), total=len(plans), desc="synthesize corpus", mininterval=2,
-                           unit="clip"):
-            if "skip" in result:
-                log.warning("skipped %s: %s", result["skip"], result["reason"])
-                skipped.append({"key": result["skip"], "reason": result["reason"]})
-            else:
-                rows.append(result)
+        for results in pool.map(work, _chunks(plans)):
+            progress.update(len(results))
+            for result in results:
+                if "skip" in result:
+                    log.warning("skipped %s: %s", result["skip"], result["reason"])
+                    skipped.append({"key": result["skip"], "reason": result["reason"]})
+                else:
+                    rows.append(result)
+    progress.close()
     if not rows:
         raise SynthesisError(f"every clip failed; first reason: {skipped[0]['reason']}")
     df = to_manifest_frame(rows)

@@ -41,7 +41,7 @@ def predict_all(task: str, variant: str, *, models_dir: str, shards_dir: str, fe
             print(f"predict: {eval_set} has no shards, skipped")
             continue
         # Whisper features of the rm_sil view are computed from the silence-removed audio.
-        feature_dir = str(Path(features_dir) / "rm_sil") if rm_sil else features_dir
+        feature_dir = f"{features_dir}_rm_sil" if rm_sil else features_dir
         df = predict(best, shards, feature_dir, rm_sil=rm_sil)
         out = Path(out_root) / task / variant / experiment / (
             f"{eval_set}{'.rm_sil' if rm_sil else ''}.parquet")

@@ -15,22 +15,13 @@ import logging
 import time
 from pathlib import Path
 
-import pandas as pd
 import torch
 
 from pipelines.params import load_params
-from pipelines.resynthesize import build_resynth_manifest, load_zoo, summarize_manifest
-from stages._io import atomic_path, write_json
-
-
-def _write_manifest(df: pd.DataFrame, path: Path) -> None:
-    try:  # the shared writer validates against CLIP_SCHEMA (pipelines/manifest.py, ingest)
-        from pipelines.manifest import write_manifest
-    except ImportError:
-        with atomic_path(path) as tmp:
-            df.to_parquet(tmp, index=False)
-        return
-    write_manifest(df, path)
+from pipelines.corpus_report import summarize_manifest
+from pipelines.manifest import read_manifest, write_manifest
+from pipelines.resynthesize import build_resynth_manifest, load_zoo
+from stages._io import write_json
 
 
 def _codecs(params, data_dir: Path):
@@ -47,7 +38,7 @@ def main() -> None:
     params = load_params()
     cfg = params.resynthesize
     data_dir = Path(params.common.data_dir)
-    corpus = pd.read_parquet(data_dir / "corpus" / "manifest.parquet")
+    corpus = read_manifest(data_dir / "corpus" / "manifest.parquet")
     out_manifest = data_dir / "resynth" / "manifest.parquet"
     start = time.perf_counter()
     if params.corpus.source == "codecfake_plus":
@@ -64,9 +55,10 @@ def main() -> None:
             cosg_utts_per_codec=cfg.cosg_utts_per_codec, cosg_seconds=cfg.cosg_seconds,
             seed=params.common.seed)
     report["wall_s"] = round(time.perf_counter() - start, 1)
-    _write_manifest(df, out_manifest)
+    write_manifest(df, out_manifest)
     write_json(Path(params.common.reports_dir) / "resynth.json", report)
-    print(f"resynthesize: {report['clips']} clips ({report['hours']} h) -> {out_manifest}, "
+    hours = report["duration"]["hours"]
+    print(f"resynthesize: {report['clips']} clips ({hours} h) -> {out_manifest}, "
           f"{len(report.get('rejected', []))} rejected, {report['wall_s']} s")
 
 

@@ -6,8 +6,15 @@ import pytest
 import torch
 
 from pipelines.params.resynthesize import RealCodecParams
-from pipelines.real_codecs import (DacAdapter, EncodecAdapter, MimiAdapter, RealCodecUnavailable,
-                                   SnacAdapter, load_real_codec, real_codec_entry)
+from pipelines.real_codecs import (
+    DacAdapter,
+    EncodecAdapter,
+    MimiAdapter,
+    RealCodecUnavailable,
+    SnacAdapter,
+    load_real_codec,
+    real_codec_entry,
+)
 
 
 def tiny_encodec():

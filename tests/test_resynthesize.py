@@ -80,7 +80,9 @@ def test_labels_pairs_and_held_out(tmp_path):
     assert len(cosg) == 4 and cosg["utt_id"].isna().all() and cosg["seen"].isna().all()
     assert set(cosg["split"]) == {"test"}
     assert dict(zip(cosg["codec"], cosg["codec_seen"])) == {"zoo_a": True, "zoo_b": False}
-    assert report["per_label"]["bin"]["test/1"] == 2 + 2 + 4
+    assert report["groups"]["CoRS/test"]["labels"]["bin"]["spoof"] == 2 + 2
+    assert report["groups"]["CoSG/test"]["clips"] == 4
+    assert report["clips_per_split_codec"]["test/zoo_b"] == 2 + 2
     assert report["codecs"]["zoo_b"]["held_out"] is True and report["rejected"] == []
 
 

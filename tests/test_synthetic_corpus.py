@@ -9,8 +9,12 @@ from pipelines.params.core import from_dict
 from pipelines.params.corpus_synthetic import MAX_SPEAKERS, SyntheticCorpusParams
 from pipelines.synthesis.sentences import build_sentences
 from pipelines.synthesis.voices import SPEAKER_POOL
-from pipelines.synthetic_corpus import (MANIFEST_COLUMNS, build_synthetic_corpus, plan_corpus,
-                                        speaker_splits)
+from pipelines.synthetic_corpus import (
+    MANIFEST_COLUMNS,
+    build_synthetic_corpus,
+    plan_corpus,
+    speaker_splits,
+)
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng missing")
 
@@ -99,3 +103,13 @@ def test_corrupt_clip_is_recreated(tmp_path):
         f.write(b"junk")
     again = build_synthetic_corpus(TINY, tmp_path)
     assert len(load_audio(first)) > 0 and again["duration_s"].equals(df["duration_s"])
+
+
+@pytest.mark.skipif(shutil.which("festival") is None, reason="festival missing")
+def test_festival_batch_matches_one_process_per_sentence():
+    from pipelines.synthesis.voices import synthesize, synthesize_many
+    voice = next(v for v in SPEAKER_POOL if v.engine == "festival")
+    texts = build_sentences(2, 3) + ['She said "yes" twice.']
+    batch = synthesize_many(voice, texts)
+    assert len(batch) == 3 and all(w.dtype == np.float32 and w.size > 8000 for w in batch)
+    assert np.array_equal(batch[1], synthesize(voice, texts[1]))

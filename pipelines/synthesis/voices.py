@@ -20,9 +20,10 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
-__all__ = ["SpeakerVoice", "SPEAKER_POOL", "SynthesisError", "synthesize", "missing_engines"]
+__all__ = ["SPEAKER_POOL", "SpeakerVoice", "SynthesisError", "missing_engines", "synthesize",
+           "synthesize_many"]
 
-ENGINE_BINARIES = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "text2wave"}
+ENGINE_BINARIES = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "festival"}
 DEBIAN_PACKAGES = {"espeak-ng": "espeak-ng", "flite": "flite",
                    "festival": "festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts"}
 
@@ -94,10 +95,6 @@ def _command(voice: SpeakerVoice, text_file: Path, out: Path) -> list[str]:
         if voice.pitch:
             cmd += ["--setf", f"int_f0_target_mean={voice.pitch}"]
         return cmd + ["-f", str(text_file), "-o", str(out)]
-    if voice.engine == "festival":
-        return ["text2wave", "-eval", f"(voice_{voice.voice})",
-                "-eval", f"(Parameter.set 'Duration_Stretch {1 / voice.speed:.3f})",
-                str(text_file), "-o", str(out)]
     raise SynthesisError(f"unknown engine {voice.engine!r}; allowed: {', '.join(ENGINE_BINARIES)}")
 
 
@@ -109,23 +106,55 @@ def to_16k(wave: np.ndarray, sample_rate_hz: int) -> np.ndarray:
     return resample_poly(wave, 16000 // g, sample_rate_hz // g).astype(np.float32)
 
 
-def synthesize(voice: SpeakerVoice, text: str, timeout_s: float = 60.0) -> np.ndarray:
-    """Speak ``text`` with ``voice``; returns 16 kHz mono float32 samples (no padding)."""
-    with tempfile.TemporaryDirectory(prefix="synth-") as tmp:
-        text_file, out = Path(tmp) / "text.txt", Path(tmp) / "out.wav"
-        text_file.write_text(text + "\n")
-        cmd = _command(voice, text_file, out)
-        try:
-            proc = subprocess.run(cmd, capture_output=True, timeout=timeout_s, check=False)
-        except FileNotFoundError:
-            raise SynthesisError(missing_engines([voice])[0]) from None
-        except subprocess.TimeoutExpired:
-            raise SynthesisError(f"{voice.describe()}: timed out after {timeout_s} s") from None
-        if proc.returncode != 0 or not out.exists() or out.stat().st_size == 0:
-            err = proc.stderr.decode(errors="replace").strip()[-300:]
-            raise SynthesisError(f"{voice.describe()}: exit {proc.returncode}: {err}")
-        wave, sr = sf.read(str(out), dtype="float32", always_2d=True)
+def _run(cmd: list[str], voice: SpeakerVoice, timeout_s: float) -> None:
+    try:
+        proc = subprocess.run(cmd, capture_output=True, timeout=timeout_s, check=False)
+    except FileNotFoundError:
+        raise SynthesisError(missing_engines([voice])[0]) from None
+    except subprocess.TimeoutExpired:
+        raise SynthesisError(f"{voice.describe()}: timed out after {timeout_s} s") from None
+    if proc.returncode != 0:
+        err = proc.stderr.decode(errors="replace").strip()[-300:]
+        raise SynthesisError(f"{voice.describe()}: exit {proc.returncode}: {err}")
+
+
+def _read(out: Path, voice: SpeakerVoice, text: str) -> np.ndarray:
+    if not out.exists() or out.stat().st_size == 0:
+        raise SynthesisError(f"{voice.describe()}: wrote no audio for {text!r}")
+    wave, sr = sf.read(str(out), dtype="float32", always_2d=True)
     wave = to_16k(wave.mean(axis=1), sr)
     if wave.size == 0 or np.abs(wave).max() < 1e-4:
         raise SynthesisError(f"{voice.describe()}: produced silence for {text!r}")
     return wave
+
+
+def _festival_script(voice: SpeakerVoice, texts: list[str], outs: list[Path]) -> str:
+    """One festival process for many sentences: loading a voice costs more than a sentence.
+    Same audio as ``text2wave -eval (voice_x) -eval (Parameter.set ...)`` sentence by sentence."""
+    lines = [f"(voice_{voice.voice})", f"(Parameter.set 'Duration_Stretch {1 / voice.speed:.3f})"]
+    for text, out in zip(texts, outs):
+        quoted = text.replace("\\", "\\\\").replace('"', '\\"')
+        lines.append(f'(utt.save.wave (utt.synth (Utterance Text "{quoted}")) "{out}" \'riff)')
+    return "\n".join(lines) + "\n"
+
+
+def synthesize_many(voice: SpeakerVoice, texts: list[str], timeout_s: float = 60.0
+                    ) -> list[np.ndarray]:
+    """Speak each of ``texts`` with ``voice``: 16 kHz mono float32 samples, no padding."""
+    with tempfile.TemporaryDirectory(prefix="synth-") as tmp:
+        outs = [Path(tmp) / f"out{i}.wav" for i in range(len(texts))]
+        if voice.engine == "festival":
+            script = Path(tmp) / "batch.scm"
+            script.write_text(_festival_script(voice, texts, outs))
+            _run(["festival", "-b", str(script)], voice, timeout_s * len(texts))
+        else:
+            for i, (text, out) in enumerate(zip(texts, outs)):
+                text_file = Path(tmp) / f"text{i}.txt"
+                text_file.write_text(text + "\n")
+                _run(_command(voice, text_file, out), voice, timeout_s)
+        return [_read(out, voice, text) for text, out in zip(texts, outs)]
+
+
+def synthesize(voice: SpeakerVoice, text: str, timeout_s: float = 60.0) -> np.ndarray:
+    """Speak ``text`` with ``voice``; returns 16 kHz mono float32 samples (no padding)."""
+    return synthesize_many(voice, [text], timeout_s)[0]
