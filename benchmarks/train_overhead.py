@@ -25,7 +25,7 @@ from pathlib import Path
 # without it the bare side pays for an OpenMP pool that set_num_threads(1) only shrinks.
 os.environ["OMP_NUM_THREADS"] = "1"
 
-import torch  # noqa: E402
+import torch
 
 RESULTS = Path(__file__).resolve().parent / "results" / "train_overhead.json"
 
