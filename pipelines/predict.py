@@ -11,8 +11,8 @@ logits), ``pred`` (argmax). Used by the evaluate stage.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import pandas as pd

@@ -71,7 +71,7 @@ class TrainParams:
                   f"{variant!r} is the baseline_variant; list it only there")
         check(self.weight_decay >= 0, "weight_decay", "must be >= 0")
         check(self.num_samples >= 1600, "num_samples", f"must be >= 1600 (0.1 s), got {self.num_samples}")
-        check(self.rawboost_algo in range(0, 9), "rawboost_algo", "must be 0 (off) .. 8")
+        check(self.rawboost_algo in range(9), "rawboost_algo", "must be 0 (off) .. 8")
         check(self.num_workers >= 1, "num_workers", "must be >= 1")
         check(self.cpus_per_worker > 0, "cpus_per_worker", "must be > 0")
         check(self.max_failures >= -1, "max_failures", "must be >= 0, or -1 for unlimited")

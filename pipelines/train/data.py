@@ -1,8 +1,8 @@
 """Per-worker batches: this rank's part of the audio shards (+ Whisper feature shards).
 
 Each DDP rank reads a disjoint part of the data: whole shards per rank when there are at
-least as many shards as ranks (WebDataset ``split_by_node``, which reads the torch.distributed
-rank), otherwise every ``world``-th sample. Every rank takes exactly ``steps_per_epoch``
+least as many shards as ranks (``make_dataset``'s ``split_by_node`` with this rank and world
+size), otherwise every ``world``-th sample. Every rank takes exactly ``steps_per_epoch``
 batches per epoch (cycling its part when it runs short), because DDP hangs when ranks take
 different numbers of steps. RawBoost is applied on the fly to training clips only.
 """
@@ -10,7 +10,8 @@ different numbers of steps. RawBoost is applied on the fly to training clips onl
 from __future__ import annotations
 
 import itertools
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import numpy as np
 import torch

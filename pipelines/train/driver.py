@@ -27,8 +27,14 @@ import torch
 from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchConfig, TorchTrainer
 
-from pipelines.tracking import (RunTracker, data_fingerprint, flatten, git_commit,
-                                log_and_register_model, start_or_resume_run)
+from pipelines.tracking import (
+    RunTracker,
+    data_fingerprint,
+    flatten,
+    git_commit,
+    log_and_register_model,
+    start_or_resume_run,
+)
 from pipelines.train.checkpoint import latest_run_id, load_best, read_meta, write_best
 from pipelines.train.export import ScoringModule
 from pipelines.train.job import TrainJob, build_job_model

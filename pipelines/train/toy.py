@@ -10,8 +10,9 @@ Select it with ``TrainJob(model_builder="pipelines.train.toy", data_source="synt
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch

@@ -52,7 +52,7 @@ class LocalRayCluster:
                                            stdout=log, stderr=subprocess.STDOUT,
                                            start_new_session=True))
 
-    def start(self, timeout_s: float = 180) -> "LocalRayCluster":
+    def start(self, timeout_s: float = 180) -> LocalRayCluster:
         self._start(["--head", "--port", str(self.gcs_port), "--temp-dir", str(self.temp_dir),
                      "--dashboard-host", "127.0.0.1", "--dashboard-port", str(self.dashboard_port),
                      "--include-dashboard", "true",
@@ -116,7 +116,7 @@ class LocalRayCluster:
         return [int(line.split(None, 1)[0]) for line in out.splitlines()
                 if any(m in line for m in marks) and int(line.split(None, 1)[0]) != os.getpid()]
 
-    def __enter__(self) -> "LocalRayCluster":
+    def __enter__(self) -> LocalRayCluster:
         try:
             return self.start()
         except BaseException:

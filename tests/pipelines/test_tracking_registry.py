@@ -65,3 +65,24 @@ def test_data_fingerprint_changes_with_the_index(tmp_path):
 def test_flatten_nested_params():
     assert flatten("train", {"main": {"lr": 1e-3}, "tasks": ["aux"]}) == {
         "train.main.lr": 1e-3, "train.tasks": '["aux"]'}
+
+
+@pytest.mark.slow
+def test_register_stage_offers_every_variant_in_training_order(uri, tmp_path):
+    import json
+
+    from stages.register import register_all
+
+    for variant, score in (("w2v2_aasist", 55.0), ("sastnet", 70.0)):
+        version = _version(uri, score)
+        out = tmp_path / "models" / "aux" / variant
+        out.mkdir(parents=True)
+        (out / "run.json").write_text(json.dumps({"registered_model": "sastnet-aux",
+                                                  "version": version, "tracking_uri": uri}))
+    report = register_all(("aux",), ("w2v2_aasist", "sastnet"), tmp_path / "models",
+                          "dev_macro_f1", tracking_uri=uri)
+    entry = report["tasks"]["aux"]
+    assert [p["promoted"] for p in entry["promotions"]] == [True, True]
+    assert entry["champion"]["variant"] == "s70.0" and entry["champion"]["dev_macro_f1"] == 70.0
+    with pytest.raises(FileNotFoundError, match="not trained yet"):
+        register_all(("vq",), ("sastnet",), tmp_path / "models", "dev_macro_f1", tracking_uri=uri)

@@ -13,9 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from mlflow.tracking import MlflowClient
-
 from local_ray_cluster import RAY, LocalRayCluster
+from mlflow.tracking import MlflowClient
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow

@@ -22,15 +22,15 @@ from mlflow.tracking import MlflowClient
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))  # the shard tests' dummies
-from shard_dummies import fake_vad, make_manifest  # noqa: E402
+from shard_dummies import fake_vad, make_manifest
 
-from pipelines.dataset import shard_paths_for  # noqa: E402
-from pipelines.params.shard import ShardParams  # noqa: E402
-from pipelines.predict import predict  # noqa: E402
-from pipelines.shards import build_shards  # noqa: E402
-from pipelines.train import ClusterSettings, TrainJob, run_training  # noqa: E402
-from pipelines.train.checkpoint import load_best  # noqa: E402
-from pipelines.train.job import read_shard_index  # noqa: E402
+from pipelines.dataset import shard_paths_for
+from pipelines.params.shard import ShardParams
+from pipelines.predict import predict
+from pipelines.shards import build_shards
+from pipelines.train import ClusterSettings, TrainJob, run_training
+from pipelines.train.checkpoint import load_best
+from pipelines.train.job import read_shard_index
 
 pytestmark = pytest.mark.slow
 WHISPER_DIM = 384  # tiny.en d_model = the tiny models' fusion.whisper_dim

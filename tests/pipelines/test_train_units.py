@@ -126,3 +126,4 @@ def test_scoring_module_folds_weight_norm_and_keeps_outputs():
         expected = torch.softmax(model(wave).logits, dim=-1)
         torch.testing.assert_close(scoring(wave), expected, atol=1e-5, rtol=1e-4)
     assert pickle.loads(pickle.dumps(scoring)) is not None
+
