@@ -82,6 +82,12 @@ def build_trainer(job: TrainJob, settings: ClusterSettings, tracker: RunTracker 
 
 def run_training(job: TrainJob, settings: ClusterSettings) -> dict[str, Any]:
     """Train ``job`` on Ray, track it in MLflow, write ``best/`` and ``run.json``; return run.json."""
+    if job.data_source == "shards" and len(job.train_shards) < settings.num_workers:
+        # Ranks split the training data by whole shards: a rank without one has nothing to read.
+        raise ValueError(
+            f"train-{job.task} has {len(job.train_shards)} shard(s) for {settings.num_workers} "
+            "workers; every worker needs at least one: lower shard.samples_per_shard (more, "
+            "smaller shards) or train.num_workers")
     if not ray.is_initialized():
         ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=True)
     storage = Path(settings.storage_path).resolve()
