@@ -27,6 +27,9 @@ def load_registered(model_uri: str):
     import mlflow.pytorch
     from mlflow.exceptions import MlflowException
 
+    from pipelines.tracking import default_tracking_uri
+
+    mlflow.set_tracking_uri(default_tracking_uri())  # MLFLOW_TRACKING_URI, else the repo's store
     try:
         return mlflow.pytorch.load_model(model_uri, map_location="cpu").eval()
     except (MlflowException, OSError) as err:
