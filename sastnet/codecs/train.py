@@ -101,7 +101,7 @@ def train_codec(codec: NeuralCodec, waves: list[np.ndarray], cfg: CodecTrainConf
     crop = int(round(cfg.crop_s * codec.sample_rate_hz))
     opt = torch.optim.Adam(codec.parameters(), lr=cfg.lr, betas=(0.8, 0.99))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps,
-                                                pct_start=0.05)
+                                                pct_start=max(0.05, 2.5 / cfg.steps))
     ckpts = cfg.checkpoint_steps()
     codec.train()
     start, terms = time.perf_counter(), {}
