@@ -83,7 +83,10 @@ def train_batches(job: TrainJob, *, rank: int, world: int, epoch: int,
                 empty = False
                 yield clip
             if empty:
-                raise RuntimeError(f"rank {rank}: no training clips in its part of the shards")
+                raise RuntimeError(
+                    f"rank {rank}: no training clips in its part of the shards "
+                    f"({', '.join(job.train_shards[:3])}...): the loader skipped every sample "
+                    "(see the worker log for each skip reason: missing or unreadable files?)")
 
     clips: Iterable[dict] = endless()
     if job.rawboost_algo:

@@ -98,11 +98,13 @@ def job_from_params(params: Any, task: str, variant: str) -> TrainJob:
     tp, mp = params.train, params.model
     baseline = variant == tp.baseline_variant
     schedule = tp.baseline if baseline else tp.main
-    shards_dir = Path(params.common.data_dir) / "shards"
+    # Absolute paths: Ray Train workers do not run in the driver's working directory.
+    shards_dir = (Path(params.common.data_dir) / "shards").resolve()
     train_shards, num_train = read_shard_index(shards_dir, f"train-{task}")
     dev_shards, _ = read_shard_index(shards_dir, "dev")
-    features_dir = Path(params.common.data_dir) / "features"
-    init_from = None if baseline else str(Path(tp.models_dir) / task / tp.baseline_variant / "best")
+    features_dir = (Path(params.common.data_dir) / "features").resolve()
+    init_from = None if baseline else str(
+        (Path(tp.models_dir) / task / tp.baseline_variant / "best").resolve())
     return TrainJob(
         task=task, variant=variant, size=mp.size, model_overrides=dict(mp.overrides),
         epochs=schedule.epochs, batch_size=schedule.batch_size, lr=schedule.lr,
