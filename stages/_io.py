@@ -35,3 +35,16 @@ def write_json(path: str | Path, data: Any) -> None:
 def write_text(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def parse_task_variant(doc: str, argv: list[str] | None = None) -> tuple[str, str]:
+    """``--task`` and ``--variant`` of the per-model stages (train, predict)."""
+    import argparse
+
+    from pipelines.params.train import TASKS, VARIANTS
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--task", required=True, choices=TASKS)
+    parser.add_argument("--variant", required=True, choices=VARIANTS + ("toy",))
+    args = parser.parse_args(argv)
+    return args.task, args.variant

@@ -11,13 +11,12 @@ ids <= ``shard.seen_max_utt_id`` only (the paper's Tables II and III protocol).
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from pipelines.dataset import shard_paths_for
 from pipelines.params import load_params
 from pipelines.predict import predict
-from stages._io import atomic_path
+from stages._io import atomic_path, parse_task_variant
 
 # (evaluation set, rm_sil view): silence removal is the CoRS experiment of Table II.
 EVAL_VIEWS: tuple[tuple[str, bool], ...] = (
@@ -54,13 +53,10 @@ def predict_all(task: str, variant: str, *, models_dir: str, shards_dir: str, fe
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--task", required=True)
-    parser.add_argument("--variant", required=True)
-    args = parser.parse_args(argv)
+    task, variant = parse_task_variant(__doc__, argv)
     params = load_params()
     data = Path(params.common.data_dir)
-    predict_all(args.task, args.variant, models_dir=params.train.models_dir,
+    predict_all(task, variant, models_dir=params.train.models_dir,
                 shards_dir=str(data / "shards"), features_dir=str(data / "features"),
                 out_root="predictions", experiment=experiment_name(params.shard.full_train))
 

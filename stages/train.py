@@ -8,20 +8,17 @@ Writes ``models/<task>/<variant>/best/`` and ``models/<task>/<variant>/run.json`
 
 from __future__ import annotations
 
-import argparse
 import json
 
 from pipelines.params import load_params
 from pipelines.train import job_from_params, run_training, settings_from_params
+from stages._io import parse_task_variant
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--task", required=True)
-    parser.add_argument("--variant", required=True)
-    args = parser.parse_args(argv)
+    task, variant = parse_task_variant(__doc__, argv)
     params = load_params()
-    summary = run_training(job_from_params(params, args.task, args.variant),
+    summary = run_training(job_from_params(params, task, variant),
                            settings_from_params(params))
     print(json.dumps({k: summary[k] for k in ("task", "variant", "version", "dev", "train_s")}))
 
