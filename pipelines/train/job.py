@@ -93,6 +93,9 @@ def read_shard_index(shards_dir: str | Path, split: str) -> tuple[list[str], int
     return paths, int(sum(s["samples"] for s in entry["shards"]))
 
 
+W2V2_VARIANTS = ("w2v2_aasist", "w2v2_m_mae", "sastnet")  # those with a wav2vec 2.0 front end
+
+
 def job_from_params(params: Any, task: str, variant: str) -> TrainJob:
     """Resolve the ``model`` and ``train`` sections (and data paths) into one ``TrainJob``."""
     tp, mp = params.train, params.model
@@ -103,7 +106,8 @@ def job_from_params(params: Any, task: str, variant: str) -> TrainJob:
     train_shards, num_train = read_shard_index(shards_dir, f"train-{task}")
     dev_shards, _ = read_shard_index(shards_dir, "dev")
     features_dir = (Path(params.common.data_dir) / "features").resolve()
-    init_from = None if baseline else str(
+    # "Tuned W2V2": variants with a wav2vec 2.0 front end start from the task's baseline.
+    init_from = None if baseline or variant not in W2V2_VARIANTS else str(
         (Path(tp.models_dir) / task / tp.baseline_variant / "best").resolve())
     return TrainJob(
         task=task, variant=variant, size=mp.size, model_overrides=dict(mp.overrides),
