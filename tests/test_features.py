@@ -210,15 +210,17 @@ def test_killed_job_resumes_to_identical_output(tmp_path, tiny_model):
     n_shards = 8
     make_audio_shards(tmp_path / "shards", n_shards, 4)
     params = {"features": {"model": str(tiny_model), "variant": "faithful", "actors": 1,
-                           "batch_size": 1, "num_samples": NUM_SAMPLES}}
+                           "batch_size": 1, "num_samples": NUM_SAMPLES},
+              "train": {"num_samples": NUM_SAMPLES}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     out = tmp_path / "features"
     cmd = [sys.executable, "-m", "pipelines.features", "--params", str(tmp_path / "params.yaml"),
            "--shards-dir", str(tmp_path / "shards"), "--out-dir", str(out)]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_AUTH_MODE": "disabled"}
     env.pop("RAY_ADDRESS", None)
+    log = tmp_path / "job.log"
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=log.open("w"))
     index_path, done = out / "index.json", 0
     try:
         deadline = time.monotonic() + 240
@@ -227,9 +229,13 @@ def test_killed_job_resumes_to_identical_output(tmp_path, tiny_model):
                 done = len(json.loads(index_path.read_text())["shards"])
             time.sleep(0.02)
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # the driver and the local Ray it started
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # the driver and the local Ray it started
+        except ProcessLookupError:
+            pass  # the whole group had already exited: the assert below says why
         proc.wait()
-    assert 1 <= done < n_shards, f"the job was not killed mid-run ({done} shards done)"
+    assert 1 <= done < n_shards, (f"the job was not killed mid-run ({done} shards done, exit "
+                                  f"{proc.returncode}):\n{log.read_text()[-3000:]}")
     visible = set(_shard_hashes(out))
     for name in visible:  # every visible shard is complete (renamed after writing)
         read_feature_shard(out / name)
