@@ -1,8 +1,9 @@
-"""``sastnet`` command line: profiles and (later) tracing clips with a registered model.
+"""``sastnet`` command line: profiles, params checks, and tracing clips with a registered model.
 
     sastnet profile paper      # params.yaml <- profiles/paper.yaml (validated first)
     sastnet profile            # list profiles and show the active one
     sastnet check-params       # validate params.yaml
+    sastnet trace clip.wav     # which codec family made it? (registered champion model)
 """
 
 from __future__ import annotations
@@ -44,6 +45,45 @@ def check_params(params_file: Path = typer.Argument(Path("params.yaml"))) -> Non
         raise typer.Exit(2) from None
     typer.echo(f"{params_file}: ok (profile {params.common.profile}, sections: "
                f"{', '.join(params.sections)})")
+
+
+@app.command()
+def trace(clips: list[Path] = typer.Argument(..., help="16 kHz mono audio files"),
+          task: str = typer.Option("aux", help="vq | aux | dec | bin"),
+          model_uri: str = typer.Option(None, help="MLflow model URI "
+                                        "[default: models:/sastnet-<task>@champion]"),
+          whisper: str = typer.Option(None, help="Whisper dir or hub id [default: from params]"),
+          output: Path = typer.Option(None, help="also write the table to this CSV")) -> None:
+    """Trace clips: class probabilities per clip from a registered model."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from pipelines.audio_io import AudioError
+    from pipelines.trace import load_registered, trace_clips, whisper_fn_from
+
+    params = load_params() if Path("params.yaml").exists() else None
+    features = getattr(params, "features", None) if params is not None else None
+    scorer = load_registered(model_uri or f"models:/sastnet-{task}@champion")
+    whisper_fn = None
+    if scorer.whisper_dim:
+        model = whisper or (features.model if features is not None else "data/whisper/tiny.en")
+        seconds = None
+        if features is not None and getattr(features, "variant", "fast") == "fast":
+            seconds = features.fast_seconds
+        whisper_fn = whisper_fn_from(model, seconds)
+    try:
+        df = trace_clips(clips, task, scorer, whisper_fn)
+    except AudioError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    table = Table(title=f"{task.upper()} source tracing")
+    for col in df.columns:
+        table.add_column(col)
+    for row in df.itertuples(index=False):
+        table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
+    Console().print(table)
+    if output is not None:
+        df.to_csv(output, index=False)
 
 
 if __name__ == "__main__":

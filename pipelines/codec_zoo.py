@@ -11,6 +11,8 @@ and — for the generation subset — a token LM trained on its codes of the tra
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import logging
 import os
 import tempfile
@@ -103,12 +105,43 @@ def resynthesis_quality(codec: NeuralCodec | None, dev: list[torch.Tensor],
     return {"mel_distance": float(np.mean(mels)), "si_snr_db": float(np.mean(snrs))}
 
 
+def _fingerprint(name: str, params: CodecsParams) -> str:
+    """What a finished codec's record depends on (its architecture and the training params)."""
+    data = {"config": dataclasses.asdict(ZOO_CODECS[name].config),
+            "params": {k: v for k, v in dataclasses.asdict(params).items()
+                       if k not in ("codecs", "workers", "out_dir")}}
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _finished_record(out: Path, fingerprint: str) -> dict | None:
+    """The record of an earlier, complete run with the same fingerprint (files all present)."""
+    path = out / "record.json"
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text())
+    files = list(record.get("checkpoints", {}).values()) + [record.get("token_lm")]
+    if record.get("fingerprint") != fingerprint or len(record.get("checkpoints", {})) != 3 \
+            or not all(Path(f).is_file() for f in files if f):
+        return None
+    return record
+
+
 def train_zoo_codec(name: str, params: CodecsParams, out_dir: str | Path,
                     progress: bool = False) -> dict:
-    """Train one zoo codec end to end; returns its ``zoo.json`` record. Runs in a worker."""
+    """Train one zoo codec end to end; returns its ``zoo.json`` record. Runs in a worker.
+
+    The record is also written to ``<out_dir>/<name>/record.json`` as soon as the codec is done,
+    so an interrupted stage keeps its finished codecs: a re-run with the same architecture and
+    params reuses them instead of training again.
+    """
     torch.set_num_threads(1)
     spec = ZOO_CODECS[name]
     out = Path(out_dir) / name
+    fingerprint = _fingerprint(name, params)
+    done = _finished_record(out, fingerprint)
+    if done is not None:
+        log.info("%s: reusing the finished run in %s", name, out)
+        return done
     seed = params.seed + spec.seed
     train = load_split_audio(params.manifest, "train", params.max_train_clips, seed=params.seed)
     if not train:
@@ -163,6 +196,8 @@ def train_zoo_codec(name: str, params: CodecsParams, out_dir: str | Path,
         record["token_lm_loss"] = lm.final_loss
         record["token_lm_seconds"] = time.perf_counter() - start
     record["cpu_seconds"] = time.process_time() - cpu0
+    record["fingerprint"] = fingerprint
+    _atomic_save(lambda p: p.write_text(json.dumps(record, indent=2) + "\n"), out / "record.json")
     return record
 
 

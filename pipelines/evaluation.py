@@ -3,7 +3,7 @@
 Prediction files (written by ``pipelines.predict.predict``: columns ``key``, ``label_<task>``,
 ``prob_0..prob_{C-1}``, ``pred``) are found by their path::
 
-    <pred_root>/<experiment>/<task>/<model>/<eval_set>[.rm_sil].parquet
+    <pred_root>/<task>/<model>/<experiment>/<eval_set>[.rm_sil].parquet
 
 * ``experiment``: ``main`` (trained on the whole CoRS train set: Tables I and IV) or
   ``seen250`` (trained on utterance ids <= 250: Tables II and III);
@@ -74,7 +74,7 @@ def load_predictions(pred_root: str | Path) -> list[Predictions]:
     """All prediction files under ``pred_root`` (layout in the module docstring)."""
     out = []
     for path in sorted(Path(pred_root).glob("*/*/*/*.parquet")):
-        experiment, task, model = path.parts[-4:-1]
+        task, model, experiment = path.parts[-4:-1]
         if task not in TASKS:
             raise ValueError(f"{path}: task folder {task!r} is not one of {', '.join(TASKS)}")
         df = pd.read_parquet(path)

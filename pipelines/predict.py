@@ -10,7 +10,6 @@ logits), ``pred`` (argmax). Used by the evaluate stage.
 
 from __future__ import annotations
 
-import importlib
 import itertools
 from pathlib import Path
 from typing import Iterable
@@ -22,15 +21,14 @@ from tqdm import tqdm
 
 from pipelines.train.checkpoint import load_best
 from pipelines.train.data import collate
+from pipelines.train.job import TrainJob, build_job_model, job_from_dict
 
 
-def load_trained_model(checkpoint_dir: str | Path) -> tuple[torch.nn.Module, dict]:
+def load_trained_model(checkpoint_dir: str | Path) -> tuple[torch.nn.Module, TrainJob]:
     """Rebuild the model of a ``best/`` folder (eval mode) and return it with its job config."""
     state, config = load_best(checkpoint_dir)
-    job = config["job"]
-    builder = importlib.import_module(config.get("model_builder", "sastnet.models"))
-    model = builder.build_model(builder.model_config(job["variant"], job["task"], job["size"],
-                                                     **job.get("model_overrides", {})))
+    job = job_from_dict(config["job"])
+    model, _ = build_job_model(job)
     model.load_state_dict(state)
     return model.eval(), job
 
@@ -62,11 +60,11 @@ def predict(checkpoint_dir: str | Path, shard_paths: list[str], feature_dir: str
 
     model, job = load_trained_model(checkpoint_dir)
     if model.needs_whisper and feature_dir is None:
-        raise ValueError(f"{checkpoint_dir}: {job['variant']} needs Whisper features; pass "
+        raise ValueError(f"{checkpoint_dir}: {job.variant} needs Whisper features; pass "
                          "feature_dir (data/features, from `dvc repro features`)")
-    dataset = make_dataset(list(shard_paths), num_samples=job["num_samples"], rm_sil=rm_sil,
+    dataset = make_dataset(list(shard_paths), num_samples=job.num_samples, rm_sil=rm_sil,
                            shuffle_buffer=0, seed=0,
                            feature_dir=feature_dir if model.needs_whisper else None,
                            split_by_node=False, split_by_worker=False, on_error="raise")
-    return predict_clips(model, dataset, job["task"], batch_size=batch_size,
-                         desc=f"predict {job['task']}/{job['variant']}")
+    return predict_clips(model, dataset, job.task, batch_size=batch_size,
+                         desc=f"predict {job.task}/{job.variant}")

@@ -53,16 +53,51 @@ def read_vad(path) -> pd.DataFrame:
     return frame
 
 
+def _stamps_kwargs(cfg: VadParams, sample_rate_hz: int) -> dict:
+    return {"threshold": cfg.threshold, "sampling_rate": sample_rate_hz,
+            "min_speech_duration_ms": cfg.min_speech_duration_ms,
+            "min_silence_duration_ms": cfg.min_silence_duration_ms, "speech_pad_ms": cfg.speech_pad_ms}
+
+
 def speech_segments(wave, model, cfg: VadParams, sample_rate_hz: int = 16000) -> list[list[int]]:
-    """``[start, end)`` speech regions of one clip, in samples."""
+    """``[start, end)`` speech regions of one clip, in samples (silero's reference path)."""
     import torch
     from silero_vad import get_speech_timestamps
 
-    stamps = get_speech_timestamps(
-        torch.from_numpy(wave), model, threshold=cfg.threshold, sampling_rate=sample_rate_hz,
-        min_speech_duration_ms=cfg.min_speech_duration_ms,
-        min_silence_duration_ms=cfg.min_silence_duration_ms, speech_pad_ms=cfg.speech_pad_ms)
+    stamps = get_speech_timestamps(torch.from_numpy(wave), model, **_stamps_kwargs(cfg, sample_rate_hz))
     return [[int(s["start"]), int(s["end"])] for s in stamps]
+
+
+def speech_segments_batch(waves: list, model, cfg: VadParams,
+                          sample_rate_hz: int = 16000) -> list[list[list[int]]]:
+    """``speech_segments`` for many clips at once: identical output, 3-6x faster on CPU
+    (``benchmarks/vad_batching.py``).
+
+    silero scores 512-sample windows with a causal recurrent state, so clips zero-padded to a
+    common length and scored together (``model.audio_forward`` on a (B, T) batch) get the same
+    probabilities for their own windows as one by one; silero's own
+    ``get_speech_timestamps_from_probs`` then turns each clip's probabilities into regions.
+    Clips are grouped by length (``cfg.forward_batch`` per group) to waste little on padding.
+    """
+    import torch
+    from silero_vad.utils_vad import get_speech_timestamps_from_probs
+
+    window = 512 if sample_rate_hz == 16000 else 256
+    out: list[list[list[int]]] = [[] for _ in waves]
+    order = sorted(range(len(waves)), key=lambda i: len(waves[i]))
+    for start in range(0, len(order), cfg.forward_batch):
+        group = order[start:start + cfg.forward_batch]
+        batch = torch.zeros(len(group), max(len(waves[i]) for i in group))
+        for row, i in enumerate(group):
+            batch[row, :len(waves[i])] = torch.from_numpy(waves[i])
+        probs = model.audio_forward(batch, sample_rate_hz)
+        for row, i in enumerate(group):
+            windows = -(-len(waves[i]) // window)
+            stamps = get_speech_timestamps_from_probs(
+                probs[row, :windows].tolist(), audio_length_samples=len(waves[i]),
+                **_stamps_kwargs(cfg, sample_rate_hz))
+            out[i] = [[int(s["start"]), int(s["end"])] for s in stamps]
+    return out
 
 
 def vad_batch(clips: list[tuple[str, str]], cfg: dict, sample_rate_hz: int) -> list[dict]:
@@ -73,18 +108,19 @@ def vad_batch(clips: list[tuple[str, str]], cfg: dict, sample_rate_hz: int) -> l
     torch.set_num_threads(1)
     params = VadParams(**cfg)
     model = load_silero_vad()  # shipped inside the wheel: no network
-    records = []
+    records, readable, waves = [], [], []
     for key, path in clips:
         try:
-            wave = load_audio(path, sample_rate_hz)
+            waves.append(load_audio(path, sample_rate_hz))
+            readable.append(len(records))
+            records.append({"key": key, "error": None})
         except AudioError as err:
             records.append({"key": key, "segments": [], "has_speech": False, "speech_fraction": 0.0,
                             "num_samples": 0, "error": f"{err.reason} ({err.fix})"})
-            continue
-        segments = speech_segments(wave, model, params, sample_rate_hz)
-        records.append({"key": key, "segments": segments, "has_speech": bool(segments),
-                        "speech_fraction": speech_fraction(segments, len(wave)),
-                        "num_samples": len(wave), "error": None})
+    all_segments = speech_segments_batch(waves, model, params, sample_rate_hz)
+    for pos, wave, segments in zip(readable, waves, all_segments):
+        records[pos].update(segments=segments, has_speech=bool(segments),
+                            speech_fraction=speech_fraction(segments, len(wave)), num_samples=len(wave))
     return records
 
 

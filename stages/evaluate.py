@@ -2,8 +2,8 @@
 
     python -m stages.evaluate [predictions]    # default folder: predictions/
 
-Reads ``<pred_root>/<experiment>/<task>/<model>/<eval_set>[.rm_sil].parquet`` (see
-``pipelines.evaluation``) and writes ``reports/tables/*.md``, ``metrics/<experiment>_<task>.json``
+Reads ``<pred_root>/<task>/<model>/<experiment>/<eval_set>[.rm_sil].parquet`` (see
+``pipelines.evaluation``) and writes ``reports/tables/*.md``, ``metrics/evaluation.json``
 and ``reports/plots/cm_<experiment>_<task>_<model>_<eval_set>[_rm_sil].png``.
 """
 
@@ -33,13 +33,13 @@ def write_evaluation(pred_root: str | Path, reports_dir: str | Path, metrics_dir
     preds = load_predictions(pred_root)
     if not preds:
         raise FileNotFoundError(f"{pred_root}: no prediction files "
-                                "(<experiment>/<task>/<model>/<eval_set>[.rm_sil].parquet)")
+                                "(<task>/<model>/<experiment>/<eval_set>[.rm_sil].parquet)")
     results = evaluate(preds, seed=seed)
     tables = render_tables(results)
     for name, text in tables.items():
         write_text(Path(reports_dir) / "tables" / f"{name}.md", text)
-    for name, numbers in flat_metrics(results).items():
-        write_json(Path(metrics_dir) / f"{name}.json", numbers)
+    # One metrics file (nested by ``<experiment>_<task>``) so `dvc metrics show` lists it all.
+    write_json(Path(metrics_dir) / "evaluation.json", flat_metrics(results))
     for p in tqdm([p for p in with_cors(preds) if p.model != RANDOM], desc="confusion matrices"):
         view = "_rm_sil" if p.rm_sil else ""
         title = (f"{display_name(p.model, p.task)} - {p.task.upper()} - "

@@ -25,14 +25,21 @@ def main() -> None:
         if not path.exists():
             raise SystemExit(f"{path} not found: run `dvc repro {stage}` first")
     manifest = read_manifest(manifest_path)
+    reused: list[bool] = []
     index = build_shards(manifest, read_vad(vad_path), data / "shards", params.shard,
-                         seed=params.common.seed, sample_rate_hz=params.common.sample_rate_hz)
+                         seed=params.common.seed, sample_rate_hz=params.common.sample_rate_hz,
+                         on_shard=lambda _result, was_reused: reused.append(was_reused))
     report = shards_report(index)
     write_json(Path(params.common.reports_dir) / "shards.json", report)
     write_json(Path("metrics") / "shards.json", shards_metrics(index))
     for name, split in report["splits"].items():
         print(f"{name:>12}: {split['samples']:6d} clips in {split['shards']} shards")
+    print(f"shards: kept {sum(reused)} finished (sha256 checked), wrote {len(reused) - sum(reused)}")
     print(f"rejected: {len(report['rejected'])} {report['rejected_by_reason']}")
+    empty = [name for name, split in report["splits"].items() if split["samples"] == 0]
+    if empty:
+        print(f"warning: empty splits {', '.join(empty)} (training lists need spoofs paired with "
+              "bona fide clips by pair_key; CoSG splits need subset CoSG rows)")
 
 
 if __name__ == "__main__":

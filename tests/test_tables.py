@@ -18,7 +18,7 @@ def _write(root, experiment, task, model, eval_set, labels, preds):
     df = pd.DataFrame({"key": [f"{eval_set}_{i}" for i in range(len(labels))],
                        f"label_{task}": labels, "pred": preds,
                        **{f"prob_{i}": probs[:, i] for i in range(c)}})
-    path = root / experiment / task / model / f"{eval_set}.parquet"
+    path = root / task / model / experiment / f"{eval_set}.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
     df.to_parquet(path)
 
@@ -91,11 +91,12 @@ def test_write_evaluation_outputs(pred_root, tmp_path):
     tables = write_evaluation(pred_root, tmp_path / "reports", tmp_path / "metrics", seed=1)
     assert sorted(tables) == ["table_i", "table_ii", "table_iii", "table_iv"]
     assert (tmp_path / "reports" / "tables" / "table_i.md").read_text() == tables["table_i"]
-    metrics = json.loads((tmp_path / "metrics" / "main_aux.json").read_text())
+    everything = json.loads((tmp_path / "metrics" / "evaluation.json").read_text())
+    metrics = everything["main_aux"]
     assert metrics["w2v2_aasist/cosg_all/macro_f1"] == pytest.approx(73.3333, abs=1e-3)
     assert metrics["w2v2_aasist/cosg_all/weighted_f1"] == pytest.approx(76.6667, abs=1e-3)
     assert all(isinstance(v, (int, float)) for v in metrics.values())
-    seen = json.loads((tmp_path / "metrics" / "seen250_vq.json").read_text())
+    seen = everything["seen250_vq"]
     assert seen["w2v2_aasist/test_seen/rm_sil/macro_f1"] == 37.5
     png = tmp_path / "reports" / "plots" / "cm_main_aux_w2v2_aasist_cosg_all.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -110,7 +111,7 @@ def test_flat_metrics_drop_nan(pred_root):
 
 
 def test_predictions_missing_columns_are_named(tmp_path):
-    path = tmp_path / "main" / "vq" / "m" / "cosg_all.parquet"
+    path = tmp_path / "vq" / "m" / "main" / "cosg_all.parquet"
     path.parent.mkdir(parents=True)
     pd.DataFrame({"key": ["a"], "label_vq": [0], "prob_0": [1.0]}).to_parquet(path)
     with pytest.raises(ValueError, match=r"lack column\(s\) prob_1, prob_2, prob_3"):
@@ -135,3 +136,14 @@ def test_bin_table_eer(tmp_path):
     md = table_bin(evaluate(load_predictions(root)))
     assert _row(md, "SASTNet") == ["SASTNet", "–", "–", "25.00"]
     assert "EER" in md.splitlines()[0]
+
+
+def test_seen250_only_run_still_gets_tables_i_and_iv(tmp_path):
+    root = tmp_path / "predictions"
+    _write(root, "seen250", "aux", "sastnet", "test_seen", [0, 1], [0, 1])
+    _write(root, "seen250", "aux", "sastnet", "test_unseen", [0, 2], [0, 1])
+    _write(root, "seen250", "aux", "sastnet", "cosg_all", [0, 3], [0, 3])
+    tables = write_evaluation(root, tmp_path / "reports", tmp_path / "metrics", seed=1)
+    assert sorted(tables) == ["table_i", "table_ii", "table_iii", "table_iv"]
+    assert "utt. id <= 250 only" in tables["table_i"]
+    assert "| SASTNet |" in tables["table_i"]

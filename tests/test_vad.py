@@ -9,7 +9,14 @@ import pytest
 import soundfile as sf
 
 from pipelines.params.vad import VadParams
-from pipelines.vad import read_vad, run_vad, speech_segments, vad_summary, write_vad
+from pipelines.vad import (
+    read_vad,
+    run_vad,
+    speech_segments,
+    speech_segments_batch,
+    vad_summary,
+    write_vad,
+)
 from sastnet.silence import rm_sil
 
 SR = 16000
@@ -45,6 +52,14 @@ def test_rm_sil_removes_leading_and_trailing_silence(speech, model):
 def test_pure_speech_is_almost_unchanged(speech, model):
     kept = rm_sil(speech, speech_segments(speech, model, VadParams()))
     assert 0.7 * len(speech) < len(kept) <= len(speech)
+
+
+def test_batched_scoring_gives_the_same_segments(speech, model):
+    rng = np.random.default_rng(0)
+    waves = [speech, np.concatenate([np.zeros(7000, np.float32), speech[:20001]]),
+             np.zeros(SR // 2, np.float32), (0.01 * rng.standard_normal(3333)).astype(np.float32)]
+    cfg = VadParams(forward_batch=3)
+    assert speech_segments_batch(waves, model, cfg) == [speech_segments(w, model, cfg) for w in waves]
 
 
 def test_silence_has_no_segments(model):

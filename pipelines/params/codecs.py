@@ -13,7 +13,7 @@ class CodecsParams:
     codecs: tuple[str, ...] = ()  # zoo codec names to build; empty = all of ZOO_CODECS
     manifest: str = "data/corpus/manifest.parquet"  # bona fide train split = training audio
     out_dir: str = "data/codecs"
-    steps: int = 200  # per codec; sized so the whole zoo trains in ~6 min on 2 cores
+    steps: int = 160  # per codec: ~620 CPU-s for the zoo (benchmarks/codec_zoo_step.py), ~6 min on 2 cores
     batch_size: int = 8
     crop_s: float = 1.0  # random training crops
     lr: float = 3e-3

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pipelines.params.codecs import CodecsParams
 from pipelines.params.common import CommonParams
 from pipelines.params.corpus import CorpusParams
+from pipelines.params.features import FeaturesParams
 from pipelines.params.model import ModelParams
 from pipelines.params.resynthesize import ResynthesizeParams
 from pipelines.params.shard import ShardParams
@@ -17,6 +18,7 @@ SECTIONS: dict[str, type] = {
     "resynthesize": ResynthesizeParams,
     "vad": VadParams,
     "shard": ShardParams,
+    "features": FeaturesParams,
     "codecs": CodecsParams,
     "model": ModelParams,
     "train": TrainParams,

@@ -40,8 +40,9 @@ def _clips(job: TrainJob, split: str, *, rank: int, world: int, epoch: int,
     dataset = make_dataset(shards, num_samples=job.num_samples, rm_sil=job.rm_sil,
                            shuffle_buffer=job.shuffle_buffer if train else 0,
                            seed=job.seed + epoch, feature_dir=feature_dir,
-                           split_by_node=by_node and world > 1, split_by_worker=True,
-                           on_error="skip" if train else "raise")
+                           split_by_node=by_node, split_by_worker=True,
+                           on_error="skip" if train else "raise",
+                           rank=rank if by_node else None, world_size=world if by_node else None)
     return dataset if by_node or world == 1 else itertools.islice(dataset, rank, None, world)
 
 

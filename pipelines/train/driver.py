@@ -14,7 +14,6 @@ one MLflow run. After training the best checkpoint (by the dev metric) becomes
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import os
 import tempfile
@@ -32,7 +31,7 @@ from pipelines.tracking import (RunTracker, data_fingerprint, flatten, git_commi
                                 log_and_register_model, start_or_resume_run)
 from pipelines.train.checkpoint import latest_run_id, load_best, read_meta, write_best
 from pipelines.train.export import ScoringModule
-from pipelines.train.job import TrainJob
+from pipelines.train.job import TrainJob, build_job_model
 from pipelines.train.loop import train_loop_per_worker
 from pipelines.train.plots import plot_confusion, plot_curves
 
@@ -156,9 +155,7 @@ def _log_outputs(job: TrainJob, settings: ClusterSettings, tracker: RunTracker, 
     tracker.log_metrics({f"best_{k}": best_meta["metrics"][k]
                          for k in ("dev_macro_f1", "dev_weighted_f1")}, step=best_meta["epoch"])
 
-    builder = importlib.import_module(job.model_builder)
-    model = builder.build_model(builder.model_config(job.variant, job.task, job.size,
-                                                     **job.model_overrides))
+    model, _ = build_job_model(job)
     state, _ = load_best(best_dir)
     model.load_state_dict(state)
     scoring = ScoringModule(model, job.num_samples, best_meta.get("whisper_dim"))

@@ -10,12 +10,30 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
+
+
+def fold_parametrizations(model: nn.Module) -> nn.Module:
+    """Fold parametrizations (wav2vec 2.0's weight norm) into plain weights, in place: same
+    outputs, and picklable (torch refuses to pickle parametrized modules)."""
+    for module in model.modules():
+        if parametrize.is_parametrized(module):
+            for name in list(module.parametrizations.keys()):
+                parametrize.remove_parametrizations(module, name, leave_parametrized=True)
+            # weight_norm also leaves a load_state_dict compatibility hook (a local function,
+            # unpicklable) that only matters for loading old checkpoints: drop it.
+            for key, hook in list(module._load_state_dict_pre_hooks.items()):
+                if "weight_norm" in getattr(getattr(hook, "hook", hook), "__qualname__", ""):
+                    del module._load_state_dict_pre_hooks[key]
+    return model
 
 
 class ScoringModule(nn.Module):
+    """Serving wrapper; takes ownership of ``model`` (folds its parametrizations in place)."""
+
     def __init__(self, model: nn.Module, num_samples: int, whisper_dim: int | None) -> None:
         super().__init__()
-        self.model = model.eval()
+        self.model = fold_parametrizations(model).eval()
         self.num_samples = num_samples
         self.whisper_dim = whisper_dim if model.needs_whisper else None
 

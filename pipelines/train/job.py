@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,21 +66,31 @@ class TrainJob:
         return f"{self.task}-{self.variant}-{self.fingerprint()}"
 
 
+def build_job_model(job: TrainJob) -> tuple[Any, Any]:
+    """(model, builder module) for ``job``: ``builder.build_model(builder.model_config(...))``."""
+    builder = importlib.import_module(job.model_builder)
+    cfg = builder.model_config(job.variant, job.task, job.size, num_samples=job.num_samples,
+                               **job.model_overrides)
+    return builder.build_model(cfg), builder
+
+
+def job_from_dict(data: dict[str, Any]) -> TrainJob:
+    """Inverse of ``TrainJob.to_dict`` (e.g. from a ``best/config.json``)."""
+    fields = {f.name for f in dataclasses.fields(TrainJob)}
+    data = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in fields}
+    return TrainJob(**data)
+
+
 def read_shard_index(shards_dir: str | Path, split: str) -> tuple[list[str], int]:
     """Shard paths and clip count of one split, from ``<shards_dir>/index.json``."""
+    from pipelines.dataset import shard_paths_for
+
     index_path = Path(shards_dir) / "index.json"
     if not index_path.exists():
         raise FileNotFoundError(f"{index_path}: shard index not found; run `dvc repro shard` first")
-    index = json.loads(index_path.read_text())
-    splits = index.get("splits", index)
-    if split not in splits:
-        raise KeyError(f"{index_path}: no split {split!r}; splits: {', '.join(splits)}")
-    entry = splits[split]
-    shards = entry["shards"] if isinstance(entry, dict) else entry
-    paths = [str(Path(shards_dir) / s) if not Path(s).is_absolute() and not Path(s).exists()
-             else str(s) for s in shards]
-    clips = entry.get("clips", entry.get("num_clips", 0)) if isinstance(entry, dict) else 0
-    return paths, int(clips)
+    paths = shard_paths_for(shards_dir, split)
+    entry = json.loads(index_path.read_text())["splits"][split]
+    return paths, int(sum(s["samples"] for s in entry["shards"]))
 
 
 def job_from_params(params: Any, task: str, variant: str) -> TrainJob:

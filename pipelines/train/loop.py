@@ -8,7 +8,6 @@ MLflow is reached through the ``RunTracker`` in the config, from rank 0 only.
 
 from __future__ import annotations
 
-import importlib
 import os
 import signal
 import socket
@@ -27,7 +26,7 @@ from sklearn.metrics import confusion_matrix, f1_score
 
 from pipelines.train.checkpoint import load_best, load_training_state, save_training_state
 from pipelines.train.data import dev_batches, train_batches
-from pipelines.train.job import TrainJob
+from pipelines.train.job import TrainJob, build_job_model
 
 
 def _gather(obj: Any) -> list[Any]:
@@ -89,9 +88,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     torch.manual_seed(job.seed)
     np.random.seed(job.seed + rank)
 
-    builder = importlib.import_module(job.model_builder)
-    model_cfg = builder.model_config(job.variant, job.task, job.size, **job.model_overrides)
-    model = builder.build_model(model_cfg)
+    model, builder = build_job_model(job)
     num_classes = _num_classes(job.task)
 
     state = None

@@ -33,6 +33,7 @@ class ToyConfig:
     task: str
     size: str = "tiny"
     channels: int = 16  # conv width; tiny on purpose
+    num_samples: int = 16000  # accepted like sastnet.models' (the toy model takes any length)
 
 
 def model_config(variant: str, task: str, size: str = "tiny", **overrides: Any) -> ToyConfig:

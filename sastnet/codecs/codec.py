@@ -42,6 +42,7 @@ class CodecConfig:
     res_depth: int = 1  # residual units per (de)coder scale
     codebook_size: int = 256  # per codebook (mvq, svq)
     num_quantizers: int = 4  # mvq only (ignored otherwise)
+    vq_decay: float = 0.9  # EMA codebook decay; 0.99 (SoundStream) is too slow for a few hundred steps
     fsq_levels: tuple[int, ...] = (8, 5, 5, 5)  # sq only: 1000 codes (FSQ paper's 10-bit set)
     dec_channels: int = 32  # decoder width
     n_fft_per_hop: int = 4  # freq decoder: n_fft = n_fft_per_hop * hop (Vocos uses 4)
@@ -175,9 +176,10 @@ def build_codec(config: CodecConfig) -> NeuralCodec:
     enc = ConvEncoder(config.channels, config.strides, config.dim, config.res_depth)
     if config.vq == "mvq":
         quantizer: nn.Module = ResidualVectorQuantizer(config.dim, config.codebook_size,
-                                                       config.num_quantizers)
+                                                       config.num_quantizers,
+                                                       decay=config.vq_decay)
     elif config.vq == "svq":
-        quantizer = VectorQuantizer(config.dim, config.codebook_size)
+        quantizer = VectorQuantizer(config.dim, config.codebook_size, decay=config.vq_decay)
     else:
         quantizer = FiniteScalarQuantizer(config.dim, config.fsq_levels)
     if config.dec == "time":
@@ -190,7 +192,7 @@ def build_codec(config: CodecConfig) -> NeuralCodec:
     if config.aux == "disentangle":
         speaker = SpeakerEncoder(config.dim, config.dim)
         speaker_q = ResidualVectorQuantizer(config.dim, config.speaker_codebook_size,
-                                            config.speaker_quantizers)
+                                            config.speaker_quantizers, decay=config.vq_decay)
     elif config.aux == "semantic":
         semantic = nn.Conv1d(config.dim, config.semantic_dim, 1)
     return NeuralCodec(config, enc, quantizer, dec, speaker, speaker_q, semantic)

@@ -22,6 +22,14 @@ def mel_basis(n_fft: int, n_mels: int, sample_rate_hz: int = SAMPLE_RATE_HZ,
     return torch.tensor(fb, dtype=torch.float32)
 
 
+def _fitting(sizes: tuple[int, ...], length: int) -> tuple[int, ...]:
+    """FFT sizes usable on ``length`` samples (reflect padding needs n_fft / 2 < length)."""
+    fit = tuple(n for n in sizes if n // 2 < length)
+    if not fit:
+        raise ValueError(f"clips of {length} samples are too short for FFT sizes {sizes}")
+    return fit
+
+
 def _stft_mag(wave: Tensor, n_fft: int, hop: int) -> Tensor:
     window = torch.hann_window(n_fft, device=wave.device)
     spec = torch.stft(wave, n_fft, hop, window=window, return_complex=True)
@@ -38,6 +46,7 @@ def log_mel(wave: Tensor, n_fft: int = 1024, hop: int = 256, n_mels: int = 64) -
 def multi_resolution_stft_loss(pred: Tensor, target: Tensor,
                                resolutions: tuple[int, ...] = (512, 1024, 2048)) -> Tensor:
     """Spectral convergence + log-magnitude L1, averaged over FFT sizes (Parallel WaveGAN)."""
+    resolutions = _fitting(resolutions, target.shape[-1])
     total = pred.new_zeros(())
     for n_fft in resolutions:
         p, t = _stft_mag(pred, n_fft, n_fft // 4), _stft_mag(target, n_fft, n_fft // 4)
@@ -49,6 +58,7 @@ def multi_resolution_stft_loss(pred: Tensor, target: Tensor,
 
 def mel_loss(pred: Tensor, target: Tensor, scales: tuple[int, ...] = (512, 1024)) -> Tensor:
     """Log-mel L1 over a few FFT sizes (EnCodec / DAC's main reconstruction term)."""
+    scales = _fitting(scales, target.shape[-1])
     return sum(F.l1_loss(log_mel(pred, n, n // 4), log_mel(target, n, n // 4))
                for n in scales) / len(scales)
 

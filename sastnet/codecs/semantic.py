@@ -8,6 +8,7 @@ weights are given — a randomly initialised small one with the same call. Its f
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -68,10 +69,27 @@ def build_random_teacher(d_model: int = 384, max_source_seconds: float = 1.0,
     return SemanticTeacher(WhisperEncoder(config))
 
 
+def _keep_positions(encoder: WhisperEncoder, seconds: float) -> WhisperEncoder:
+    """Keep the positional embeddings of the first ``seconds`` (Whisper encodes 50 frames/s).
+
+    ``load_whisper_encoder`` refuses less than 5.12 s (its features need 256 frames); the
+    teacher sees 1 s crops, and encoding them padded to 30 s (or 5 s) would cost 30x (5x).
+    """
+    positions = int(math.ceil(50 * seconds - 1e-6))
+    if positions >= encoder.config.max_source_positions:
+        return encoder
+    weight = encoder.embed_positions.weight.data[:positions].clone()
+    encoder.embed_positions = nn.Embedding.from_pretrained(weight, freeze=True)
+    encoder.config = copy.deepcopy(encoder.config)
+    encoder.config.max_source_positions = encoder.max_source_positions = positions
+    return encoder
+
+
 def load_teacher(path: str | None, max_source_seconds: float = 1.0) -> SemanticTeacher:
     """The real converted Whisper encoder at ``path``; ``None`` -> ``build_random_teacher``."""
     if path is None:
         return build_random_teacher(max_source_seconds=max_source_seconds)
     from sastnet.whisper import load_whisper_encoder  # the features part's converter/loader
 
-    return SemanticTeacher(load_whisper_encoder(str(path), max_source_seconds=max_source_seconds))
+    encoder = load_whisper_encoder(str(path), max_source_seconds=None)
+    return SemanticTeacher(_keep_positions(encoder, max_source_seconds))

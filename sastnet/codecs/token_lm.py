@@ -114,7 +114,7 @@ def train_token_lm(content: list[Tensor], config: TokenLMConfig, *, steps: int =
         loss.backward()
         torch.nn.utils.clip_grad_norm_(lm.parameters(), 1.0)
         opt.step()
-    lm.final_loss = float(loss)
+    lm.final_loss = float(loss.detach())
     return lm.eval()
 
 

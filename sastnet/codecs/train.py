@@ -68,14 +68,14 @@ def random_crops(waves: list[np.ndarray], batch_size: int, crop: int,
 def codec_loss(codec: NeuralCodec, wave: Tensor, cfg: CodecTrainConfig,
                teacher: SemanticTeacher | None = None) -> tuple[Tensor, dict[str, float]]:
     """Total loss of one batch and its terms (floats, for logging)."""
+    if codec.semantic_head is not None and teacher is None:
+        raise ValueError("a semantic codec needs a teacher (see sastnet.codecs.semantic)")
     out = codec(wave)
     terms = {"wave": F.l1_loss(out.wave, wave) * cfg.wave_weight,
              "stft": multi_resolution_stft_loss(out.wave, wave) * cfg.stft_weight,
              "mel": mel_loss(out.wave, wave) * cfg.mel_weight,
              "vq": out.vq_loss}
     if codec.semantic_head is not None:
-        if teacher is None:
-            raise ValueError("a semantic codec needs a teacher (see sastnet.codecs.semantic)")
         target = teacher(wave, frames=out.first.shape[-1])
         pred = codec.semantic_head(out.first)
         terms["semantic"] = (1 - F.cosine_similarity(pred, target, dim=1).mean()) \
@@ -117,7 +117,7 @@ def train_codec(codec: NeuralCodec, waves: list[np.ndarray], cfg: CodecTrainConf
         opt.step()
         sched.step()
         if step % 10 == 0:
-            bar.set_postfix(mel=f"{terms['mel']:.3f}", loss=f"{float(loss):.3f}")
+            bar.set_postfix(mel=f"{terms['mel']:.3f}", loss=f"{float(loss.detach()):.3f}")
         if step in ckpts and on_checkpoint is not None:
             codec.eval()
             on_checkpoint(ckpts[step], step, codec)

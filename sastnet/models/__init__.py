@@ -6,13 +6,23 @@
 """
 
 from sastnet.models.acoustic import load_w2v2_from_baseline
-from sastnet.models.config import (CLASS_WEIGHTS, SIZES, VARIANTS, AASISTConfig, FusionConfig,
-                                   LossConfig, MAEConfig, MelConfig, ModelConfig, W2V2Config,
-                                   model_config)
+from sastnet.models.config import (
+    CLASS_WEIGHTS,
+    SIZES,
+    VARIANTS,
+    AASISTConfig,
+    FusionConfig,
+    LossConfig,
+    MAEConfig,
+    MelConfig,
+    ModelConfig,
+    W2V2Config,
+    model_config,
+)
 from sastnet.models.network import ModelOutput, SourceTracingModel, build_model, param_groups
 
 __all__ = [
-    "AASISTConfig", "CLASS_WEIGHTS", "FusionConfig", "LossConfig", "MAEConfig", "MelConfig",
-    "ModelConfig", "ModelOutput", "SIZES", "SourceTracingModel", "VARIANTS", "W2V2Config",
+    "CLASS_WEIGHTS", "SIZES", "VARIANTS", "AASISTConfig", "FusionConfig", "LossConfig",
+    "MAEConfig", "MelConfig", "ModelConfig", "ModelOutput", "SourceTracingModel", "W2V2Config",
     "build_model", "load_w2v2_from_baseline", "model_config", "param_groups",
 ]

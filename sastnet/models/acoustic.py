@@ -11,14 +11,19 @@ into another model ("Tuned W2V2", paper Sec. III-B).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import Tensor, nn
-from transformers import Wav2Vec2Config, Wav2Vec2Model
-from transformers.audio_utils import mel_filter_bank
 
 from sastnet.models.config import MelConfig, W2V2Config
+
+if TYPE_CHECKING:
+    from transformers import Wav2Vec2Config, Wav2Vec2Model
+
+# transformers is imported inside the functions that need it: `import transformers` takes
+# seconds and loads yaml, which `sastnet/` must not (tests/test_import_rule.py).
 
 W2V2_PREFIX = "frontend.w2v2."  # where every model keeps its wav2vec 2.0 encoder
 
@@ -36,6 +41,8 @@ def _crop_frames(image: Tensor, num_frames: int | None, what: str, num_samples: 
 
 def hf_wav2vec2_config(cfg: W2V2Config) -> Wav2Vec2Config:
     """A transformers config with the sizes of ``cfg`` (XLS-R layout: layer norm, stable LN)."""
+    from transformers import Wav2Vec2Config
+
     return Wav2Vec2Config(
         hidden_size=cfg.hidden_size, num_hidden_layers=cfg.num_layers,
         num_attention_heads=cfg.num_heads, intermediate_size=cfg.intermediate_size,
@@ -57,6 +64,8 @@ class W2V2Frontend(nn.Module):
     def __init__(self, cfg: W2V2Config, out_dim: int, num_frames: int | None = None,
                  load_weights: bool = True) -> None:
         super().__init__()
+        from transformers import Wav2Vec2Model
+
         if cfg.pretrained and load_weights:
             self.w2v2 = _load_pretrained(cfg.pretrained)
         else:
@@ -79,6 +88,8 @@ class W2V2Frontend(nn.Module):
 
 
 def _load_pretrained(name: str) -> Wav2Vec2Model:
+    from transformers import Wav2Vec2Model
+
     try:
         return Wav2Vec2Model.from_pretrained(name, apply_spec_augment=False, layerdrop=0.0,
                                              mask_time_prob=0.0)
@@ -94,6 +105,8 @@ class LogMelFrontend(nn.Module):
 
     def __init__(self, cfg: MelConfig, sample_rate_hz: int, num_frames: int | None = None):
         super().__init__()
+        from transformers.audio_utils import mel_filter_bank
+
         fbank = mel_filter_bank(num_frequency_bins=cfg.n_fft // 2 + 1, num_mel_filters=cfg.n_mels,
                                 min_frequency=cfg.f_min_hz, max_frequency=cfg.f_max_hz,
                                 sampling_rate=sample_rate_hz, norm="slaney", mel_scale="slaney")

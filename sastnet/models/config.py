@@ -183,7 +183,7 @@ class ModelConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
         """Inverse of ``to_dict`` (a checkpoint's resolved config json)."""
         subs = {"w2v2": W2V2Config, "mel": MelConfig, "mae": MAEConfig, "fusion": FusionConfig,
                 "aasist": AASISTConfig, "loss": LossConfig}
@@ -218,14 +218,18 @@ _PAPER_W2V2_ID = "facebook/wav2vec2-xls-r-300m"  # paper: XLS-R 0.3B
 def model_config(variant: str, task: str, size: str = "tiny", **overrides: Any) -> ModelConfig:
     """The configuration of ``variant`` for ``task`` at ``size`` ("tiny" or "paper").
 
-    ``overrides`` replace top-level fields (``num_samples=16000``); a dict for a sub-config
-    (``mae={"depth": 1}``) replaces only the fields it names.
+    ``overrides`` replace top-level fields (``num_samples=16000``, ``num_classes=7``); a dict
+    for a sub-config (``mae={"depth": 1}``) replaces only the fields it names.
     """
     _require(size in SIZES, "size", f"{size!r}; allowed: {', '.join(SIZES)}")
+    _require(task in TASKS, "task", f"{task!r}; allowed: {', '.join(TASKS)}")
+    n_classes = int(overrides.pop("num_classes", num_classes(task)))
     base: dict[str, Any] = dict(_TINY) if size == "tiny" else {
         "w2v2": W2V2Config(pretrained=_PAPER_W2V2_ID)}
-    base["loss"] = LossConfig(class_weights=CLASS_WEIGHTS.get(task, ()),
-                              awl=variant != "w2v2_aasist")
+    # The release's class weights belong to the task's own label set; another class count
+    # (e.g. a finer taxonomy) trains with unweighted CE unless loss= says otherwise.
+    weights = CLASS_WEIGHTS[task] if n_classes == num_classes(task) else ()
+    base["loss"] = LossConfig(class_weights=weights, awl=variant != "w2v2_aasist")
     if variant == "s_mae":
         base["mae"] = dataclasses.replace(base.get("mae", MAEConfig()), single_decoder=True)
     for key, value in overrides.items():
@@ -235,8 +239,7 @@ def model_config(variant: str, task: str, size: str = "tiny", **overrides: Any) 
             base[key] = dataclasses.replace(sub, **value)
         else:
             base[key] = value
-    return ModelConfig(variant=variant, task=task, size=size,
-                       num_classes=num_classes(task) if task in TASKS else 0, **base)
+    return ModelConfig(variant=variant, task=task, size=size, num_classes=n_classes, **base)
 
 
 def _default_sub(key: str) -> Any:

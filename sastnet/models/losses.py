@@ -22,18 +22,18 @@ def margin_reconstruction_loss(per_decoder_mse: Tensor, labels: Tensor, margin: 
 
     A single decoder (S-MAE) has no rivals: the loss is its MSE, whatever the label.
     """
-    b, n = per_decoder_mse.shape
+    n = per_decoder_mse.shape[1]
     if n == 1:
         loss_y = per_decoder_mse[:, 0].mean()
         return loss_y, {"recon_y": loss_y.detach(), "margin": torch.zeros_like(loss_y)}
     loss_y = per_decoder_mse.gather(1, labels[:, None]).squeeze(1)  # (B,)
-    others = torch.ones_like(per_decoder_mse, dtype=torch.bool)
-    others[torch.arange(b), labels] = False
-    other = per_decoder_mse[others].reshape(b, n - 1)
+    # rivals = every decoder but the label's (a one-hot mask, no data-dependent indexing)
+    rivals = 1.0 - F.one_hot(labels, n).to(per_decoder_mse.dtype)
     if reduce == "mean_of_relu":
-        penalty = F.relu(margin + loss_y[:, None] - other).mean(dim=1)
+        gaps = F.relu(margin + loss_y[:, None] - per_decoder_mse)
+        penalty = (gaps * rivals).sum(dim=1) / (n - 1)
     elif reduce == "relu_of_mean":
-        penalty = F.relu(margin + loss_y - other.mean(dim=1))
+        penalty = F.relu(margin + loss_y - (per_decoder_mse * rivals).sum(dim=1) / (n - 1))
     else:
         raise ValueError(f"reduce={reduce!r}; allowed: 'mean_of_relu', 'relu_of_mean'")
     loss = (loss_y + penalty).mean()

@@ -6,7 +6,8 @@ training, 2-D random masking keeps a random subset of time rows and of frequency
 (one per class, bona fide included) reconstruct every patch from the kept tokens. A
 "decoder feedback" multi-head attention uses the encoder tokens as queries and the projected
 predictions of all decoders as keys/values; its output is the acoustic feature O_a.
-No masking at inference.
+No masking at inference. In training, masked patches get a learned query token (ours), so
+O_a always has one token per patch.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ class Decoder(nn.Module):
     def forward(self, tokens: Tensor, keep_idx: Tensor) -> Tensor:
         x = self.embed(tokens)  # (B, K, Dd)
         b, _, d = x.shape
-        full = self.mask_token.expand(b, self.num_patches, d)
+        full = self.mask_token.to(x.dtype).expand(b, self.num_patches, d)  # dtype: autocast
         full = full.scatter(1, keep_idx[:, :, None].expand(-1, -1, d), x) + self.pos
         for block in self.blocks:
             full = block(full)
@@ -106,7 +107,7 @@ class Decoder(nn.Module):
 
 @dataclass
 class MAEOutput:
-    features: Tensor  # (B, K, D) decoder-feedback output O_a (K = kept tokens; all in eval)
+    features: Tensor  # (B, L, D) decoder-feedback output O_a, one token per patch
     per_decoder_mse: Tensor  # (B, N) MSE of each decoder on the masked patches
     mask: Tensor  # (B, L) 1 = masked
 
@@ -133,6 +134,9 @@ class MultiDecoderMAE(nn.Module):
         # Keys/values: for each patch, the predictions of all decoders side by side.
         self.feedback_proj = nn.Linear(num_decoders * p * p, cfg.embed_dim)
         self.feedback = nn.MultiheadAttention(cfg.embed_dim, cfg.feedback_heads, batch_first=True)
+        # Queries for the patches masked in training (ours: keeps O_a at L tokens, see forward).
+        self.query_mask_token = nn.Parameter(torch.zeros(1, 1, cfg.embed_dim))
+        nn.init.normal_(self.query_mask_token, std=0.02)
 
     @property
     def num_patches(self) -> int:
@@ -156,5 +160,12 @@ class MultiDecoderMAE(nn.Module):
         err = (preds - target[:, None]).pow(2).mean(dim=-1)  # (B, N, L)
         per_decoder = (err * mask[:, None]).sum(-1) / mask.sum(-1).clamp_min(1)[:, None]
         kv = self.feedback_proj(preds.permute(0, 2, 1, 3).flatten(2))  # (B, L, D)
-        features = self.feedback(tokens, kv, kv, need_weights=False)[0]
+        # Queries: the encoder tokens at their patch positions, a learned mask token + position
+        # where a patch was hidden. O_a then has all L tokens in training as in inference, so
+        # the fusion/classifier never sees a shorter sequence in training than at test time
+        # (with only the 72 kept tokens as queries, train and eval inputs differ in length).
+        queries = (self.query_mask_token + self.pos).to(tokens.dtype).expand(b, -1, -1)
+        queries = queries.scatter(1, keep_idx[:, :, None].expand(-1, -1, tokens.shape[-1]),
+                                  tokens)
+        features = self.feedback(queries, kv, kv, need_weights=False)[0]
         return MAEOutput(features=features, per_decoder_mse=per_decoder, mask=mask)

@@ -24,8 +24,11 @@ from sastnet.models.aasist import AASIST
 from sastnet.models.acoustic import LogMelFrontend, W2V2Frontend
 from sastnet.models.config import ModelConfig
 from sastnet.models.fusion import SemanticAcousticFusion
-from sastnet.models.losses import (AutomaticWeightedLoss, WeightedCrossEntropy,
-                                   margin_reconstruction_loss)
+from sastnet.models.losses import (
+    AutomaticWeightedLoss,
+    WeightedCrossEntropy,
+    margin_reconstruction_loss,
+)
 from sastnet.models.mae import MultiDecoderMAE
 
 

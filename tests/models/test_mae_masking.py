@@ -36,7 +36,7 @@ def test_mae_masks_in_training_only():
     image = torch.randn(2, 256, 128)
     mae.train()
     out = mae(image)
-    assert out.features.shape == (2, 72, 32)
+    assert out.features.shape == (2, 128, 32)  # one token per patch, masked or not
     assert torch.all(out.mask.sum(1) == 56)
     assert out.per_decoder_mse.shape == (2, 3)
     mae.eval()
@@ -50,3 +50,4 @@ def test_mask_ratio_zero_keeps_everything():
     mae = MultiDecoderMAE(MAEConfig(**{**TINY_MAE.__dict__, "mask_ratio": 0.0}), 32, 32, 2)
     out = mae.train()(torch.randn(1, 32, 32))
     assert out.features.shape == (1, 4, 32)
+    assert torch.all(out.mask == 1)  # nothing masked: every patch is scored

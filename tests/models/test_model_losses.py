@@ -7,8 +7,11 @@ import torch
 import torch.nn.functional as F
 
 from sastnet.models import build_model, model_config, param_groups
-from sastnet.models.losses import (AutomaticWeightedLoss, WeightedCrossEntropy,
-                                   margin_reconstruction_loss)
+from sastnet.models.losses import (
+    AutomaticWeightedLoss,
+    WeightedCrossEntropy,
+    margin_reconstruction_loss,
+)
 
 
 def test_margin_loss_by_hand():

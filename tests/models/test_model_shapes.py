@@ -38,6 +38,8 @@ def test_forward_shapes_train_and_eval(variant, task):
     if model.mae is not None:
         assert {"recon", "awl_p0", "awl_p1"} <= set(out.terms)
     out.loss.backward()
+    # DDP without find_unused_parameters needs every parameter in every training step
+    assert [n for n, p in model.named_parameters() if p.grad is None] == []
     model.eval()
     with torch.no_grad():
         first = model(wave, whisper)
@@ -50,7 +52,7 @@ def test_forward_shapes_train_and_eval(variant, task):
 def test_whisper_is_required_and_checked():
     cfg = model_config("sastnet", "dec", "tiny", num_samples=SAMPLES)
     model = build_model(cfg).eval()
-    wave, whisper = _inputs(cfg)
+    wave, _ = _inputs(cfg)
     with pytest.raises(ValueError, match="needs Whisper"):
         model(wave)
     with pytest.raises(ValueError, match="whisper_dim"):
@@ -72,9 +74,20 @@ def test_unknown_variant_and_override():
     assert cfg.mae.depth == 1 and cfg.mae.embed_dim == 64
 
 
+def test_any_number_of_classes():
+    cfg = model_config("sastnet", "aux", "tiny", num_samples=SAMPLES, num_classes=7)
+    assert cfg.num_classes == 7 and cfg.loss.class_weights == ()
+    model = build_model(cfg)
+    assert len(model.mae.decoders) == 7
+    wave, whisper = _inputs(cfg)
+    out = model(wave, whisper, labels=torch.tensor([0, 6]))
+    assert out.logits.shape == (BATCH, 7) and torch.isfinite(out.loss)
+
+
 def test_config_round_trips_through_dict():
-    from sastnet.models import ModelConfig
     import json
+
+    from sastnet.models import ModelConfig
     cfg = model_config("sastnet", "vq", "paper")
     assert ModelConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
 
@@ -88,3 +101,28 @@ def test_paper_geometry_on_meta_device():
     assert model.mae.grid == (16, 8)
     assert len(model.mae.decoders) == 4
     assert model.backend.out.in_features == 160
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_paper_size_forward_on_meta_device(variant):
+    """Paper sizes end to end (82,200 samples, Whisper-small width), shapes only: no memory."""
+    cfg = model_config(variant, "aux", "paper")
+    with torch.device("meta"):
+        model = build_model(cfg, load_weights=False)
+        wave, whisper = torch.randn(2, 82_200), torch.randn(2, 128, 768)
+        out = model.train()(wave, whisper, labels=torch.tensor([0, 3]))
+        assert out.logits.shape == (2, 4) and out.loss.shape == ()
+        assert model.eval()(wave, whisper).logits.shape == (2, 4)
+
+
+def test_mixed_precision_forward_backward():
+    """bf16 autocast (what a GPU run uses) keeps dtypes consistent through masking/scatter."""
+    torch.manual_seed(0)
+    cfg = model_config("sastnet", "aux", "tiny", num_samples=SAMPLES)
+    model = build_model(cfg)
+    wave, whisper = _inputs(cfg)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(wave, whisper, labels=torch.tensor([0, 3]))
+    out.loss.backward()
+    assert torch.isfinite(out.loss)

@@ -112,3 +112,17 @@ def test_scoring_module_takes_one_packed_tensor():
     packed = pack_inputs(np.zeros((2, 5), np.float32), np.ones((2, 128, 3), np.float32))
     assert packed.shape == (2, 5 + 128 * 3)
     assert json.dumps(scoring.num_samples)
+
+
+def test_scoring_module_folds_weight_norm_and_keeps_outputs():
+    import pickle
+
+    from sastnet.models import build_model, model_config
+
+    model = build_model(model_config("w2v2_aasist", "aux", "tiny", num_samples=4000)).eval()
+    scoring = ScoringModule(model, num_samples=4000, whisper_dim=None)
+    wave = torch.randn(2, 4000)
+    with torch.no_grad():
+        expected = torch.softmax(model(wave).logits, dim=-1)
+        torch.testing.assert_close(scoring(wave), expected, atol=1e-5, rtol=1e-4)
+    assert pickle.loads(pickle.dumps(scoring)) is not None

@@ -1,0 +1,245 @@
+"""Ray job: frozen Whisper encoder features for every audio shard, computed once.
+
+    python -m pipelines.features                                  # params.yaml `features`, local Ray
+    python -m pipelines.features --actors 4 --variant fast        # overrides
+    RAY_ADDRESS=auto python -m pipelines.features                 # an existing cluster
+    ray job submit --working-dir . -- /path/to/venv/bin/python -m pipelines.features
+
+A pool of Ray actors each loads the frozen encoder once and turns
+whole audio shards ``data/shards/<split>/shard-*.tar`` into feature shards
+``data/features/<split>/shard-*.tar`` (see ``pipelines.feature_shards``). A clip found in
+several splits is encoded once, by its first shard, and copied into the others. The driver records
+each finished shard in ``data/features/index.json`` as soon as it arrives, so a killed job
+resumes where it stopped. On a multi-node cluster, ``data/`` must be on a shared filesystem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+import ray
+from tqdm import tqdm
+
+from pipelines.feature_shards import INDEX_NAME, extract_shard, is_done, sample_keys, write_json
+from pipelines.params.features import FeaturesParams
+
+
+class FeatureWorker:
+    """One frozen Whisper encoder; turns whole audio shards into feature shards."""
+
+    def __init__(self, cfg: FeaturesParams) -> None:
+        import torch
+        from transformers import WhisperFeatureExtractor
+
+        from sastnet.whisper import load_whisper_encoder
+
+        torch.set_num_threads(cfg.threads_per_actor)
+        self.cfg = cfg
+        self.faithful = cfg.variant == "faithful"
+        seconds = None if self.faithful else cfg.fast_seconds
+        self.encoder = load_whisper_encoder(cfg.model, max_source_seconds=seconds)
+        self.feature_extractor = WhisperFeatureExtractor.from_pretrained(
+            cfg.model, local_files_only=True)
+
+    def ready(self) -> bool:
+        """Returns once the encoder is loaded (the constructor has run)."""
+        return True
+
+    def encode(self, waves):
+        from sastnet.whisper import whisper_features
+
+        return whisper_features(self.encoder, self.feature_extractor, waves, faithful=self.faithful)
+
+    def extract(self, rel: str, src: str, dst: str, borrowed: dict[str, str]) -> tuple[str, dict]:
+        start = time.perf_counter()
+        record = extract_shard(self.encode, src, dst, num_samples=self.cfg.num_samples,
+                               batch_size=self.cfg.batch_size, borrowed=borrowed,
+                               rm_sil=self.cfg.rm_sil)
+        record["seconds"] = round(time.perf_counter() - start, 3)
+        return rel, record
+
+
+def model_fingerprint(model: str) -> str:
+    """SHA-256 over a local model directory's config and weight files (the id for a hub id)."""
+    path = Path(model)
+    if not path.is_dir():
+        return model
+    digest = hashlib.sha256()
+    for f in sorted(path.iterdir()):
+        if f.suffix in (".json", ".safetensors", ".bin"):
+            digest.update(f.name.encode())
+            digest.update(f.read_bytes())
+    return digest.hexdigest()
+
+
+def settings_of(cfg: FeaturesParams) -> dict:
+    """What the features depend on; a change invalidates every finished shard."""
+    return {"model": cfg.model, "model_sha256": model_fingerprint(cfg.model),
+            "variant": cfg.variant, "num_samples": cfg.num_samples, "rm_sil": cfg.rm_sil,
+            "fast_seconds": cfg.fast_seconds if cfg.variant == "fast" else None}
+
+
+def plan_shards(shards_dir: Path, out_dir: Path, splits: list[str] | None = None
+                ) -> list[tuple[str, Path, Path]]:
+    """(relative path, audio shard, feature shard) for every ``<split>/shard-*.tar``
+    (only the given ``splits`` when not None)."""
+    sources = sorted(s for s in shards_dir.glob("*/shard-*.tar")
+                     if splits is None or s.parent.name in splits)
+    if not sources:
+        raise FileNotFoundError(f"no audio shards under {shards_dir}/<split>/shard-*.tar"
+                                f"{' for splits ' + ', '.join(splits) if splits else ''}; "
+                                "build them first (`dvc repro shard`)")
+    return [(str(s.relative_to(shards_dir)), s, out_dir / s.relative_to(shards_dir)) for s in sources]
+
+
+def plan_reuse(plan: list[tuple[str, Path, Path]]) -> dict[str, dict[str, str]]:
+    """Per shard, ``key -> owner shard`` for its clips owned by an earlier shard.
+
+    A clip (key) appears in several splits (the per-task training lists share the bona fide
+    clips, ``cosg_known`` is inside ``cosg_all``). Its first shard in plan order owns it and
+    encodes it; later shards copy its features once the owner is finished. Ownership depends
+    on the plan only, so the output is the same for any number of actors.
+    """
+    owner: dict[str, str] = {}
+    borrows: dict[str, dict[str, str]] = {}
+    for rel, src, _ in plan:
+        keys = sample_keys(src)
+        borrows[rel] = {k: owner[k] for k in keys if k in owner and owner[k] != rel}
+        for k in keys:
+            owner.setdefault(k, rel)
+    return borrows
+
+
+def _run_pool(actors: list, todo: list[tuple[str, str, str]], borrows: dict[str, dict[str, str]],
+              out_dir: Path, done: set[str]):
+    """Yield (rel, record) as shards finish; a shard starts once every owner it copies from is done."""
+    pending, running, idle = list(todo), {}, list(actors)
+    while pending or running:
+        for job in [j for j in pending if set(borrows[j[0]].values()) <= done]:
+            if not idle:
+                break
+            pending.remove(job)
+            borrowed = {k: str(out_dir / owner) for k, owner in borrows[job[0]].items()}
+            actor = idle.pop()
+            running[actor.extract.remote(*job, borrowed)] = actor
+        if not running:
+            raise RuntimeError(f"features: {len(pending)} shards wait on shards that never finish")
+        [ref], _ = ray.wait(list(running), num_returns=1)
+        idle.append(running.pop(ref))
+        rel, record = ray.get(ref)
+        done.add(rel)
+        yield rel, record
+
+
+def _load_index(out_dir: Path, settings: dict) -> dict:
+    path = out_dir / INDEX_NAME
+    if path.is_file():
+        index = json.loads(path.read_text())
+        if index.get("settings") == settings:
+            return index
+    return {"settings": settings, "complete": False, "shards": {}}
+
+
+def _start_ray(cfg: FeaturesParams, address: str | None) -> bool:
+    """Connect to RAY_ADDRESS / ``address`` or start a small local Ray; True if we started it."""
+    if ray.is_initialized():
+        return False
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address)
+    else:
+        ray.init(num_cpus=cfg.actors * cfg.threads_per_actor, include_dashboard=False)
+    return True
+
+
+def run_features(shards_dir: str | Path, out_dir: str | Path, cfg: FeaturesParams, *,
+                 ray_address: str | None = None, progress: bool = True,
+                 splits: list[str] | None = None) -> dict:
+    """Write a feature shard for every audio shard not already done; returns the report.
+
+    Returns:
+        model, variant, clips (all shards), computed clips/shards, skipped shards, wall
+        seconds, clips/s over the computed clips, actors.
+    """
+    shards_dir, out_dir = Path(shards_dir).resolve(), Path(out_dir).resolve()
+    if Path(cfg.model).is_dir():
+        cfg = dataclasses.replace(cfg, model=str(Path(cfg.model).resolve()))
+    plan = plan_shards(shards_dir, out_dir, splits)
+    settings = settings_of(cfg)
+    index = _load_index(out_dir, settings)
+    index["complete"] = False
+    planned = {rel for rel, _, _ in plan}
+    index["shards"] = {k: v for k, v in index["shards"].items() if k in planned}
+    todo = [(rel, str(src), str(dst)) for rel, src, dst in plan
+            if not is_done(index["shards"].get(rel), src, dst)]
+    borrows = plan_reuse(plan)
+    done = {rel for rel, _, _ in plan} - {rel for rel, _, _ in todo}
+    for stale in set(out_dir.glob("*/shard-*.tar")) - {dst for _, _, dst in plan}:
+        stale.unlink()  # audio shard gone: its mirror must go too
+    start, computed, reused = time.perf_counter(), 0, 0
+    actors = min(cfg.actors, len(todo))
+    if todo:
+        started = _start_ray(cfg, ray_address)
+        try:
+            remote = ray.remote(num_cpus=cfg.threads_per_actor)(FeatureWorker)
+            pool = [remote.remote(cfg) for _ in range(actors)]
+            bar = tqdm(total=len(todo), unit="shard", desc="features", disable=not progress)
+            for rel, record in _run_pool(pool, todo, borrows, out_dir, done):
+                index["shards"][rel] = record
+                write_json(out_dir / INDEX_NAME, index)
+                computed += record["computed"]
+                reused += record["reused"]
+                bar.update()
+                bar.set_postfix(clips_per_s=f"{computed / (time.perf_counter() - start):.2f}")
+            bar.close()
+        finally:
+            if started:
+                ray.shutdown()
+    wall_s = time.perf_counter() - start
+    index["shards"] = {rel: index["shards"][rel] for rel, _, _ in plan}  # plan order
+    index["complete"] = True
+    write_json(out_dir / INDEX_NAME, index)
+    return {"model": cfg.model, "variant": cfg.variant, "num_samples": cfg.num_samples,
+            "rm_sil": cfg.rm_sil,
+            "clips": sum(r["clips"] for r in index["shards"].values()),
+            "shards": len(plan), "computed_shards": len(todo), "skipped_shards": len(plan) - len(todo),
+            "computed_clips": computed, "reused_clips": reused, "wall_s": round(wall_s, 3),
+            "clips_per_s": round(computed / wall_s, 3) if computed else None, "actors": actors}
+
+
+def main(argv: list[str] | None = None) -> None:
+    from pipelines.params import load_params
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--shards-dir", type=Path, default=None, help="default: <data_dir>/shards")
+    parser.add_argument("--out-dir", type=Path, default=None, help="default: <data_dir>/features")
+    parser.add_argument("--report", type=Path, default=None, help="also write the report here")
+    for name in ("model", "variant", "actors", "threads_per_actor", "batch_size", "num_samples"):
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, default=None,
+                            type=int if name not in ("model", "variant") else str)
+    parser.add_argument("--splits", nargs="+", default=None,
+                        help="only these splits (e.g. test_seen test_unseen); default: all")
+    parser.add_argument("--rm-sil", dest="rm_sil", action="store_true", default=None,
+                        help="features of the speech-only view (use another --out-dir)")
+    args = parser.parse_args(argv)
+    params = load_params(args.params)
+    overrides = {k: v for k in ("model", "variant", "actors", "threads_per_actor", "batch_size",
+                                "num_samples", "rm_sil") if (v := getattr(args, k)) is not None}
+    cfg = dataclasses.replace(params.features, **overrides)
+    data_dir = Path(params.common.data_dir)
+    report = run_features(args.shards_dir or data_dir / "shards",
+                          args.out_dir or data_dir / "features", cfg, splits=args.splits)
+    if args.report:
+        write_json(args.report, report)
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""Trace clips with a registered model: ``sastnet trace clip.wav [more.wav ...]``.
+
+The model comes from the MLflow registry (default ``models:/sastnet-<task>@champion``) or any
+MLflow model URI (``runs:/<id>/model``). Its serving form (``pipelines.train.export``) takes the
+waveform, plus the flattened Whisper features for models that use Whisper; those are computed
+here with the same encoder settings as the ``features`` stage.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from pipelines.audio_io import load_audio
+from pipelines.train.export import pack_inputs
+from sastnet.crop import repeat_crop
+from sastnet.taxonomy import CLASS_NAMES
+
+WhisperFn = Callable[[list[np.ndarray]], np.ndarray]
+
+
+def load_registered(model_uri: str):
+    """The serving module behind an MLflow model URI, with a clear error when it is missing."""
+    import mlflow.pytorch
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return mlflow.pytorch.load_model(model_uri, map_location="cpu").eval()
+    except (MlflowException, OSError) as err:
+        raise FileNotFoundError(
+            f"no model at {model_uri} (tracking store {mlflow.get_tracking_uri()}): train and "
+            f"register one first (`dvc repro`), or pass --model-uri. ({err})") from None
+
+
+def trace_clips(paths: Sequence[str | Path], task: str, scorer, whisper_fn: WhisperFn | None
+                ) -> pd.DataFrame:
+    """Class probabilities for each clip: one row per file, ``p_<class>`` columns + ``decision``.
+
+    Args:
+        paths: 16 kHz mono audio files.
+        task: ``vq``, ``aux``, ``dec`` or ``bin`` (names the classes).
+        scorer: the serving module (``ScoringModule``) of a registered model.
+        whisper_fn: waves -> (N, 128, d) Whisper features; needed when the model uses Whisper.
+    """
+    names = CLASS_NAMES[task]
+    waves = [repeat_crop(load_audio(p), scorer.num_samples) for p in paths]
+    whisper = None
+    if scorer.whisper_dim:
+        if whisper_fn is None:
+            raise ValueError(f"this {task} model uses Whisper features: give a Whisper encoder")
+        whisper = whisper_fn(waves)
+    import torch
+
+    with torch.no_grad():
+        probs = scorer(torch.from_numpy(pack_inputs(np.stack(waves), whisper))).numpy()
+    if probs.shape[1] != len(names):
+        raise ValueError(f"model has {probs.shape[1]} classes but task {task} has {len(names)}: "
+                         "wrong --task for this model?")
+    df = pd.DataFrame(probs, columns=[f"p_{n}" for n in names])
+    df.insert(0, "clip", [str(p) for p in paths])
+    df["decision"] = [names[i] for i in probs.argmax(axis=1)]
+    return df
+
+
+def whisper_fn_from(model: str, max_source_seconds: float | None) -> WhisperFn:
+    """Whisper features exactly as the ``features`` stage computes them."""
+    from transformers import WhisperFeatureExtractor
+
+    from sastnet.whisper import load_whisper_encoder, whisper_features
+
+    encoder = load_whisper_encoder(model, max_source_seconds)
+    extractor = WhisperFeatureExtractor.from_pretrained(model)
+    return lambda waves: whisper_features(encoder, extractor, waves,
+                                          faithful=max_source_seconds is None)

@@ -1,0 +1,69 @@
+"""DVC stage ``predict``: class probabilities of one trained model on every evaluation set.
+
+    python -m stages.predict --task aux --variant sastnet
+
+Writes ``predictions/<task>/<variant>/<experiment>/<eval_set>[.rm_sil].parquet`` (the layout
+``pipelines.evaluation`` reads): CoRS test seen / unseen in the original and the silence-removed
+(``rm_sil``) view, CoSG known-codec and all. ``experiment`` is ``main`` when the models were
+trained on the whole train split (``shard.full_train``) and ``seen250`` when trained on utterance
+ids <= ``shard.seen_max_utt_id`` only (the paper's Tables II and III protocol).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pipelines.dataset import shard_paths_for
+from pipelines.params import load_params
+from pipelines.predict import predict
+from stages._io import atomic_path
+
+# (evaluation set, rm_sil view): silence removal is the CoRS experiment of Table II.
+EVAL_VIEWS: tuple[tuple[str, bool], ...] = (
+    ("test_seen", False), ("test_unseen", False), ("test_seen", True), ("test_unseen", True),
+    ("cosg_known", False), ("cosg_all", False),
+)
+
+
+def experiment_name(full_train: bool) -> str:
+    return "main" if full_train else "seen250"
+
+
+def predict_all(task: str, variant: str, *, models_dir: str, shards_dir: str, features_dir: str,
+                out_root: str, experiment: str) -> list[Path]:
+    """Predict every evaluation view of ``models_dir/<task>/<variant>/best``; returns the files."""
+    best = Path(models_dir) / task / variant / "best"
+    written = []
+    for eval_set, rm_sil in EVAL_VIEWS:
+        shards = shard_paths_for(shards_dir, eval_set)
+        if not shards:
+            print(f"predict: {eval_set} has no shards, skipped")
+            continue
+        # Whisper features of the rm_sil view are computed from the silence-removed audio.
+        feature_dir = f"{features_dir}_rm_sil" if rm_sil else features_dir
+        df = predict(best, shards, feature_dir, rm_sil=rm_sil)
+        out = Path(out_root) / task / variant / experiment / (
+            f"{eval_set}{'.rm_sil' if rm_sil else ''}.parquet")
+        with atomic_path(out) as tmp:
+            df.to_parquet(tmp, index=False)
+        written.append(out)
+        print(f"predict {task}/{variant} {eval_set}{' rm_sil' if rm_sil else ''}: "
+              f"{len(df)} clips, accuracy {(df['pred'] == df[f'label_{task}']).mean():.3f}")
+    return written
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", required=True)
+    parser.add_argument("--variant", required=True)
+    args = parser.parse_args(argv)
+    params = load_params()
+    data = Path(params.common.data_dir)
+    predict_all(args.task, args.variant, models_dir=params.train.models_dir,
+                shards_dir=str(data / "shards"), features_dir=str(data / "features"),
+                out_root="predictions", experiment=experiment_name(params.shard.full_train))
+
+
+if __name__ == "__main__":
+    main()
