@@ -74,3 +74,15 @@ def test_profile_switch_cli(tmp_path):
     assert load_params(target).common.profile == "paper"
     result = CliRunner().invoke(app, ["profile", "nope", "--params-file", str(target)])
     assert result.exit_code != 0
+
+
+def test_cross_section_rules_name_both_keys():
+    data = _default()
+    data["features"]["num_samples"] = data["train"]["num_samples"] + 1
+    with pytest.raises(ParamsError, match="features.num_samples.*train.num_samples"):
+        parse_params(data)
+    data = _default()
+    data["train"]["tasks"] = ["dec"]
+    data["shard"]["tasks"] = ["aux"]
+    with pytest.raises(ParamsError, match="train.tasks: dec have no training shards"):
+        parse_params(data)

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from pipelines.params.core import ParamsError, check, from_dict
-from pipelines.params.sections import SECTIONS
+from pipelines.params.sections import SECTIONS, check_consistency
 
 __all__ = ["ParamsError", "Params", "check", "load_params", "parse_params", "SECTIONS", "PROFILES_DIR"]
 
@@ -51,6 +51,7 @@ def parse_params(data: Any, source: str = "<params>") -> Params:
         raise ParamsError(f"{source}: unknown section(s) {', '.join(unknown)}; allowed sections: "
                           + ", ".join(SECTIONS))
     sections = {name: from_dict(cls, data.get(name), name) for name, cls in SECTIONS.items()}
+    check_consistency(sections)
     return Params(sections=sections, source=source)
 
 

@@ -23,3 +23,16 @@ SECTIONS: dict[str, type] = {
     "model": ModelParams,
     "train": TrainParams,
 }
+
+
+def check_consistency(sections: dict) -> None:
+    """Rules that span sections; raise ParamsError naming both keys."""
+    from pipelines.params.core import check
+
+    features, train, shard = sections["features"], sections["train"], sections["shard"]
+    check(features.num_samples == train.num_samples, "features.num_samples",
+          f"{features.num_samples} must equal train.num_samples ({train.num_samples}): the "
+          "Whisper features are computed on the same fixed-length input the models see")
+    missing = [t for t in train.tasks if t not in shard.tasks]
+    check(not missing, "train.tasks", f"{', '.join(missing)} have no training shards; add them "
+          f"to shard.tasks (now {', '.join(shard.tasks)})")
