@@ -5,8 +5,9 @@
 Features: the time-average of a 64-band log-mel spectrogram per clip (nothing the models use).
 Classifiers: scikit-learn logistic regression, trained on the train split, scored on the test
 split (CoRS, bona fide + spoofs):
-- ``per_codec``: one bona fide vs codec classifier per codec (balanced accuracy); held-out
-  codecs are scored with the bona fide vs all-seen-codecs classifier instead (generalisation);
+- ``per_codec``: one bona fide vs codec classifier per codec (balanced accuracy), also on
+  level-free features (each clip's mean log-mel subtracted); held-out codecs are scored with the
+  bona fide vs all-seen-codecs classifier instead (generalisation);
 - ``tasks``: one multi-class classifier per task (vq, aux, dec, bin) with per-class recall.
 Expected: well above chance (codecs really differ from speech and from each other) but not
 perfect everywhere; a perfect score on every class would mean a trivial give-away (e.g. a level
@@ -96,6 +97,10 @@ def fingerprint_report(df: pd.DataFrame, feats: np.ndarray, seed: int = 0) -> di
             te = test & (is_bona | (df["codec"] == codec).to_numpy())
             acc, _ = _fit_score(feats[tr], ~is_bona[tr], feats[te], ~is_bona[te], seed)
             entry["pairwise_balanced_acc"] = round(acc, 4)
+            # the same without overall level (each clip's mean log-mel removed): spectral shape only
+            shape = feats - feats.mean(axis=1, keepdims=True)
+            acc, _ = _fit_score(shape[tr], ~is_bona[tr], shape[te], ~is_bona[te], seed)
+            entry["pairwise_balanced_acc_level_free"] = round(acc, 4)
         report["per_codec"][codec] = entry
     for task in TASKS:
         y = df[f"label_{task}"].to_numpy()

@@ -39,6 +39,7 @@ def test_report_sees_a_lowpass_codec_but_not_a_copy(tmp_path):
     assert rejected == [] and report["test_clips"] == 36
     assert report["per_codec"]["lp"]["pairwise_balanced_acc"] > 0.9
     assert report["per_codec"]["copy"]["pairwise_balanced_acc"] < 0.8
+    assert report["per_codec"]["lp"]["pairwise_balanced_acc_level_free"] > 0.9
     assert not report["summary"]["all_above_chance"]
     assert set(report["tasks"]) == {"vq", "aux", "dec", "bin"}
     assert report["tasks"]["vq"]["per_class_recall"][1] > 0.9
