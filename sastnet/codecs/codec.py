@@ -12,7 +12,6 @@ The family of a codec (VQ x AUX x DEC of ``sastnet.taxonomy``) is fixed by its `
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +20,13 @@ from typing import Literal, NamedTuple
 import torch
 from torch import Tensor, nn
 
+from sastnet.codecs.checkpoint import load_checkpoint, save_checkpoint
 from sastnet.codecs.modules import ConvEncoder, FreqDecoder, SpeakerEncoder, TimeDecoder
-from sastnet.codecs.quantizers import (FiniteScalarQuantizer, ResidualVectorQuantizer,
-                                       VectorQuantizer)
+from sastnet.codecs.quantizers import (
+    FiniteScalarQuantizer,
+    ResidualVectorQuantizer,
+    VectorQuantizer,
+)
 from sastnet.taxonomy import CodecFamily
 
 CHECKPOINT_FORMAT = "sastnet-codec/1"
@@ -200,21 +203,13 @@ def build_codec(config: CodecConfig) -> NeuralCodec:
 
 def save_codec(codec: NeuralCodec, path: str | Path, **meta) -> None:
     """Write config + weights (+ ``meta`` such as name and step) to ``path``."""
-    payload = {"format": CHECKPOINT_FORMAT, "config": dataclasses.asdict(codec.config),
-               "state_dict": codec.state_dict(), "meta": meta}
-    torch.save(payload, path)
+    save_checkpoint(path, CHECKPOINT_FORMAT, codec.config, codec.state_dict(), meta)
 
 
 def load_codec(checkpoint_path: str | Path) -> NeuralCodec:
     """Rebuild a codec from ``save_codec``'s file, in eval mode."""
-    path = Path(checkpoint_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"codec checkpoint {path} does not exist; run `dvc repro codecs`")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a zoo codec checkpoint (expected {CHECKPOINT_FORMAT})")
-    raw = payload["config"]
-    config = CodecConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+    config, payload = load_checkpoint(checkpoint_path, CHECKPOINT_FORMAT, CodecConfig,
+                                      "zoo codec checkpoint")
     codec = build_codec(config)
     codec.load_state_dict(payload["state_dict"])
     codec.meta = payload.get("meta", {})

@@ -10,7 +10,6 @@ utterance draws one, like a speaker prompt.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from sastnet.codecs.checkpoint import load_checkpoint, save_checkpoint
 from sastnet.codecs.codec import CodecCodes, NeuralCodec
 
 TOKEN_LM_FORMAT = "sastnet-token-lm/1"
@@ -119,20 +119,12 @@ def train_token_lm(content: list[Tensor], config: TokenLMConfig, *, steps: int =
 
 
 def save_token_lm(lm: TokenLM, path: str | Path, **meta) -> None:
-    torch.save({"format": TOKEN_LM_FORMAT, "config": dataclasses.asdict(lm.config),
-                "state_dict": lm.state_dict(), "meta": meta}, path)
+    save_checkpoint(path, TOKEN_LM_FORMAT, lm.config, lm.state_dict(), meta)
 
 
 def load_token_lm(path: str | Path) -> TokenLM:
     """Rebuild a token LM written by ``save_token_lm``, in eval mode."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"token LM {path} does not exist; run `dvc repro codecs`")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(payload, dict) or payload.get("format") != TOKEN_LM_FORMAT:
-        raise ValueError(f"{path} is not a token LM checkpoint (expected {TOKEN_LM_FORMAT})")
-    raw = payload["config"]
-    config = TokenLMConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+    config, payload = load_checkpoint(path, TOKEN_LM_FORMAT, TokenLMConfig, "token LM checkpoint")
     lm = TokenLM(config, payload["state_dict"]["speaker_bank"])
     lm.load_state_dict(payload["state_dict"])
     lm.meta = payload.get("meta", {})
