@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -59,18 +60,16 @@ def trace(clips: list[Path] = typer.Argument(..., help="16 kHz mono audio files"
     from rich.table import Table
 
     from pipelines.audio_io import AudioError
-    from pipelines.trace import load_registered, trace_clips, whisper_fn_from
+    from pipelines.features import FeatureWorker
+    from pipelines.params.features import FeaturesParams
+    from pipelines.trace import load_registered, trace_clips
 
-    params = load_params() if Path("params.yaml").exists() else None
-    features = getattr(params, "features", None) if params is not None else None
+    # Whisper features exactly as the features stage computed them for training.
+    features = load_params().features if Path("params.yaml").exists() else FeaturesParams()
+    if whisper:
+        features = dataclasses.replace(features, model=whisper)
     scorer = load_registered(model_uri or f"models:/sastnet-{task}@champion")
-    whisper_fn = None
-    if scorer.whisper_dim:
-        model = whisper or (features.model if features is not None else "data/whisper/tiny.en")
-        seconds = None
-        if features is not None and getattr(features, "variant", "fast") == "fast":
-            seconds = features.fast_seconds
-        whisper_fn = whisper_fn_from(model, seconds)
+    whisper_fn = FeatureWorker(features).encode if scorer.whisper_dim else None
     try:
         df = trace_clips(clips, task, scorer, whisper_fn)
     except AudioError as err:

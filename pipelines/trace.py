@@ -3,7 +3,7 @@
 The model comes from the MLflow registry (default ``models:/sastnet-<task>@champion``) or any
 MLflow model URI (``runs:/<id>/model``). Its serving form (``pipelines.train.export``) takes the
 waveform, plus the flattened Whisper features for models that use Whisper; those are computed
-here with the same encoder settings as the ``features`` stage.
+by the ``features`` stage's own worker (same encoder settings).
 """
 
 from __future__ import annotations
@@ -66,15 +66,3 @@ def trace_clips(paths: Sequence[str | Path], task: str, scorer, whisper_fn: Whis
     df.insert(0, "clip", [str(p) for p in paths])
     df["decision"] = [names[i] for i in probs.argmax(axis=1)]
     return df
-
-
-def whisper_fn_from(model: str, max_source_seconds: float | None) -> WhisperFn:
-    """Whisper features exactly as the ``features`` stage computes them."""
-    from transformers import WhisperFeatureExtractor
-
-    from sastnet.whisper import load_whisper_encoder, whisper_features
-
-    encoder = load_whisper_encoder(model, max_source_seconds)
-    extractor = WhisperFeatureExtractor.from_pretrained(model)
-    return lambda waves: whisper_features(encoder, extractor, waves,
-                                          faithful=max_source_seconds is None)
