@@ -37,6 +37,7 @@ VAD_SCHEMA = pa.schema([
     ("speech_fraction", pa.float32()),
     ("num_samples", pa.int64()),
     ("error", pa.string()),  # why the clip could not be read; null when it could
+    ("segments_from", pa.string()),  # the clip whose VAD gave ``segments`` (itself or its pair)
 ])
 VAD_COLUMNS = VAD_SCHEMA.names
 
@@ -164,14 +165,49 @@ def run_vad(manifest: pd.DataFrame, cfg: VadParams, sample_rate_hz: int = 16000)
             ray.shutdown()
     order = {key: i for i, (key, _) in enumerate(clips)}
     frame = pd.DataFrame.from_records(records, columns=VAD_COLUMNS)
+    frame["segments_from"] = frame["key"]
     return frame.sort_values("key", key=lambda s: s.map(order)).reset_index(drop=True)
+
+
+def borrow_pair_segments(frame: pd.DataFrame, manifest: pd.DataFrame, sample_rate_hz: int = 16000,
+                         max_length_diff_ms: float = 20.0) -> pd.DataFrame:
+    """Time-aligned resyntheses take the speech regions of their bona fide source clip.
+
+    A row of ``manifest`` with a ``pair_key`` other than its own key is a resynthesis of that
+    bona fide clip. When both were read and their lengths differ by at most
+    ``max_length_diff_ms``, the resynthesis gets the source's ``segments`` (cut to its own
+    length), ``has_speech`` and ``speech_fraction``, and ``segments_from`` names the source.
+    Other rows (generated clips, unreadable files, shifted outputs) keep their own VAD.
+    """
+    frame = frame.copy()
+    pair_of = dict(zip(manifest["key"].astype(str), manifest["pair_key"].astype(str)))
+    by_key = {key: i for i, key in enumerate(frame["key"])}
+    tolerance = max_length_diff_ms * sample_rate_hz / 1000
+    for i, key in enumerate(frame["key"]):
+        src = by_key.get(pair_of.get(key, key))
+        if src is None or src == i:
+            continue
+        own, source = frame.iloc[i], frame.iloc[src]
+        if pd.notna(own["error"]) or pd.notna(source["error"]):
+            continue
+        n = int(own["num_samples"])
+        if abs(n - int(source["num_samples"])) > tolerance:
+            continue
+        segments = [[s, min(e, n)] for s, e in source["segments"] if s < n]
+        frame.at[i, "segments"] = segments
+        frame.at[i, "has_speech"] = bool(segments)
+        frame.at[i, "speech_fraction"] = speech_fraction(segments, n)
+        frame.at[i, "segments_from"] = source["key"]
+    return frame
 
 
 def vad_summary(frame: pd.DataFrame) -> dict:
     """Counts for the report: clips, clips without speech, unreadable clips, mean speech fraction."""
     readable = frame[frame["error"].isna()]
+    borrowed = frame["segments_from"].notna() & (frame["segments_from"] != frame["key"])
     return {
         "clips": len(frame),
+        "segments_from_pair": int(borrowed.sum()),
         "no_speech": int((~readable["has_speech"]).sum()),
         "no_speech_keys": readable.loc[~readable["has_speech"], "key"].tolist()[:100],
         "errors": int(frame["error"].notna().sum()),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pipelines.manifest import read_manifest
 from pipelines.params import load_params
-from pipelines.vad import run_vad, vad_summary, write_vad
+from pipelines.vad import borrow_pair_segments, run_vad, vad_summary, write_vad
 from stages._io import atomic_path, write_json
 
 
@@ -21,11 +21,17 @@ def main() -> None:
         raise SystemExit(f"{manifest_path} not found: run `dvc repro resynthesize` first")
     manifest = read_manifest(manifest_path)
     frame = run_vad(manifest, params.vad, params.common.sample_rate_hz)
+    own_no_speech = vad_summary(frame)["no_speech"]
+    if params.vad.segments_from == "pair":
+        frame = borrow_pair_segments(frame, manifest, params.common.sample_rate_hz,
+                                     params.vad.pair_max_length_diff_ms)
     with atomic_path(data / "vad" / "timestamps.parquet") as tmp:
         write_vad(frame, tmp)
-    summary = vad_summary(frame)
+    summary = {"segments_from": params.vad.segments_from, "no_speech_own_vad": own_no_speech,
+               **vad_summary(frame)}
     write_json(Path(params.common.reports_dir) / "vad.json", summary)
-    print(f"vad: {summary['clips']} clips, {summary['no_speech']} without speech, "
+    print(f"vad: {summary['clips']} clips, {summary['no_speech']} without speech "
+          f"({own_no_speech} by their own VAD, {summary['segments_from_pair']} use their pair's), "
           f"{summary['errors']} unreadable, mean speech fraction {summary['mean_speech_fraction']:.2f}")
 
 

@@ -10,6 +10,7 @@ import soundfile as sf
 
 from pipelines.params.vad import VadParams
 from pipelines.vad import (
+    borrow_pair_segments,
     read_vad,
     run_vad,
     speech_segments,
@@ -82,3 +83,33 @@ def test_run_vad_with_ray_flags_no_speech_and_unreadable(speech, tmp_path):
     write_vad(frame, tmp_path / "t.parquet")
     back = read_vad(tmp_path / "t.parquet")
     assert back["segments"].tolist() == frame["segments"].tolist()
+
+
+def _vad_row(key, segments, num_samples, error=None):
+    return {"key": key, "segments": segments, "has_speech": bool(segments),
+            "speech_fraction": 0.0, "num_samples": num_samples, "error": error, "segments_from": key}
+
+
+def test_resyntheses_borrow_their_time_aligned_sources_segments():
+    manifest = pd.DataFrame({
+        "key": ["a", "a_codec", "a_shifted", "a_broken", "gen", "b", "b_codec"],
+        "pair_key": ["a", "a", "a", "a", None, "b", "b"]})
+    frame = pd.DataFrame([
+        _vad_row("a", [[100, 900]], 1000),
+        _vad_row("a_codec", [], 1000 + 100),  # 100 samples = 6.25 ms longer: still aligned
+        _vad_row("a_shifted", [[0, 50]], 2000),  # not time-aligned: keeps its own
+        _vad_row("a_broken", [], 0, error="unreadable audio"),
+        _vad_row("gen", [], 1000),  # generated: no source
+        _vad_row("b", [[0, 800]], 800),
+        _vad_row("b_codec", [[10, 20]], 700 + 5 * 16),  # shorter than the source: cut
+    ])
+    out = borrow_pair_segments(frame, manifest, 16000, max_length_diff_ms=20.0)
+    assert out.loc[1, "segments"] == [[100, 900]] and out.loc[1, "has_speech"]
+    assert out.loc[1, "segments_from"] == "a" and out.loc[1, "speech_fraction"] > 0.7
+    assert out.loc[2, "segments"] == [[0, 50]] and out.loc[2, "segments_from"] == "a_shifted"
+    assert out.loc[3, "segments"] == [] and out.loc[3, "segments_from"] == "a_broken"
+    assert out.loc[4, "segments"] == [] and not out.loc[4, "has_speech"]
+    assert out.loc[6, "segments"] == [[0, 780]] and out.loc[6, "segments_from"] == "b"
+    assert frame.loc[1, "segments"] == []  # the input is not modified
+    summary = vad_summary(out)
+    assert summary["segments_from_pair"] == 2 and summary["no_speech"] == 1

@@ -18,6 +18,12 @@ class VadParams:
     batch_clips: int = 64  # clips per Ray task (the model is loaded once per task)
     forward_batch: int = 32  # clips scored together in a task (same output, 3-6x faster than one by one)
     num_cpus: int = 2  # local Ray only (ignored when RAY_ADDRESS points to a cluster)
+    # "clip": every clip keeps its own VAD (the release). "pair": a resynthesis as long as its
+    # bona fide source (within pair_max_length_diff_ms: time-aligned) takes the source's speech
+    # regions, so rm_sil cuts the same silence from both; silero misses speech in degraded
+    # outputs of small codecs (docs/shards.md). Generated (CoSG) clips always keep their own.
+    segments_from: str = "clip"
+    pair_max_length_diff_ms: float = 20.0
 
     def __post_init__(self) -> None:
         check(0.0 < self.threshold < 1.0, "threshold", f"must be in (0, 1), got {self.threshold}")
@@ -26,3 +32,7 @@ class VadParams:
         check(self.batch_clips >= 1, "batch_clips", f"must be >= 1, got {self.batch_clips}")
         check(self.forward_batch >= 1, "forward_batch", f"must be >= 1, got {self.forward_batch}")
         check(self.num_cpus >= 1, "num_cpus", f"must be >= 1, got {self.num_cpus}")
+        check(self.segments_from in ("clip", "pair"), "segments_from",
+              f"must be 'clip' or 'pair', got {self.segments_from!r}")
+        check(self.pair_max_length_diff_ms >= 0, "pair_max_length_diff_ms",
+              f"must be >= 0, got {self.pair_max_length_diff_ms}")
