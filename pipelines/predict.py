@@ -54,11 +54,16 @@ def predict_clips(model: torch.nn.Module, clips: Iterable[dict], task: str, *,
 
 
 def predict(checkpoint_dir: str | Path, shard_paths: list[str], feature_dir: str | None, *,
-            rm_sil: bool, batch_size: int = 16) -> pd.DataFrame:
-    """Predict every clip of ``shard_paths`` with the model in ``checkpoint_dir`` (a ``best/``)."""
+            rm_sil: bool, batch_size: int = 16,
+            loaded: tuple[torch.nn.Module, TrainJob] | None = None) -> pd.DataFrame:
+    """Predict every clip of ``shard_paths`` with the model in ``checkpoint_dir`` (a ``best/``).
+
+    ``loaded``: that folder's ``load_trained_model`` result, to predict several sets without
+    rebuilding the model each time.
+    """
     from pipelines.dataset import make_dataset
 
-    model, job = load_trained_model(checkpoint_dir)
+    model, job = loaded or load_trained_model(checkpoint_dir)
     if model.needs_whisper and feature_dir is None:
         raise ValueError(f"{checkpoint_dir}: {job.variant} needs Whisper features; pass "
                          "feature_dir (data/features, from `dvc repro features`)")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pipelines.dataset import shard_paths_for
 from pipelines.params import load_params
-from pipelines.predict import predict
+from pipelines.predict import load_trained_model, predict
 from stages._io import atomic_path, parse_task_variant
 
 # (evaluation set, rm_sil view): silence removal is the CoRS experiment of Table II.
@@ -33,6 +33,7 @@ def predict_all(task: str, variant: str, *, models_dir: str, shards_dir: str, fe
                 out_root: str, experiment: str) -> list[Path]:
     """Predict every evaluation view of ``models_dir/<task>/<variant>/best``; returns the files."""
     best = Path(models_dir) / task / variant / "best"
+    loaded = load_trained_model(best)  # once for all views
     written = []
     for eval_set, rm_sil in EVAL_VIEWS:
         shards = shard_paths_for(shards_dir, eval_set)
@@ -41,7 +42,7 @@ def predict_all(task: str, variant: str, *, models_dir: str, shards_dir: str, fe
             continue
         # Whisper features of the rm_sil view are computed from the silence-removed audio.
         feature_dir = f"{features_dir}_rm_sil" if rm_sil else features_dir
-        df = predict(best, shards, feature_dir, rm_sil=rm_sil)
+        df = predict(best, shards, feature_dir, rm_sil=rm_sil, loaded=loaded)
         out = Path(out_root) / task / variant / experiment / (
             f"{eval_set}{'.rm_sil' if rm_sil else ''}.parquet")
         with atomic_path(out) as tmp:

@@ -55,7 +55,7 @@ ZOO_CODECS: dict[str, ZooCodecSpec] = dict([
     _spec("zoo_svq_dis_freq", token_lm=True, seed=8, vq="svq", aux="disentangle", dec="freq",
           strides=HOP_320, codebook_size=1024, dim=48),
     # --- held-out codecs (test only) ------------------------------------------------------
-    _spec("zoo_ho_mvq_sem_time", held_out=True, seed=9, vq="mvq", aux="semantic", dec="time",
+    _spec("zoo_ho_mvq_sem_time", held_out=True, token_lm=True, seed=9, vq="mvq", aux="semantic", dec="time",
           strides=(3, 4, 4, 5), num_quantizers=3, codebook_size=256, channels=20),
     _spec("zoo_ho_svq_none_freq", held_out=True, seed=10, vq="svq", aux="none", dec="freq",
           strides=(4, 4, 4, 4), codebook_size=2048, n_fft_per_hop=2, dec_channels=40),
