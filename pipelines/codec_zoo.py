@@ -201,6 +201,18 @@ def train_zoo_codec(name: str, params: CodecsParams, out_dir: str | Path,
     return record
 
 
+def _exit_with_parent(parent_pid: int, poll_s: float = 1.0) -> None:
+    """Pool initializer: a worker whose parent died (killed stage) exits instead of training on."""
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(poll_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
+
+
 def build_zoo(params: CodecsParams, progress: bool = True) -> dict:
     """Train all selected codecs (``params.workers`` at a time); returns the ``zoo.json`` dict."""
     names = params.selected()
@@ -213,7 +225,8 @@ def build_zoo(params: CodecsParams, progress: bool = True) -> dict:
             records[name] = train_zoo_codec(name, params, params.out_dir, progress=progress)
             bar.update()
     else:
-        with ProcessPoolExecutor(params.workers, mp_context=get_context("spawn")) as pool:
+        with ProcessPoolExecutor(params.workers, mp_context=get_context("spawn"),
+                                 initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
             futures = {pool.submit(train_zoo_codec, n, params, params.out_dir): n for n in names}
             for fut in as_completed(futures):
                 name = futures[fut]
