@@ -2,7 +2,10 @@
 
 The driver builds it (``job_from_params``), Ray ships it to every worker inside
 ``train_loop_config``, and its hash names the Ray run, so a rerun of the same job resumes
-from its latest checkpoint while a changed job starts fresh.
+from its latest checkpoint while a changed job starts fresh. "Changed" includes what the
+params do not show: ``inputs_digest`` hashes the resolved model configuration (code defaults
+included), the shard and feature indexes (content checksums) and the baseline checkpoint the
+job starts from, so new data, new model code or a retrained baseline never resume a stale run.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ class TrainJob:
     use_gpu: bool = False
     mixed_precision: bool = True
     select_metric: str = "dev_macro_f1"
+    inputs_digest: str = ""  # see the module docstring; part of the run name's hash
     fault_injection: dict[str, Any] = field(default_factory=dict)  # tests only, see loop.py
 
     @property
@@ -96,6 +100,15 @@ def read_shard_index(shards_dir: str | Path, split: str) -> tuple[list[str], int
 W2V2_VARIANTS = ("w2v2_aasist", "w2v2_m_mae", "sastnet")  # those with a wav2vec 2.0 front end
 
 
+def inputs_digest(model_config: dict[str, Any], files: list[Path]) -> str:
+    """Hash of a resolved model config and the bytes of ``files`` (missing ones count as absent)."""
+    h = hashlib.sha256(json.dumps(model_config, sort_keys=True, default=str).encode())
+    for path in files:
+        h.update(f"\0{path.name}\0".encode())
+        h.update(path.read_bytes() if path.is_file() else b"<absent>")
+    return h.hexdigest()[:16]
+
+
 def job_from_params(params: Any, task: str, variant: str) -> TrainJob:
     """Resolve the ``model`` and ``train`` sections (and data paths) into one ``TrainJob``."""
     tp, mp = params.train, params.model
@@ -109,6 +122,14 @@ def job_from_params(params: Any, task: str, variant: str) -> TrainJob:
     # "Tuned W2V2": variants with a wav2vec 2.0 front end start from the task's baseline.
     init_from = None if baseline or variant not in W2V2_VARIANTS else str(
         (Path(tp.models_dir) / task / tp.baseline_variant / "best").resolve())
+    builder = importlib.import_module(TrainJob.model_builder)
+    model_cfg = builder.model_config(variant, task, mp.size, num_samples=tp.num_samples,
+                                     **dict(mp.overrides))
+    watched = [shards_dir / "index.json"]
+    if model_cfg.uses_whisper:
+        watched.append(features_dir / "index.json")
+    if init_from:  # the baseline's best epoch: its metrics name its MLflow run and epoch
+        watched += [Path(init_from) / "metrics.json", Path(init_from) / "config.json"]
     return TrainJob(
         task=task, variant=variant, size=mp.size, model_overrides=dict(mp.overrides),
         epochs=schedule.epochs, batch_size=schedule.batch_size, lr=schedule.lr,
@@ -118,4 +139,5 @@ def job_from_params(params: Any, task: str, variant: str) -> TrainJob:
         train_shards=tuple(train_shards), dev_shards=tuple(dev_shards),
         feature_dir=str(features_dir) if features_dir.exists() else None,
         num_train_clips=num_train, init_from=init_from, use_gpu=tp.use_gpu,
-        mixed_precision=tp.mixed_precision, select_metric=tp.select_metric)
+        mixed_precision=tp.mixed_precision, select_metric=tp.select_metric,
+        inputs_digest=inputs_digest(model_cfg.to_dict(), watched))

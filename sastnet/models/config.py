@@ -87,6 +87,13 @@ class MAEConfig:
     margin_reduce: Literal["mean_of_relu", "relu_of_mean"] = "mean_of_relu"  # release / paper
     feedback_heads: int = 16  # release: MultiheadAttention(768, 16 heads)
     single_decoder: bool = False  # True = S-MAE ablation (one class-agnostic decoder)
+    # Reconstruction target. The release regresses the raw image (both False). The image of a
+    # W2V2 front end is trainable, so the cheapest way to lower that loss is to shrink the image:
+    # the tiny model trained from scratch cut its image std 8x in 3 epochs and its classifier
+    # starved (docs/model.md). norm_pix_loss standardises each target patch (MAE / AudioMAE's
+    # option of that name); detach_target stops the loss from moving the target itself.
+    norm_pix_loss: bool = False
+    detach_target: bool = False
 
     def __post_init__(self) -> None:
         _require(0.0 <= self.mask_ratio < 1.0, "mae.mask_ratio", "must be in [0, 1)")
@@ -209,7 +216,7 @@ _TINY = {
                        num_conv_pos_embedding_groups=4, dropout=0.0, image_bins=64),
     "mel": MelConfig(n_fft=400, hop_length=320, n_mels=64),  # 20 ms hop: same frame rate as W2V2
     "mae": MAEConfig(embed_dim=64, depth=2, num_heads=2, decoder_dim=48, decoder_depth=1,
-                     decoder_heads=2, feedback_heads=2),
+                     decoder_heads=2, feedback_heads=2, norm_pix_loss=True, detach_target=True),
     "fusion": FusionConfig(dim=64, num_heads=2, num_layers=2, ffn_mult=2, whisper_dim=384),
 }
 _PAPER_W2V2_ID = "facebook/wav2vec2-xls-r-300m"  # paper: XLS-R 0.3B

@@ -156,7 +156,10 @@ class MultiDecoderMAE(nn.Module):
             x = block(x)
         tokens = self.norm(x)
         preds = torch.stack([dec(tokens, keep_idx) for dec in self.decoders], dim=1)  # B,N,L,P
-        target = patchify(image, self.cfg.patch_size)
+        target = patchify(image.detach() if self.cfg.detach_target else image, self.cfg.patch_size)
+        if self.cfg.norm_pix_loss:  # each patch standardised: shrinking the image gains nothing
+            mean, var = target.mean(dim=-1, keepdim=True), target.var(dim=-1, keepdim=True)
+            target = (target - mean) / (var + 1e-6).sqrt()
         err = (preds - target[:, None]).pow(2).mean(dim=-1)  # (B, N, L)
         per_decoder = (err * mask[:, None]).sum(-1) / mask.sum(-1).clamp_min(1)[:, None]
         kv = self.feedback_proj(preds.permute(0, 2, 1, 3).flatten(2))  # (B, L, D)

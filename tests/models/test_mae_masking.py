@@ -1,5 +1,7 @@
 """2-D random masking and the multi-decoder MAE."""
 
+import dataclasses
+
 import torch
 
 from sastnet.models.config import MAEConfig
@@ -51,3 +53,41 @@ def test_mask_ratio_zero_keeps_everything():
     out = mae.train()(torch.randn(1, 32, 32))
     assert out.features.shape == (1, 4, 32)
     assert torch.all(out.mask == 1)  # nothing masked: every patch is scored
+
+
+def _recon_grad_of_target(cfg: MAEConfig, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+    torch.manual_seed(0)
+    mae = MultiDecoderMAE(cfg, image_frames=32, image_bins=32, num_decoders=2).train()
+    image = (scale * torch.randn(2, 32, 32)).requires_grad_()
+    out = mae(image, generator=torch.Generator().manual_seed(1))
+    out.per_decoder_mse.sum().backward()
+    return out.per_decoder_mse.detach(), image.grad
+
+
+def test_raw_target_rewards_shrinking_the_image_norm_pix_does_not():
+    raw = dataclasses.replace(TINY_MAE, norm_pix_loss=False, detach_target=False)
+    loss_big, _ = _recon_grad_of_target(raw, 1.0)
+    loss_small, _ = _recon_grad_of_target(raw, 0.1)
+    assert loss_small.mean() < 0.5 * loss_big.mean()  # the collapse incentive of a raw target
+    normed = dataclasses.replace(TINY_MAE, norm_pix_loss=True, detach_target=True)
+    loss_big, _ = _recon_grad_of_target(normed, 1.0)
+    loss_small, _ = _recon_grad_of_target(normed, 0.1)
+    assert loss_small.mean() > 0.5 * loss_big.mean()  # every patch has unit variance
+
+
+def test_detached_target_gets_gradient_only_through_the_encoder_input():
+    cfg = dataclasses.replace(TINY_MAE, norm_pix_loss=True, detach_target=True)
+    torch.manual_seed(0)
+    mae = MultiDecoderMAE(cfg, image_frames=32, image_bins=32, num_decoders=2).train()
+    for p in mae.parameters():
+        p.requires_grad_(False)
+    mae.patch_embed.weight.zero_()  # the encoder ignores its input: no gradient path left
+    image = torch.randn(2, 32, 32, requires_grad=True)
+    mae(image).per_decoder_mse.sum().backward()
+    assert image.grad is None or torch.count_nonzero(image.grad) == 0
+    cfg = dataclasses.replace(cfg, detach_target=False)
+    mae = MultiDecoderMAE(cfg, image_frames=32, image_bins=32, num_decoders=2).train()
+    mae.patch_embed.weight.data.zero_()
+    image = torch.randn(2, 32, 32, requires_grad=True)
+    mae(image).per_decoder_mse.sum().backward()
+    assert torch.count_nonzero(image.grad) > 0  # the target itself is pulled

@@ -59,6 +59,45 @@ def test_job_fingerprint_follows_settings_not_fault_injection():
     assert job.run_name.startswith("aux-toy-")
 
 
+def test_job_run_name_follows_data_model_code_and_baseline(tmp_path, monkeypatch):
+    """New shards, another model config or a retrained baseline must not resume a stale run."""
+    from pipelines.train.job import job_from_params
+
+    shards = tmp_path / "data" / "shards"
+    for split in ("train-aux", "dev"):
+        (shards / split).mkdir(parents=True)
+        (shards / split / "shard-000000.tar").write_bytes(b"")
+    index = {"splits": {s: {"shards": [{"path": f"{s}/shard-000000.tar", "samples": 8,
+                                        "sha256": "a"}]} for s in ("train-aux", "dev")}}
+    (shards / "index.json").write_text(json.dumps(index))
+    best = tmp_path / "models" / "aux" / "w2v2_aasist" / "best"
+    best.mkdir(parents=True)
+    (best / "metrics.json").write_text('{"mlflow_run_id": "run1", "epoch": 4}')
+    data = _default()
+    data["common"]["data_dir"] = str(tmp_path / "data")
+    data["train"]["models_dir"] = str(tmp_path / "models")
+    params = parse_params(data)
+
+    def names() -> tuple[str, str]:
+        return (job_from_params(params, "aux", "w2v2_aasist").run_name,
+                job_from_params(params, "aux", "sastnet").run_name)
+
+    first = names()
+    assert names() == first  # deterministic: a rerun of the same job resumes
+    (best / "metrics.json").write_text('{"mlflow_run_id": "run2", "epoch": 3}')
+    second = names()
+    assert second[0] == first[0] and second[1] != first[1]  # only the fine-tuned one changes
+    index["splits"]["dev"]["shards"][0]["sha256"] = "b"
+    (shards / "index.json").write_text(json.dumps(index))
+    third = names()
+    assert third[0] != second[0] and third[1] != second[1]
+    import sastnet.models.config as config
+
+    monkeypatch.setitem(config._TINY, "aasist", dataclasses.replace(
+        config.AASISTConfig(), dropout=0.3))  # a code default changes
+    assert names()[0] != third[0]
+
+
 def test_each_rank_gets_the_same_number_of_disjoint_batches():
     job = _job(num_train_clips=30)  # 30 // 8 = 3 steps; 15 clips per rank, 4 per batch
     keys = []
