@@ -83,6 +83,7 @@ def main() -> None:
             (vdir / "shards").unlink(missing_ok=True)
             vdir.mkdir(parents=True, exist_ok=True)
             (vdir / "shards").symlink_to(shards)
+            shutil.rmtree(vdir / "features", ignore_errors=True)  # measure, never reuse
             start = time.perf_counter()
             run([sys.executable, "-m", "pipelines.features", "--params", str(args.params),
                  "--variant", variant, "--splits", *splits, "--out-dir", str(vdir / "features"),
