@@ -70,11 +70,17 @@ class TrainJob:
         return f"{self.task}-{self.variant}-{self.fingerprint()}"
 
 
-def build_job_model(job: TrainJob) -> tuple[Any, Any]:
-    """(model, builder module) for ``job``: ``builder.build_model(builder.model_config(...))``."""
+def job_model_config(job: TrainJob) -> tuple[Any, Any]:
+    """(model config, builder module) of ``job``: what ``build_job_model`` builds."""
     builder = importlib.import_module(job.model_builder)
     cfg = builder.model_config(job.variant, job.task, job.size, num_samples=job.num_samples,
                                **job.model_overrides)
+    return cfg, builder
+
+
+def build_job_model(job: TrainJob) -> tuple[Any, Any]:
+    """(model, builder module) for ``job``: ``builder.build_model(builder.model_config(...))``."""
+    cfg, builder = job_model_config(job)
     return builder.build_model(cfg), builder
 
 
@@ -122,15 +128,7 @@ def job_from_params(params: Any, task: str, variant: str) -> TrainJob:
     # "Tuned W2V2": variants with a wav2vec 2.0 front end start from the task's baseline.
     init_from = None if baseline or variant not in W2V2_VARIANTS else str(
         (Path(tp.models_dir) / task / tp.baseline_variant / "best").resolve())
-    builder = importlib.import_module(TrainJob.model_builder)
-    model_cfg = builder.model_config(variant, task, mp.size, num_samples=tp.num_samples,
-                                     **dict(mp.overrides))
-    watched = [shards_dir / "index.json"]
-    if model_cfg.uses_whisper:
-        watched.append(features_dir / "index.json")
-    if init_from:  # the baseline's best epoch: its metrics name its MLflow run and epoch
-        watched += [Path(init_from) / "metrics.json", Path(init_from) / "config.json"]
-    return TrainJob(
+    job = TrainJob(
         task=task, variant=variant, size=mp.size, model_overrides=dict(mp.overrides),
         epochs=schedule.epochs, batch_size=schedule.batch_size, lr=schedule.lr,
         weight_decay=tp.weight_decay, max_steps_per_epoch=schedule.max_steps_per_epoch,
@@ -139,5 +137,12 @@ def job_from_params(params: Any, task: str, variant: str) -> TrainJob:
         train_shards=tuple(train_shards), dev_shards=tuple(dev_shards),
         feature_dir=str(features_dir) if features_dir.exists() else None,
         num_train_clips=num_train, init_from=init_from, use_gpu=tp.use_gpu,
-        mixed_precision=tp.mixed_precision, select_metric=tp.select_metric,
-        inputs_digest=inputs_digest(model_cfg.to_dict(), watched))
+        mixed_precision=tp.mixed_precision, select_metric=tp.select_metric)
+    # the config the workers will build (code defaults included), not a second resolution of it
+    model_cfg, _ = job_model_config(job)
+    watched = [shards_dir / "index.json"]
+    if model_cfg.uses_whisper:
+        watched.append(features_dir / "index.json")
+    if init_from:  # the baseline's best epoch: its metrics name its MLflow run and epoch
+        watched += [Path(init_from) / "metrics.json", Path(init_from) / "config.json"]
+    return dataclasses.replace(job, inputs_digest=inputs_digest(model_cfg.to_dict(), watched))
