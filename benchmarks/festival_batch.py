@@ -22,8 +22,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipelines.synthesis.sentences import build_sentences  # noqa: E402
-from pipelines.synthesis.voices import SPEAKER_POOL, synthesize, synthesize_many  # noqa: E402
+from pipelines.corpus.synthesis.sentences import build_sentences  # noqa: E402
+from pipelines.corpus.synthesis.voices import SPEAKER_POOL, synthesize, synthesize_many  # noqa: E402
 
 
 def _child_cpu_s() -> float:

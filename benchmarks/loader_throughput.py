@@ -24,10 +24,10 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipelines.clip_audio import decode_clip
-from pipelines.dataset import make_dataset, shard_paths_for
+from pipelines.common.clip_audio import decode_clip
+from pipelines.dataset.loader import make_dataset, shard_paths_for
 from pipelines.params.shard import ShardParams
-from pipelines.shards import build_shards
+from pipelines.dataset.shards import build_shards
 from sastnet.crop import repeat_crop
 
 SR = 16000

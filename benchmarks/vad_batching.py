@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipelines.params.vad import VadParams
-from pipelines.vad import speech_segments, speech_segments_batch
+from pipelines.dataset.vad import speech_segments, speech_segments_batch
 
 SR = 16000
 SENTENCES = ["Please call Stella.", "Ask her to bring these things with her from the store.",

@@ -5,7 +5,7 @@
 Run after the default pipeline (it reads ``data/shards`` and the task's trained baseline in
 ``models/<task>/<baseline>/best``). Side by side, on the same shards and the same training job:
 
-1. the features stage (``python -m pipelines.features``) for the task's train list and dev,
+1. the features stage (``python -m pipelines.whisper.features``) for the task's train list and dev,
    once with ``--variant fast`` and once with ``--variant faithful``: wall seconds, clips/s,
    and the ratio;
 2. the model trained on each set of features (``python -m pipelines.train``, Ray Train, the
@@ -85,7 +85,7 @@ def main() -> None:
             (vdir / "shards").symlink_to(shards)
             shutil.rmtree(vdir / "features", ignore_errors=True)  # measure, never reuse
             start = time.perf_counter()
-            run([sys.executable, "-m", "pipelines.features", "--params", str(args.params),
+            run([sys.executable, "-m", "pipelines.whisper.features", "--params", str(args.params),
                  "--variant", variant, "--splits", *splits, "--out-dir", str(vdir / "features"),
                  "--report", str(vdir / "features.json")], env, vdir / "features.log")
             report = json.loads((vdir / "features.json").read_text())

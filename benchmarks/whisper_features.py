@@ -5,13 +5,13 @@
 Clips are espeak-ng sentences (several voices) tiled/cut to ``--num-samples`` like the loader.
 Three comparisons, each printed side by side with its ratio:
 
-1. feature-stage throughput (``pipelines.features.run_features``) with 1 and 2 actors
+1. feature-stage throughput (``pipelines.whisper.features.run_features``) with 1 and 2 actors
    (1 torch thread each) on the same audio shards;
 2. one clip's features, fast (5.12 s encoder) vs faithful (30 s), time per clip, and how
    far apart the features are (relative L2, mean cosine over the 128 x d frames);
 3. one training epoch's Whisper work: online in every step as the official code does
    (feature extractor + faithful encoder per batch) vs reading the precomputed feature
-   shards through the real loader (``pipelines.dataset.make_dataset(feature_dir=...)``).
+   shards through the real loader (``pipelines.dataset.loader.make_dataset(feature_dir=...)``).
 
 Writes ``benchmarks/results/whisper_features.json``. Needs ``data/whisper/tiny.en``
 (``python -m stages.whisper_convert``) and espeak-ng.
@@ -35,10 +35,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
-from pipelines.dataset import make_dataset
-from pipelines.features import run_features
+from pipelines.dataset.loader import make_dataset
+from pipelines.whisper.features import run_features
 from pipelines.params.features import FeaturesParams
-from pipelines.whisper_check import SENTENCES, synthesize
+from pipelines.whisper.check import SENTENCES, synthesize
 from sastnet.crop import repeat_crop
 from sastnet.whisper import load_whisper_encoder, whisper_features
 
@@ -77,7 +77,7 @@ def steady_clips_per_s(shards: Path, out: Path, cfg: FeaturesParams) -> float:
     import ray
     from ray.util import ActorPool
 
-    from pipelines.features import FeatureWorker
+    from pipelines.whisper.features import FeatureWorker
 
     ray.init(num_cpus=cfg.actors * cfg.threads_per_actor, include_dashboard=False)
     try:

@@ -59,10 +59,10 @@ def trace(clips: list[Path] = typer.Argument(..., help="16 kHz mono audio files"
     from rich.console import Console
     from rich.table import Table
 
-    from pipelines.audio_io import AudioError
-    from pipelines.features import FeatureWorker
+    from pipelines.common.audio_io import AudioError
+    from pipelines.whisper.features import FeatureWorker
     from pipelines.params.features import FeaturesParams
-    from pipelines.trace import load_registered, trace_clips
+    from pipelines.evaluate.trace import load_registered, trace_clips
 
     # Whisper features exactly as the features stage computed them for training.
     features = load_params().features if Path("params.yaml").exists() else FeaturesParams()

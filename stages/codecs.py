@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from pipelines.codec_zoo import build_zoo
+from pipelines.codecs.zoo import build_zoo
 from pipelines.params import load_params
 from stages._io import write_json, write_text
 

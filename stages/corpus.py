@@ -2,8 +2,8 @@
 
     python -m stages.corpus      # writes data/corpus/manifest.parquet and reports/corpus.json
 
-``codecfake_plus``: ingests the CodecFake+ release on disk (``pipelines.codecfake_plus``).
-``synthetic``: builds the embedded offline corpus (``pipelines.synthetic_corpus``).
+``codecfake_plus``: ingests the CodecFake+ release on disk (``pipelines.corpus.codecfake_plus``).
+``synthetic``: builds the embedded offline corpus (``pipelines.corpus.synthetic``).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipelines.corpus_report import summarize_manifest
-from pipelines.manifest import write_manifest
+from pipelines.corpus.report import summarize_manifest
+from pipelines.common.manifest import write_manifest
 from pipelines.params import Params, load_params
 from stages._io import write_json
 
@@ -27,13 +27,13 @@ def build_corpus(params: Params) -> tuple[pd.DataFrame, dict]:
     source = params.corpus.source
     report: dict = {"source": source}
     if source == "codecfake_plus":
-        from pipelines.codecfake_plus import prepare_codecfake_plus
+        from pipelines.corpus.codecfake_plus import prepare_codecfake_plus
 
         df, log = prepare_codecfake_plus(params.corpus.codecfake_plus)
         report["release_defects"] = log.as_dict()
     elif source == "synthetic":
         # imported here so the CodecFake+ path works without the synthetic builder's deps
-        from pipelines.synthetic_corpus import build_synthetic_corpus
+        from pipelines.corpus.synthetic import build_synthetic_corpus
 
         df = build_synthetic_corpus(params.corpus, Path(params.common.data_dir) / "corpus")
         report["skipped"] = list(df.attrs.get("skipped", []))

@@ -3,7 +3,7 @@
     python -m stages.evaluate [predictions]    # default folder: predictions/
 
 Reads ``<pred_root>/<task>/<model>/<experiment>/<eval_set>[.rm_sil].parquet`` (see
-``pipelines.evaluation``) and writes ``reports/tables/*.md``, ``metrics/evaluation.json``
+``pipelines.evaluate.scoring``) and writes ``reports/tables/*.md``, ``metrics/evaluation.json``
 and ``reports/plots/cm_<experiment>_<task>_<model>_<eval_set>[_rm_sil].png``.
 """
 
@@ -14,10 +14,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from pipelines.evaluation import RANDOM, evaluate, flat_metrics, load_predictions, with_cors
+from pipelines.evaluate.scoring import RANDOM, evaluate, flat_metrics, load_predictions, with_cors
 from pipelines.params import load_params
-from pipelines.plots import plot_confusion_matrix
-from pipelines.tables import SET_NAMES, display_name, render_tables
+from pipelines.evaluate.plots import plot_confusion_matrix
+from pipelines.evaluate.tables import SET_NAMES, display_name, render_tables
 from stages._io import write_json, write_text
 
 

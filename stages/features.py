@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.features import run_features
+from pipelines.whisper.features import run_features
 from pipelines.params import load_params
 from stages._io import write_json
 

@@ -2,7 +2,7 @@
 
     python -m stages.fingerprint      # reads data/resynth/manifest.parquet, writes reports/fingerprint.json
 
-See ``pipelines/fingerprint_check.py`` for what is measured and why.
+See ``pipelines/codecs/fingerprint.py`` for what is measured and why.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipelines.fingerprint_check import clip_features, fingerprint_report
+from pipelines.codecs.fingerprint import clip_features, fingerprint_report
 from pipelines.params import load_params
 from stages._io import write_json
 

@@ -3,7 +3,7 @@
     python -m stages.predict --task aux --variant sastnet
 
 Writes ``predictions/<task>/<variant>/<experiment>/<eval_set>[.rm_sil].parquet`` (the layout
-``pipelines.evaluation`` reads): CoRS test seen / unseen in the original and the silence-removed
+``pipelines.evaluate.scoring`` reads): CoRS test seen / unseen in the original and the silence-removed
 (``rm_sil``) view, CoSG known-codec and all. ``experiment`` is ``main`` when the models were
 trained on the whole train split (``shard.full_train``) and ``seen250`` when trained on utterance
 ids <= ``shard.seen_max_utt_id`` only (the paper's Tables II and III protocol).
@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.dataset import shard_paths_for
+from pipelines.dataset.loader import shard_paths_for
 from pipelines.params import load_params
-from pipelines.predict import load_trained_model, predict
+from pipelines.evaluate.predict import load_trained_model, predict
 from stages._io import atomic_path, parse_task_variant
 
 # (evaluation set, rm_sil view): silence removal is the CoRS experiment of Table II.

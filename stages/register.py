@@ -4,7 +4,7 @@
 
 Candidates are the versions the trainings registered (``models/<task>/<variant>/run.json``),
 in training order (baseline first); the alias moves only when a candidate is strictly
-better on ``train.select_metric`` (``pipelines/registry.py``).
+better on ``train.select_metric`` (``pipelines/tracking/registry.py``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from pipelines.params import load_params
-from pipelines.registry import champion_info, promote_if_better
+from pipelines.tracking.registry import champion_info, promote_if_better
 from stages._io import write_json
 
 

@@ -18,9 +18,9 @@ from pathlib import Path
 import torch
 
 from pipelines.params import load_params
-from pipelines.corpus_report import summarize_manifest
-from pipelines.manifest import read_manifest, write_manifest
-from pipelines.resynthesize import build_resynth_manifest, load_zoo
+from pipelines.corpus.report import summarize_manifest
+from pipelines.common.manifest import read_manifest, write_manifest
+from pipelines.codecs.resynthesize import build_resynth_manifest, load_zoo
 from stages._io import write_json
 
 
@@ -28,7 +28,7 @@ def _codecs(params, data_dir: Path):
     cfg = params.resynthesize
     entries = load_zoo(data_dir / "codecs" / "zoo.json", cfg.checkpoint, cfg.codecs)
     if cfg.real_codecs:
-        from pipelines.real_codecs import real_codec_entry
+        from pipelines.codecs.real import real_codec_entry
         entries += [real_codec_entry(spec) for spec in cfg.real_codecs]
     return entries
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.manifest import read_manifest
+from pipelines.common.manifest import read_manifest
 from pipelines.params import load_params
-from pipelines.shards import build_shards, shards_metrics, shards_report
-from pipelines.vad import read_vad
+from pipelines.dataset.shards import build_shards, shards_metrics, shards_report
+from pipelines.dataset.vad import read_vad
 from stages._io import write_json
 
 

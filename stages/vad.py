@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.manifest import read_manifest
+from pipelines.common.manifest import read_manifest
 from pipelines.params import load_params
-from pipelines.vad import borrow_pair_segments, run_vad, vad_summary, write_vad
+from pipelines.dataset.vad import borrow_pair_segments, run_vad, vad_summary, write_vad
 from stages._io import atomic_path, write_json
 
 

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from pipelines.params import load_params
-from pipelines.whisper_convert import bundled_model_dir, convert_whisper
+from pipelines.whisper.convert import bundled_model_dir, convert_whisper
 from stages._io import write_json
 
 MODEL_NAME = "tiny.en"

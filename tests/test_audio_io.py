@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from pipelines.audio_io import AudioError, audio_duration_s, load_audio, write_audio
+from pipelines.common.audio_io import AudioError, audio_duration_s, load_audio, write_audio
 
 
 def _tone(n=1600, sr=16000):

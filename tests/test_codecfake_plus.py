@@ -10,14 +10,14 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from pipelines.codecfake_plus import (
+from pipelines.corpus.codecfake_plus import (
     BadAudioError,
     UnknownCodecsError,
     prepare_codecfake_plus,
     read_release_lists,
 )
-from pipelines.codecfake_protocols import ProtocolError, parse_protocol_line, read_protocol
-from pipelines.manifest import validate_manifest
+from pipelines.corpus.codecfake_protocols import ProtocolError, parse_protocol_line, read_protocol
+from pipelines.common.manifest import validate_manifest
 from pipelines.params.corpus import CodecFakePlusParams
 
 FIXTURES = Path(__file__).parent / "fixtures" / "codecfakeplus"

@@ -10,9 +10,9 @@ import torch
 import webdataset as wds
 from shard_dummies import fake_vad, make_manifest
 
-from pipelines.dataset import collate, make_dataset, shard_paths_for
+from pipelines.dataset.loader import collate, make_dataset, shard_paths_for
 from pipelines.params.shard import ShardParams
-from pipelines.shards import build_shards
+from pipelines.dataset.shards import build_shards
 
 N = 4000
 
@@ -178,7 +178,7 @@ def test_member_json_labels_match_loader(shards):
 def test_shards_read_with_ray_data(shards):
     import ray
 
-    from pipelines.dataset import ray_dataset
+    from pipelines.dataset.loader import ray_dataset
 
     shards_dir, _ = shards
     paths = shard_paths_for(shards_dir, "test_seen")
@@ -193,7 +193,7 @@ def test_shards_read_with_ray_data(shards):
 
 
 def test_rm_sil_without_speech_keeps_the_clip_and_flags_it():
-    from pipelines.dataset import decode_sample
+    from pipelines.dataset.loader import decode_sample
 
     buf = io.BytesIO()
     wave = np.linspace(-0.5, 0.5, 1000, dtype=np.float32)

@@ -18,7 +18,7 @@ import torch
 import webdataset as wds
 import yaml
 
-from pipelines.feature_shards import (
+from pipelines.whisper.feature_shards import (
     extract_shard,
     file_sha256,
     read_audio_shard,
@@ -103,7 +103,7 @@ def test_bad_audio_names_shard_and_key(tmp_path, rate, channels, match):
 
 
 def test_the_loader_joins_audio_and_feature_shards(tmp_path, tiny_model):
-    from pipelines.dataset import make_dataset
+    from pipelines.dataset.loader import make_dataset
 
     make_audio_shards(tmp_path / "shards", 1, 3)
     src = tmp_path / "shards/train/shard-000000.tar"
@@ -128,7 +128,7 @@ def test_the_loader_joins_audio_and_feature_shards(tmp_path, tiny_model):
 
 @pytest.mark.parametrize("rm_sil", [False, True])
 def test_waves_are_the_loaders_waves(tmp_path, rm_sil):
-    from pipelines.dataset import make_dataset
+    from pipelines.dataset.loader import make_dataset
 
     make_audio_shards(tmp_path / "shards", 1, 4)
     src = str(tmp_path / "shards/train/shard-000000.tar")
@@ -172,7 +172,7 @@ def ray_local():
 
 @pytest.mark.slow
 def test_one_and_two_actors_write_identical_shards(tmp_path, tiny_model, ray_local):
-    from pipelines.features import run_features
+    from pipelines.whisper.features import run_features
 
     make_audio_shards(tmp_path / "shards", 4, 3)
     # the same clips in a second split (like bona fide clips in every train-<task> list)
@@ -205,7 +205,7 @@ def test_one_and_two_actors_write_identical_shards(tmp_path, tiny_model, ray_loc
 
 @pytest.mark.slow
 def test_killed_job_resumes_to_identical_output(tmp_path, tiny_model):
-    from pipelines.features import run_features
+    from pipelines.whisper.features import run_features
 
     n_shards = 8
     make_audio_shards(tmp_path / "shards", n_shards, 4)
@@ -214,7 +214,7 @@ def test_killed_job_resumes_to_identical_output(tmp_path, tiny_model):
               "train": {"num_samples": NUM_SAMPLES}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     out = tmp_path / "features"
-    cmd = [sys.executable, "-m", "pipelines.features", "--params", str(tmp_path / "params.yaml"),
+    cmd = [sys.executable, "-m", "pipelines.whisper.features", "--params", str(tmp_path / "params.yaml"),
            "--shards-dir", str(tmp_path / "shards"), "--out-dir", str(out)]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_AUTH_MODE": "disabled"}
     env.pop("RAY_ADDRESS", None)
@@ -253,7 +253,7 @@ def test_runs_on_a_two_node_cluster_via_address(tmp_path, tiny_model):
     import ray
     from ray.cluster_utils import Cluster
 
-    from pipelines.features import run_features
+    from pipelines.whisper.features import run_features
 
     make_audio_shards(tmp_path / "shards", 3, 2)
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
@@ -273,7 +273,7 @@ def test_runs_on_a_two_node_cluster_via_address(tmp_path, tiny_model):
 
 @pytest.mark.slow
 def test_splits_option_leaves_other_splits_alone(tmp_path, tiny_model, ray_local):
-    from pipelines.features import run_features
+    from pipelines.whisper.features import run_features
 
     make_audio_shards(tmp_path / "shards", 4, 2)
     full = run_features(tmp_path / "shards", tmp_path / "f", _cfg(tiny_model, 1), progress=False)

@@ -1,9 +1,9 @@
 import numpy as np
 from scipy.signal import lfilter
 
-from pipelines.audio_io import write_audio
-from pipelines.fingerprint_check import clip_features, fingerprint_report, log_mel_mean
-from pipelines.synthetic_corpus import to_manifest_frame
+from pipelines.common.audio_io import write_audio
+from pipelines.codecs.fingerprint import clip_features, fingerprint_report, log_mel_mean
+from pipelines.corpus.synthetic import to_manifest_frame
 
 
 def test_log_mel_mean_shape_and_level():

@@ -2,7 +2,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.manifest import (
+from pipelines.common.manifest import (
     CLIP_SCHEMA,
     COLUMNS,
     ManifestError,

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from pipelines.params.resynthesize import RealCodecParams
-from pipelines.real_codecs import (
+from pipelines.codecs.real import (
     DacAdapter,
     EncodecAdapter,
     MimiAdapter,

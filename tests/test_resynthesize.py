@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from pipelines.audio_io import load_audio, write_audio
-from pipelines.resynthesize import CodecEntry, build_resynth_manifest
-from pipelines.synthetic_corpus import MANIFEST_COLUMNS, to_manifest_frame
+from pipelines.common.audio_io import load_audio, write_audio
+from pipelines.codecs.resynthesize import CodecEntry, build_resynth_manifest
+from pipelines.corpus.synthetic import MANIFEST_COLUMNS, to_manifest_frame
 from sastnet.taxonomy import CodecFamily, Taxonomy
 
 
@@ -130,7 +130,7 @@ def test_rerun_reuses_finished_files(tmp_path):
 
 
 def test_max_clips_per_split_is_a_stratified_seeded_subset(tmp_path):
-    from pipelines.resynthesize import select_bonafide
+    from pipelines.codecs.resynthesize import select_bonafide
     corpus = _corpus(tmp_path, n_per_split=6)  # test: 3 seen (id 100..) and 3 unseen ids
     rng = np.random.default_rng(0)
     picked = select_bonafide(corpus, ("train", "test"), {"train": 2, "test": 4}, rng)

@@ -3,8 +3,8 @@ from collections import Counter
 import pytest
 from shard_dummies import HELD_OUT, SEEN_CODECS, make_manifest
 
-from pipelines.manifest import validate_manifest
-from pipelines.sampling import balanced_pairs, class_histogram
+from pipelines.common.manifest import validate_manifest
+from pipelines.dataset.sampling import balanced_pairs, class_histogram
 
 
 @pytest.fixture(scope="module")

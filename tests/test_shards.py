@@ -8,9 +8,9 @@ import pytest
 import soundfile as sf
 from shard_dummies import HELD_OUT, fake_vad, make_manifest
 
-import pipelines.shards as shards_mod
+import pipelines.dataset.shards as shards_mod
 from pipelines.params.shard import ShardParams
-from pipelines.shards import build_shards, shards_metrics, shards_report
+from pipelines.dataset.shards import build_shards, shards_metrics, shards_report
 
 CFG = ShardParams(samples_per_shard=4, tasks=("aux", "bin"))
 

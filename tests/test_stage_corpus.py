@@ -18,7 +18,7 @@ def test_corpus_stage_codecfake_plus_writes_manifest_and_report(tmp_path, monkey
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     monkeypatch.chdir(tmp_path)
     stage.main()
-    from pipelines.manifest import read_manifest
+    from pipelines.common.manifest import read_manifest
     df = read_manifest(tmp_path / "d" / "corpus" / "manifest.parquet")
     assert len(df) == 190
     report = json.loads((tmp_path / "r" / "corpus.json").read_text())

@@ -3,13 +3,13 @@ import shutil
 import numpy as np
 import pytest
 
-from pipelines.audio_io import load_audio
+from pipelines.common.audio_io import load_audio
 from pipelines.params import ParamsError
 from pipelines.params.core import from_dict
 from pipelines.params.corpus_synthetic import MAX_SPEAKERS, SyntheticCorpusParams
-from pipelines.synthesis.sentences import build_sentences
-from pipelines.synthesis.voices import SPEAKER_POOL
-from pipelines.synthetic_corpus import (
+from pipelines.corpus.synthesis.sentences import build_sentences
+from pipelines.corpus.synthesis.voices import SPEAKER_POOL
+from pipelines.corpus.synthetic import (
     MANIFEST_COLUMNS,
     build_synthetic_corpus,
     plan_corpus,
@@ -107,7 +107,7 @@ def test_corrupt_clip_is_recreated(tmp_path):
 
 @pytest.mark.skipif(shutil.which("festival") is None, reason="festival missing")
 def test_festival_batch_matches_one_process_per_sentence():
-    from pipelines.synthesis.voices import synthesize, synthesize_many
+    from pipelines.corpus.synthesis.voices import synthesize, synthesize_many
     voice = next(v for v in SPEAKER_POOL if v.engine == "festival")
     texts = build_sentences(2, 3) + ['She said "yes" twice.']
     batch = synthesize_many(voice, texts)

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.evaluation import evaluate, flat_metrics, load_predictions
-from pipelines.tables import display_name, table_bin, table_i, table_ii, table_iii, table_iv
+from pipelines.evaluate.scoring import evaluate, flat_metrics, load_predictions
+from pipelines.evaluate.tables import display_name, table_bin, table_i, table_ii, table_iii, table_iv
 from sastnet.taxonomy import num_classes
 from stages.evaluate import write_evaluation
 
@@ -121,7 +121,7 @@ def test_predictions_missing_columns_are_named(tmp_path):
 def test_confusion_plot_axes(tmp_path):
     import matplotlib.image
 
-    from pipelines.plots import plot_confusion_matrix
+    from pipelines.evaluate.plots import plot_confusion_matrix
     cm = plot_confusion_matrix([0, 0, 1, 2], [0, 1, 1, 1], "dec", "t", tmp_path / "cm.png")
     np.testing.assert_allclose(cm, [[0.5, 0.5, 0], [0, 1, 0], [0, 1, 0]])  # rows = true
     assert matplotlib.image.imread(tmp_path / "cm.png").ndim == 3

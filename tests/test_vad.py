@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 
 from pipelines.params.vad import VadParams
-from pipelines.vad import (
+from pipelines.dataset.vad import (
     borrow_pair_segments,
     read_vad,
     run_vad,

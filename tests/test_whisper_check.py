@@ -2,7 +2,7 @@
 
 import pytest
 
-from pipelines.whisper_check import edit_distance, word_error_rate
+from pipelines.whisper.check import edit_distance, word_error_rate
 
 
 def test_word_error_rate_counts_edits_over_reference_words():
@@ -14,8 +14,8 @@ def test_word_error_rate_counts_edits_over_reference_words():
 
 @pytest.mark.slow
 def test_converted_tiny_en_transcribes_espeak_speech(tmp_path):
-    from pipelines.whisper_check import check_transcription
-    from pipelines.whisper_convert import bundled_model_dir, convert_whisper
+    from pipelines.whisper.check import check_transcription
+    from pipelines.whisper.convert import bundled_model_dir, convert_whisper
 
     convert_whisper(bundled_model_dir(), tmp_path)
     result = check_transcription(tmp_path, sentences=(

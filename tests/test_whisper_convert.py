@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipelines.whisper_convert import (
+from pipelines.whisper.convert import (
     ConversionError,
     bundled_model_dir,
     convert_whisper,

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from pipelines.params.core import check
 
-MAX_SPEAKERS = 24  # len(pipelines.synthesis.voices.SPEAKER_POOL); a test keeps them equal
+MAX_SPEAKERS = 24  # len(pipelines.corpus.synthesis.voices.SPEAKER_POOL); a test keeps them equal
 
 
 def _range(lo_hi: tuple[float, float], name: str, low: float, high: float) -> None:

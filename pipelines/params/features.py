@@ -23,7 +23,7 @@ class FeaturesParams:
     # the training input (official: 82,200 samples); must equal the training num_samples
     num_samples: int = 82200
     # features of the loader's speech-only view (rm_sil=True), for the paper's silence
-    # experiment; write them to another directory (pipelines.features --rm-sil --out-dir ...)
+    # experiment; write them to another directory (pipelines.whisper.features --rm-sil --out-dir ...)
     rm_sil: bool = False
 
     def __post_init__(self) -> None:

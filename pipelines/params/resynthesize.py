@@ -12,7 +12,7 @@ SPLITS = ("train", "dev", "test")
 
 @dataclass(frozen=True)
 class RealCodecParams:
-    """A pretrained codec adapter (``pipelines/real_codecs.py``); weights must be on disk."""
+    """A pretrained codec adapter (``pipelines/codecs/real.py``); weights must be on disk."""
 
     name: str  # CodecFake+ taxonomy name, e.g. "Encodec_24b24k", "DAC24", "mini", "snac_24khz"
     kind: Literal["encodec", "dac", "mimi", "snac"] = "encodec"

@@ -28,7 +28,7 @@ def _clips(job: TrainJob, split: str, *, rank: int, world: int, epoch: int,
         clips = synthetic_clips(job.task, count=count, num_samples=job.num_samples,
                                 seed=job.seed + (epoch if train else 0), split=split)
         return itertools.islice(clips, rank, None, world)
-    from pipelines.dataset import make_dataset  # the loader (WebDataset); shards only
+    from pipelines.dataset.loader import make_dataset  # the loader (WebDataset); shards only
 
     shards = list(job.train_shards if train else job.dev_shards)
     if not shards:

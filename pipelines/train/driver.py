@@ -27,7 +27,7 @@ import torch
 from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchConfig, TorchTrainer
 
-from pipelines.tracking import (
+from pipelines.tracking.runs import (
     RunTracker,
     data_fingerprint,
     flatten,

@@ -93,7 +93,7 @@ def job_from_dict(data: dict[str, Any]) -> TrainJob:
 
 def read_shard_index(shards_dir: str | Path, split: str) -> tuple[list[str], int]:
     """Shard paths and clip count of one split, from ``<shards_dir>/index.json``."""
-    from pipelines.dataset import shard_paths_for
+    from pipelines.dataset.loader import shard_paths_for
 
     index_path = Path(shards_dir) / "index.json"
     if not index_path.exists():

@@ -3,7 +3,7 @@
 The Ray Train / MLflow code is tested with these, independent of the science: ``ToyModel``
 follows the ``sastnet.models`` contract (``forward(wave, whisper, labels) -> ModelOutput``,
 ``needs_whisper``, ``param_groups`` with an AWL-style parameter kept out of weight decay),
-and ``synthetic_clips`` yields dicts shaped like ``pipelines.dataset.make_dataset``'s, whose
+and ``synthetic_clips`` yields dicts shaped like ``pipelines.dataset.loader.make_dataset``'s, whose
 class is a tone frequency, so a few steps already give a clearly better than chance F1.
 Select it with ``TrainJob(model_builder="pipelines.train.toy", data_source="synthetic")``.
 """

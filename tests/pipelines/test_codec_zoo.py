@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from pipelines.codec_zoo import build_zoo, load_split_audio, resynthesis_quality
+from pipelines.codecs.zoo import build_zoo, load_split_audio, resynthesis_quality
 from pipelines.params.codecs import CodecsParams
 from pipelines.params.core import ParamsError
 from sastnet.codecs import load_codec
@@ -86,7 +86,7 @@ def test_build_zoo_writes_checkpoints_token_lm_and_records(tmp_path):
 
 @pytest.mark.slow
 def test_a_rerun_reuses_finished_codecs_and_a_param_change_retrains(tmp_path):
-    from pipelines.codec_zoo import train_zoo_codec
+    from pipelines.codecs.zoo import train_zoo_codec
 
     params = CodecsParams(codecs=("zoo_sq_dis_freq",), manifest=str(_manifest(tmp_path)),
                           out_dir=str(tmp_path / "codecs"), steps=3, batch_size=2, crop_s=0.25,

@@ -7,8 +7,8 @@ import torch
 from typer.testing import CliRunner
 
 from pipelines.cli import app
-from pipelines.registry import promote_if_better
-from pipelines.tracking import log_and_register_model, start_or_resume_run
+from pipelines.tracking.registry import promote_if_better
+from pipelines.tracking.runs import log_and_register_model, start_or_resume_run
 from pipelines.train.export import ScoringModule
 from sastnet.models import build_model, model_config
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipelines.registry import champion_info, promote_if_better
-from pipelines.tracking import data_fingerprint, flatten, start_or_resume_run
+from pipelines.tracking.registry import champion_info, promote_if_better
+from pipelines.tracking.runs import data_fingerprint, flatten, start_or_resume_run
 
 
 @pytest.fixture()

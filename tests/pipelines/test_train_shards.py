@@ -2,7 +2,7 @@
 
 Tiny WebDataset shards (the shard stage's own writer) plus mirrored Whisper feature shards;
 local Ray with two workers; checks the paper's order (w2v2 copied from the baseline), the
-``best/`` folder, the registered versions and ``pipelines.predict``.
+``best/`` folder, the registered versions and ``pipelines.evaluate.predict``.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))  # the shard tests' dummies
 from shard_dummies import fake_vad, make_manifest
 
-from pipelines.dataset import shard_paths_for
+from pipelines.dataset.loader import shard_paths_for
 from pipelines.params.shard import ShardParams
-from pipelines.predict import predict
-from pipelines.shards import build_shards
+from pipelines.evaluate.predict import predict
+from pipelines.dataset.shards import build_shards
 from pipelines.train import ClusterSettings, TrainJob, run_training
 from pipelines.train.checkpoint import load_best
 from pipelines.train.job import read_shard_index

@@ -12,7 +12,7 @@ PARENT = textwrap.dedent("""
     import os, sys, time
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
-    from pipelines.codec_zoo import _exit_with_parent
+    from pipelines.codecs.zoo import _exit_with_parent
 
     def work(_):
         time.sleep(120)

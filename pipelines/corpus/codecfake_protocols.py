@@ -12,7 +12,7 @@ train/dev lists           ``SPK UTT - AUX DEC VQ KEY`` (7)      ``<cors_dir>/<UT
 ========================  ====================================  =============================
 
 Parsing only splits and checks the column count; what a row *means* (labels, split, keys) is
-decided in ``pipelines.codecfake_plus``. Errors name the file, the line number and the format.
+decided in ``pipelines.corpus.codecfake_plus``. Errors name the file, the line number and the format.
 """
 
 from __future__ import annotations

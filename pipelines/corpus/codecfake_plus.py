@@ -22,8 +22,8 @@ import pandas as pd
 import soundfile as sf
 from tqdm import tqdm
 
-from pipelines.codecfake_protocols import ProtocolRow, read_protocol
-from pipelines.manifest import COLUMNS
+from pipelines.corpus.codecfake_protocols import ProtocolRow, read_protocol
+from pipelines.common.manifest import COLUMNS
 from pipelines.params.corpus import CodecFakePlusParams
 from sastnet.taxonomy import (
     AUX_VALUES,
@@ -283,7 +283,7 @@ def prepare_codecfake_plus(p: CodecFakePlusParams,
         taxonomy: codec table (default: the CodecFake+ table of ``sastnet.taxonomy``).
 
     Returns:
-        (manifest with the columns of ``pipelines.manifest.CLIP_SCHEMA``, what was noticed).
+        (manifest with the columns of ``pipelines.common.manifest.CLIP_SCHEMA``, what was noticed).
 
     Raises:
         FileNotFoundError / ProtocolError: a list is missing or malformed.

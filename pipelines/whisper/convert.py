@@ -7,8 +7,8 @@ and writes a ``WhisperForConditionalGeneration`` directory (weights, config, gen
 config, tokenizer, feature extractor), so ``from_pretrained(dir)`` works offline and the rest
 of the project loads it with the same code as a hub id such as ``openai/whisper-small``::
 
-    python -m pipelines.whisper_convert data/whisper/tiny.en            # the bundled package
-    python -m pipelines.whisper_convert OUT --source path/to/ct2_dir    # any CTranslate2 Whisper
+    python -m pipelines.whisper.convert data/whisper/tiny.en            # the bundled package
+    python -m pipelines.whisper.convert OUT --source path/to/ct2_dir    # any CTranslate2 Whisper
 
 CTranslate2 ``model.bin`` (binary version 6, little endian)::
 

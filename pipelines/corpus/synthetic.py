@@ -1,13 +1,13 @@
 """The embedded bona fide corpus: VCTK-like clips spoken by Debian's offline synthesizers.
 
-    from pipelines.synthetic_corpus import build_synthetic_corpus
+    from pipelines.corpus.synthetic import build_synthetic_corpus
     df = build_synthetic_corpus(params.corpus.synthetic, "data/corpus")
 
 Layout (``docs/contracts.md``): ``<out_dir>/audio/<speaker>/<speaker>_<utt:03d>.flac``, 16 kHz mono
 FLAC, one row per clip in the returned clip manifest (bona fide rows only).
 
 Why it looks the way it does:
-- speakers are fixed synthesizer settings (``pipelines/synthesis/voices.py``) and the splits are
+- speakers are fixed synthesizer settings (``pipelines/corpus/synthesis/voices.py``) and the splits are
   speaker-disjoint, as CodecFake+'s VCTK-based splits are;
 - prompts are numbered 1..N; train/dev speakers only say prompts with id <= ``seen_max_utt_id``,
   test speakers say both kinds, so "seen" (utt id <= 250) really means content seen in training;
@@ -29,10 +29,10 @@ import pandas as pd
 from scipy.signal import lfilter
 from tqdm import tqdm
 
-from pipelines.audio_io import AudioError, audio_duration_s, load_audio, write_audio
+from pipelines.common.audio_io import AudioError, audio_duration_s, load_audio, write_audio
 from pipelines.params.corpus_synthetic import SyntheticCorpusParams
-from pipelines.synthesis.sentences import build_sentences
-from pipelines.synthesis.voices import (
+from pipelines.corpus.synthesis.sentences import build_sentences
+from pipelines.corpus.synthesis.voices import (
     SPEAKER_POOL,
     SpeakerVoice,
     SynthesisError,

@@ -1,6 +1,6 @@
 """Check a converted Whisper by transcribing espeak-ng speech and scoring the word error rate.
 
-    python -m pipelines.whisper_check data/whisper/tiny.en      # prints and writes reports/whisper_wer.json
+    python -m pipelines.whisper.check data/whisper/tiny.en      # prints and writes reports/whisper_wer.json
 
 Synthetic speech is robotic, so the WER is an upper bound on what the real model does on
 real speech; a broken conversion (a transposed or mis-split weight) gives WER near 1.

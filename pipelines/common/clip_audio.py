@@ -1,6 +1,6 @@
 """Clips as the shards promise them (16 kHz mono, finite), from files or from shard bytes.
 
-Files go through the project's reader (``pipelines.audio_io.load_audio``) so a bad file is
+Files go through the project's reader (``pipelines.common.audio_io.load_audio``) so a bad file is
 reported with the same reason in every stage; ``decode_clip`` applies the same checks to the
 encoded bytes of a shard member (the loader), naming the shard and key.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from pipelines.audio_io import AudioError, load_audio
+from pipelines.common.audio_io import AudioError, load_audio
 
 
 class ClipError(ValueError):
@@ -54,7 +54,7 @@ def decode_clip(data: bytes | str | Path, sample_rate_hz: int, name: str | None 
 
 
 def load_clip(path: str | Path, sample_rate_hz: int) -> tuple[np.ndarray, bytes]:
-    """Read a file with ``pipelines.audio_io.load_audio``: (float32 mono wave, its FLAC bytes).
+    """Read a file with ``pipelines.common.audio_io.load_audio``: (float32 mono wave, its FLAC bytes).
 
     FLAC files keep their original bytes (bit-exact copy into the shard); anything else readable
     is encoded to 16-bit FLAC. ``AudioError`` becomes ``ClipError`` with the same reason and fix.

@@ -196,8 +196,8 @@ def load_real_codec(kind: str, source: str | Path, *, allow_download: bool = Fal
 
 
 def real_codec_entry(spec):
-    """A ``resynthesize.real_codecs`` entry -> ``pipelines.resynthesize.CodecEntry``."""
-    from pipelines.resynthesize import CodecEntry
+    """A ``resynthesize.real_codecs`` entry -> ``pipelines.codecs.resynthesize.CodecEntry``."""
+    from pipelines.codecs.resynthesize import CodecEntry
     from sastnet.taxonomy import DEFAULT_TAXONOMY
 
     DEFAULT_TAXONOMY.family(spec.name)  # labels come from the CodecFake+ table: name must be in it

@@ -1,6 +1,6 @@
 """Score prediction files: one ``EvalResult`` per (experiment, task, model, evaluation set, view).
 
-Prediction files (written by ``pipelines.predict.predict``: columns ``key``, ``label_<task>``,
+Prediction files (written by ``pipelines.evaluate.predict.predict``: columns ``key``, ``label_<task>``,
 ``prob_0..prob_{C-1}``, ``pred``) are found by their path::
 
     <pred_root>/<task>/<model>/<experiment>/<eval_set>[.rm_sil].parquet

@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from pipelines.audio_io import load_audio
+from pipelines.common.audio_io import load_audio
 from pipelines.train.export import pack_inputs
 from sastnet.crop import repeat_crop
 from sastnet.taxonomy import CLASS_NAMES
@@ -27,7 +27,7 @@ def load_registered(model_uri: str):
     import mlflow.pytorch
     from mlflow.exceptions import MlflowException
 
-    from pipelines.tracking import default_tracking_uri
+    from pipelines.tracking.runs import default_tracking_uri
 
     mlflow.set_tracking_uri(default_tracking_uri())  # MLFLOW_TRACKING_URI, else the repo's store
     try:

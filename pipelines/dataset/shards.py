@@ -33,9 +33,9 @@ import pandas as pd
 import webdataset as wds
 from tqdm import tqdm
 
-from pipelines.clip_audio import ClipError, load_clip
+from pipelines.common.clip_audio import ClipError, load_clip
 from pipelines.params.shard import ShardParams
-from pipelines.sampling import balanced_pairs
+from pipelines.dataset.sampling import balanced_pairs
 from sastnet.taxonomy import BONAFIDE, TASKS
 
 log = logging.getLogger(__name__)

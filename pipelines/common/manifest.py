@@ -5,7 +5,7 @@ validates before writing and writes atomically (a temporary file renamed onto th
 crash leaves the old manifest or the new one. ``read_manifest`` validates on the way in, so a
 stage never works on a manifest another stage wrote wrongly.
 
-    from pipelines.manifest import read_manifest, write_manifest
+    from pipelines.common.manifest import read_manifest, write_manifest
     df = read_manifest("data/corpus/manifest.parquet")
 """
 

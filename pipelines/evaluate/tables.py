@@ -1,4 +1,4 @@
-"""The paper's result tables as markdown, from ``pipelines.evaluation`` results.
+"""The paper's result tables as markdown, from ``pipelines.evaluate.scoring`` results.
 
 Every F1 cell shows **macro F1 / weighted F1** (percent); each caption says so. The official
 SASTNet evaluation computes the weighted F1 (scikit-learn ``average="weighted"``); the paper's
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 
-from pipelines.evaluation import CORS, RANDOM, EvalResult
+from pipelines.evaluate.scoring import CORS, RANDOM, EvalResult
 
 F1_NOTE = ("Each cell: macro F1 / weighted F1 (%). The official SASTNet evaluation reports the "
            "weighted F1; the macro F1 weighs every class equally.")

@@ -1,6 +1,6 @@
 """Class probabilities for every clip of some shards, from a trained ``best/`` checkpoint.
 
-    from pipelines.predict import predict
+    from pipelines.evaluate.predict import predict
     df = predict("models/aux/sastnet/best", shard_paths_for("data/shards", "test_seen"),
                  "data/features", rm_sil=False)
 
@@ -61,7 +61,7 @@ def predict(checkpoint_dir: str | Path, shard_paths: list[str], feature_dir: str
     ``loaded``: that folder's ``load_trained_model`` result, to predict several sets without
     rebuilding the model each time.
     """
-    from pipelines.dataset import make_dataset
+    from pipelines.dataset.loader import make_dataset
 
     model, job = loaded or load_trained_model(checkpoint_dir)
     if model.needs_whisper and feature_dir is None:

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 import ray
 from tqdm import tqdm
 
-from pipelines.audio_io import AudioError, load_audio
+from pipelines.common.audio_io import AudioError, load_audio
 from pipelines.params.vad import VadParams
 from sastnet.silence import speech_fraction
 

@@ -1,13 +1,13 @@
 """Ray job: frozen Whisper encoder features for every audio shard, computed once.
 
-    python -m pipelines.features                                  # params.yaml `features`, local Ray
-    python -m pipelines.features --actors 4 --variant fast        # overrides
-    RAY_ADDRESS=auto python -m pipelines.features                 # an existing cluster
-    ray job submit --working-dir . -- /path/to/venv/bin/python -m pipelines.features
+    python -m pipelines.whisper.features                                  # params.yaml `features`, local Ray
+    python -m pipelines.whisper.features --actors 4 --variant fast        # overrides
+    RAY_ADDRESS=auto python -m pipelines.whisper.features                 # an existing cluster
+    ray job submit --working-dir . -- /path/to/venv/bin/python -m pipelines.whisper.features
 
 A pool of Ray actors each loads the frozen encoder once and turns
 whole audio shards ``data/shards/<split>/shard-*.tar`` into feature shards
-``data/features/<split>/shard-*.tar`` (see ``pipelines.feature_shards``). A clip found in
+``data/features/<split>/shard-*.tar`` (see ``pipelines.whisper.feature_shards``). A clip found in
 several splits is encoded once, by its first shard, and copied into the others. The driver records
 each finished shard in ``data/features/index.json`` as soon as it arrives, so a killed job
 resumes where it stopped. On a multi-node cluster, ``data/`` must be on a shared filesystem.
@@ -26,7 +26,7 @@ from pathlib import Path
 import ray
 from tqdm import tqdm
 
-from pipelines.feature_shards import INDEX_NAME, extract_shard, is_done, sample_keys, write_json
+from pipelines.whisper.feature_shards import INDEX_NAME, extract_shard, is_done, sample_keys, write_json
 from pipelines.params.features import FeaturesParams
 
 

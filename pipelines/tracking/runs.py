@@ -25,7 +25,7 @@ from typing import Any
 import mlflow
 from mlflow.tracking import MlflowClient
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def default_tracking_uri() -> str:

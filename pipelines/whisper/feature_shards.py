@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import webdataset as wds
 
-# the loader's own decoding and fixed-length rule (pipelines.dataset), so the features are
+# the loader's own decoding and fixed-length rule (pipelines.dataset.loader), so the features are
 # computed on exactly the wave the model sees next to them
-from pipelines.clip_audio import decode_clip
+from pipelines.common.clip_audio import decode_clip
 from sastnet.crop import repeat_crop
 from sastnet.silence import rm_sil as remove_silence
 

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from pipelines.tracking import default_tracking_uri
+from pipelines.tracking.runs import default_tracking_uri
 
 CHAMPION = "champion"
 

@@ -5,7 +5,7 @@ expected rate or raises ``AudioError`` naming the file, what is wrong and how to
 stage can log a per-file skip reason and carry on. ``write_audio`` writes 16-bit FLAC atomically
 (a crash leaves no half-written file that a rerun would mistake for a finished one).
 
-    from pipelines.audio_io import AudioError, load_audio
+    from pipelines.common.audio_io import AudioError, load_audio
     try:
         wave = load_audio("data/corpus/audio/s01/s01_001.flac")
     except AudioError as err:

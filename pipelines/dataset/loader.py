@@ -1,6 +1,6 @@
 """Stream the WebDataset shards as training/evaluation samples (DDP- and worker-safe).
 
-    from pipelines.dataset import make_dataset, shard_paths_for, collate
+    from pipelines.dataset.loader import make_dataset, shard_paths_for, collate
     ds = make_dataset(shard_paths_for("data/shards", "train-aux"), num_samples=82_200,
                       shuffle_buffer=1000, seed=epoch, feature_dir="data/features")
     loader = torch.utils.data.DataLoader(ds, batch_size=12, num_workers=2, collate_fn=collate)
@@ -29,7 +29,7 @@ import torch
 import webdataset as wds
 from webdataset.tariterators import tarfile_samples
 
-from pipelines.clip_audio import decode_clip
+from pipelines.common.clip_audio import decode_clip
 from sastnet.crop import repeat_crop
 from sastnet.silence import rm_sil as remove_silence
 from sastnet.taxonomy import TASKS

@@ -28,7 +28,7 @@ from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
 from transformers.audio_utils import mel_filter_bank
 
-from pipelines.audio_io import AudioError, load_audio
+from pipelines.common.audio_io import AudioError, load_audio
 
 __all__ = ["clip_features", "fingerprint_report", "log_mel_mean"]
 

@@ -26,9 +26,9 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from pipelines.audio_io import AudioError, audio_duration_s, load_audio, write_audio
-from pipelines.corpus_report import summarize_manifest
-from pipelines.synthetic_corpus import to_manifest_frame
+from pipelines.common.audio_io import AudioError, audio_duration_s, load_audio, write_audio
+from pipelines.corpus.report import summarize_manifest
+from pipelines.corpus.synthetic import to_manifest_frame
 from sastnet.taxonomy import Taxonomy
 
 __all__ = [
