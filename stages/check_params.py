@@ -8,8 +8,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from pipelines.common.io import write_json
 from pipelines.params import load_params
-from stages._io import write_json
 
 
 def main() -> None:

@@ -10,8 +10,8 @@ import logging
 from pathlib import Path
 
 from pipelines.codecs.zoo import build_zoo
+from pipelines.common.io import write_json, write_text
 from pipelines.params import load_params
-from stages._io import write_json, write_text
 
 
 def zoo_markdown(zoo: dict) -> str:

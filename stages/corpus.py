@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipelines.corpus.report import summarize_manifest
+from pipelines.common.io import write_json
 from pipelines.common.manifest import write_manifest
+from pipelines.corpus.report import summarize_manifest
 from pipelines.params import Params, load_params
-from stages._io import write_json
 
 
 def build_corpus(params: Params) -> tuple[pd.DataFrame, dict]:

@@ -14,11 +14,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from pipelines.evaluate.scoring import RANDOM, evaluate, flat_metrics, load_predictions, with_cors
-from pipelines.params import load_params
+from pipelines.common.io import write_json, write_text
 from pipelines.evaluate.plots import plot_confusion_matrix
+from pipelines.evaluate.scoring import RANDOM, evaluate, flat_metrics, load_predictions, with_cors
 from pipelines.evaluate.tables import SET_NAMES, display_name, render_tables
-from stages._io import write_json, write_text
+from pipelines.params import load_params
 
 
 def write_evaluation(pred_root: str | Path, reports_dir: str | Path, metrics_dir: str | Path,

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.whisper.features import run_features
+from pipelines.common.io import write_json
 from pipelines.params import load_params
-from stages._io import write_json
+from pipelines.whisper.features import run_features
 
 
 def main() -> None:

@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 
 from pipelines.codecs.fingerprint import clip_features, fingerprint_report
+from pipelines.common.io import write_json
 from pipelines.params import load_params
-from stages._io import write_json
 
 
 def main() -> None:

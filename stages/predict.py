@@ -12,11 +12,16 @@ ids <= ``shard.seen_max_utt_id`` only (the paper's Tables II and III protocol).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
+import typer
+
+from pipelines.common.io import atomic_path
 from pipelines.dataset.loader import shard_paths_for
-from pipelines.params import load_params
 from pipelines.evaluate.predict import load_trained_model, predict
-from stages._io import atomic_path, parse_task_variant
+from pipelines.params import load_params
+from sastnet.models.config import VARIANTS
+from sastnet.taxonomy import TASKS
 
 # (evaluation set, rm_sil view): silence removal is the CoRS experiment of Table II.
 EVAL_VIEWS: tuple[tuple[str, bool], ...] = (
@@ -53,8 +58,10 @@ def predict_all(task: str, variant: str, *, models_dir: str, shards_dir: str, fe
     return written
 
 
-def main(argv: list[str] | None = None) -> None:
-    task, variant = parse_task_variant(__doc__, argv)
+def main(task: Literal[TASKS] = typer.Option(..., help="the task whose labels are learnt"),
+         variant: Literal[VARIANTS + ("toy",)] = typer.Option(
+             ..., help="model variant (toy: the tiny test model)")) -> None:
+    """Class probabilities of one trained model on every evaluation set."""
     params = load_params()
     data = Path(params.common.data_dir)
     predict_all(task, variant, models_dir=params.train.models_dir,
@@ -63,4 +70,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    typer.run(main)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pipelines.common.io import write_json
 from pipelines.params import load_params
 from pipelines.tracking.registry import champion_info, promote_if_better
-from stages._io import write_json
 
 
 def register_all(tasks: tuple[str, ...], variants: tuple[str, ...], models_dir: str | Path,

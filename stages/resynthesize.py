@@ -17,11 +17,11 @@ from pathlib import Path
 
 import torch
 
-from pipelines.params import load_params
-from pipelines.corpus.report import summarize_manifest
-from pipelines.common.manifest import read_manifest, write_manifest
 from pipelines.codecs.resynthesize import build_resynth_manifest, load_zoo
-from stages._io import write_json
+from pipelines.common.io import write_json
+from pipelines.common.manifest import read_manifest, write_manifest
+from pipelines.corpus.report import summarize_manifest
+from pipelines.params import load_params
 
 
 def _codecs(params, data_dir: Path):

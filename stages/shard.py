@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipelines.common.io import write_json
 from pipelines.common.manifest import read_manifest
-from pipelines.params import load_params
 from pipelines.dataset.shards import build_shards, shards_metrics, shards_report
 from pipelines.dataset.vad import read_vad
-from stages._io import write_json
+from pipelines.params import load_params
 
 
 def main() -> None:

@@ -9,14 +9,20 @@ Writes ``models/<task>/<variant>/best/`` and ``models/<task>/<variant>/run.json`
 from __future__ import annotations
 
 import json
+from typing import Literal
+
+import typer
 
 from pipelines.params import load_params
 from pipelines.train import job_from_params, run_training, settings_from_params
-from stages._io import parse_task_variant
+from sastnet.models.config import VARIANTS
+from sastnet.taxonomy import TASKS
 
 
-def main(argv: list[str] | None = None) -> None:
-    task, variant = parse_task_variant(__doc__, argv)
+def main(task: Literal[TASKS] = typer.Option(..., help="the task whose labels are learnt"),
+         variant: Literal[VARIANTS + ("toy",)] = typer.Option(
+             ..., help="model variant (toy: the tiny test model)")) -> None:
+    """Train one (task, variant) on Ray Train, tracked in MLflow."""
     params = load_params()
     summary = run_training(job_from_params(params, task, variant),
                            settings_from_params(params))
@@ -24,4 +30,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    typer.run(main)

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipelines.common.io import atomic_path, write_json
 from pipelines.common.manifest import read_manifest
-from pipelines.params import load_params
 from pipelines.dataset.vad import borrow_pair_segments, run_vad, vad_summary, write_vad
-from stages._io import atomic_path, write_json
+from pipelines.params import load_params
 
 
 def main() -> None:

@@ -14,12 +14,12 @@ stage can log a per-file skip reason and carry on. ``write_audio`` writes 16-bit
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+
+from pipelines.common.io import atomic_path
 
 __all__ = ["AudioError", "audio_duration_s", "load_audio", "write_audio"]
 
@@ -84,15 +84,8 @@ def write_audio(path: str | Path, wave: np.ndarray, sample_rate_hz: int = 16000)
         raise ValueError(f"{path}: expected a non-empty 1-D wave, got shape {wave.shape}")
     if not np.isfinite(wave).all():
         raise ValueError(f"{path}: refusing to write NaN or infinite samples")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         sf.write(tmp, np.clip(wave, -1.0, 1.0), sample_rate_hz, format="FLAC", subtype="PCM_16")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def audio_duration_s(path: str | Path) -> float:

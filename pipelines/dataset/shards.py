@@ -20,11 +20,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -34,35 +31,14 @@ import webdataset as wds
 from tqdm import tqdm
 
 from pipelines.common.clip_audio import ClipError, load_clip
-from pipelines.params.shard import ShardParams
+from pipelines.common.io import atomic_path, file_sha256, write_json
 from pipelines.dataset.sampling import balanced_pairs
+from pipelines.params.shard import ShardParams
 from sastnet.taxonomy import BONAFIDE, TASKS
 
 log = logging.getLogger(__name__)
 INDEX_NAME = "index.json"
 SHARD_PATTERN = "shard-%06d.tar"
-
-
-@contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """A temporary file beside ``path``, renamed onto it only if the block succeeds.
-
-    (Same contract as ``stages/_io.atomic_path``; pipelines/ must not import stages/.)
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def write_json(path: Path, data) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
 
 
 def sample_key(key: str) -> str:
@@ -164,14 +140,6 @@ def _fingerprint(shard: list[list[dict]], vad: dict[str, list]) -> str:
     return digest.hexdigest()
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 @dataclass
 class ShardResult:
     path: str
@@ -222,7 +190,7 @@ def write_shard(path: Path, shard: list[list[dict]], vad: dict[str, list], sampl
                 codecs[str(row["codec"])] += 1
                 for t in TASKS:
                     labels[t][str(int(row[f"label_{t}"]))] += 1
-    return ShardResult(rel, samples, sha256_file(path), plan,
+    return ShardResult(rel, samples, file_sha256(path), plan,
                        {t: dict(sorted(c.items())) for t, c in labels.items()},
                        dict(sorted(codecs.items())), no_speech, rejected)
 
@@ -281,7 +249,7 @@ def build_shards(manifest: pd.DataFrame, vad: pd.DataFrame, shards_dir: str | Pa
                 fingerprint = _fingerprint(shard, segments)
                 old, path = previous.get(rel), shards_dir / rel
                 reused = bool(old and old["plan"] == fingerprint and path.exists()
-                              and sha256_file(path) == old["sha256"])
+                              and file_sha256(path) == old["sha256"])
                 result = (ShardResult(**old) if reused else
                           write_shard(path, shard, segments, sample_rate_hz, fingerprint, rel))
                 results.append(result)

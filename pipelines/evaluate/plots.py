@@ -14,6 +14,7 @@ matplotlib.use("Agg")  # files only, no display (must precede pyplot)
 import matplotlib.pyplot as plt
 import numpy as np
 
+from pipelines.common.io import atomic_path
 from sastnet.metrics import confusion_matrix_normalized
 from sastnet.taxonomy import CLASS_NAMES, num_classes
 
@@ -38,10 +39,7 @@ def plot_confusion_matrix(y_true, y_pred, task: str, title: str, path: str | Pat
                     color="white" if cm[i, j] > 0.6 else "black")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp)
+    with atomic_path(path) as tmp:  # a crash never leaves half a PNG under the real name
+        fig.savefig(tmp, format="png")
     plt.close(fig)
-    tmp.replace(path)  # atomic: a crash never leaves half a PNG under the real name
     return cm

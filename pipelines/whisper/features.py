@@ -26,7 +26,8 @@ from pathlib import Path
 import ray
 from tqdm import tqdm
 
-from pipelines.whisper.feature_shards import INDEX_NAME, extract_shard, is_done, sample_keys, write_json
+from pipelines.common.io import write_json
+from pipelines.whisper.feature_shards import INDEX_NAME, extract_shard, is_done, sample_keys
 from pipelines.params.features import FeaturesParams
 
 
