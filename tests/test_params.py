@@ -86,3 +86,66 @@ def test_cross_section_rules_name_both_keys():
     data["shard"]["tasks"] = ["aux"]
     with pytest.raises(ParamsError, match="train.tasks: dec have no training shards"):
         parse_params(data)
+
+
+def _cli(args):
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    return CliRunner().invoke(app, args)
+
+
+def _write(tmp_path, data):
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_misspelt_override_names_its_path_and_allowed_keys(tmp_path):
+    data = _default()
+    data["model"]["overrides"] = {"mae": {"mask_ration": 0.4}}
+    with pytest.raises(ParamsError, match=r"model\.overrides\.mae\.mask_ration: unknown key; "
+                                          r"allowed keys: .*mask_ratio"):
+        parse_params(data)
+    result = _cli(["check-params", str(_write(tmp_path, data))])
+    assert result.exit_code == 2
+    assert "model.overrides.mae.mask_ration" in result.output
+
+
+def test_unknown_top_level_override_and_fixed_fields_are_rejected():
+    data = _default()
+    data["model"]["overrides"] = {"mask_ratio": 0.4}  # the field of mae, not of the model
+    with pytest.raises(ParamsError, match=r"model\.overrides\.mask_ratio: unknown key; "
+                                          r"allowed keys: num_classes, .*mae"):
+        parse_params(data)
+    data["model"]["overrides"] = {"num_samples": 16000}  # train.num_samples sets it
+    with pytest.raises(ParamsError, match=r"model\.overrides\.num_samples: unknown key"):
+        parse_params(data)
+
+
+def test_override_value_type_and_range_are_checked():
+    data = _default()
+    data["model"]["overrides"] = {"mae": {"mask_ratio": "high"}}
+    with pytest.raises(ParamsError, match=r"model\.overrides\.mae\.mask_ratio: expected a number"):
+        parse_params(data)
+    data["model"]["overrides"] = {"mae": {"mask_ratio": 1.5}}
+    with pytest.raises(ParamsError, match=r"model\.overrides: mae\.mask_ratio: must be in \[0, 1\)"):
+        parse_params(data)
+
+
+def test_valid_override_reaches_the_model_config():
+    from sastnet.models.config import model_config
+
+    data = _default()
+    data["model"]["overrides"] = {"mae": {"mask_ratio": 0.5}, "fusion": {"num_layers": 1}}
+    params = parse_params(data)
+    cfg = model_config("sastnet", "aux", params.model.size, **params.model.overrides)
+    assert cfg.mae.mask_ratio == 0.5 and cfg.fusion.num_layers == 1
+    assert cfg.mae.depth == model_config("sastnet", "aux", "tiny").mae.depth  # others kept
+
+
+def test_check_params_cli_rejects_unknown_section(tmp_path):
+    result = _cli(["check-params", str(_write(tmp_path, {**_default(), "trian": {}}))])
+    assert result.exit_code == 2
+    assert "unknown section(s) trian" in result.output
