@@ -26,11 +26,12 @@ sys.path.insert(0, str(ROOT))
 
 from pipelines.common.clip_audio import decode_clip
 from pipelines.dataset.loader import make_dataset, shard_paths_for
-from pipelines.params.shard import ShardParams
 from pipelines.dataset.shards import build_shards
+from pipelines.params.shard import ShardParams
+from sastnet.audio import SAMPLE_RATE_HZ
 from sastnet.crop import repeat_crop
 
-SR = 16000
+SR = SAMPLE_RATE_HZ
 
 
 def make_clips(root: Path, clips: int, seconds: float, seed: int = 0) -> pd.DataFrame:

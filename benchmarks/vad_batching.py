@@ -25,10 +25,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipelines.params.vad import VadParams
 from pipelines.dataset.vad import speech_segments, speech_segments_batch
+from pipelines.params.vad import VadParams
+from sastnet.audio import SAMPLE_RATE_HZ
 
-SR = 16000
+SR = SAMPLE_RATE_HZ
 SENTENCES = ["Please call Stella.", "Ask her to bring these things with her from the store.",
              "Six spoons of fresh snow peas, five thick slabs of blue cheese.",
              "We also need a small plastic snake and a big toy frog for the kids.",

@@ -36,9 +36,10 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 from pipelines.dataset.loader import make_dataset
-from pipelines.whisper.features import run_features
 from pipelines.params.features import FeaturesParams
 from pipelines.whisper.check import SENTENCES, synthesize
+from pipelines.whisper.features import run_features
+from sastnet.audio import SAMPLE_RATE_HZ
 from sastnet.crop import repeat_crop
 from sastnet.whisper import load_whisper_encoder, whisper_features
 
@@ -57,7 +58,7 @@ def make_shards(root: Path, waves: list[np.ndarray], per_shard: int) -> Path:
         with wds.TarWriter(str(path)) as writer:
             for i, wave in enumerate(waves[s:s + per_shard], start=s):
                 buf = io.BytesIO()
-                sf.write(buf, wave, 16000, format="FLAC", subtype="PCM_16")
+                sf.write(buf, wave, SAMPLE_RATE_HZ, format="FLAC", subtype="PCM_16")
                 key = f"clip_{i:04d}"
                 writer.write({"__key__": key, "flac": buf.getvalue(),
                               "json": {"key": key, "label_vq": 0, "label_aux": 0, "label_dec": 0,

@@ -10,10 +10,12 @@ from pathlib import Path
 
 from pipelines.common.io import write_json
 from pipelines.params import load_params
+from pipelines.params.model_check import check_model_params
 
 
 def main() -> None:
     params = load_params()
+    check_model_params(params)  # model.overrides against the model code
     resolved = {name: dataclasses.asdict(section) for name, section in params.sections.items()}
     write_json(Path(params.common.reports_dir) / "params.json", resolved)
     print(f"params.yaml ok (profile {params.common.profile})")

@@ -4,6 +4,7 @@ import pytest
 import yaml
 
 from pipelines.params import PROFILES_DIR, ParamsError, load_params, parse_params
+from pipelines.params.model_check import check_model_params
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -11,6 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.parametrize("profile", sorted(PROFILES_DIR.glob("*.yaml")), ids=lambda p: p.stem)
 def test_every_shipped_profile_loads(profile):
     params = load_params(profile)
+    check_model_params(params)
     assert params.common.profile == profile.stem
 
 
@@ -102,12 +104,16 @@ def _write(tmp_path, data):
     return path
 
 
+def _check(data):
+    check_model_params(parse_params(data))
+
+
 def test_misspelt_override_names_its_path_and_allowed_keys(tmp_path):
     data = _default()
     data["model"]["overrides"] = {"mae": {"mask_ration": 0.4}}
     with pytest.raises(ParamsError, match=r"model\.overrides\.mae\.mask_ration: unknown key; "
                                           r"allowed keys: .*mask_ratio"):
-        parse_params(data)
+        _check(data)
     result = _cli(["check-params", str(_write(tmp_path, data))])
     assert result.exit_code == 2
     assert "model.overrides.mae.mask_ration" in result.output
@@ -118,20 +124,20 @@ def test_unknown_top_level_override_and_fixed_fields_are_rejected():
     data["model"]["overrides"] = {"mask_ratio": 0.4}  # the field of mae, not of the model
     with pytest.raises(ParamsError, match=r"model\.overrides\.mask_ratio: unknown key; "
                                           r"allowed keys: num_classes, .*mae"):
-        parse_params(data)
+        _check(data)
     data["model"]["overrides"] = {"num_samples": 16000}  # train.num_samples sets it
     with pytest.raises(ParamsError, match=r"model\.overrides\.num_samples: unknown key"):
-        parse_params(data)
+        _check(data)
 
 
 def test_override_value_type_and_range_are_checked():
     data = _default()
     data["model"]["overrides"] = {"mae": {"mask_ratio": "high"}}
     with pytest.raises(ParamsError, match=r"model\.overrides\.mae\.mask_ratio: expected a number"):
-        parse_params(data)
+        _check(data)
     data["model"]["overrides"] = {"mae": {"mask_ratio": 1.5}}
     with pytest.raises(ParamsError, match=r"model\.overrides: mae\.mask_ratio: must be in \[0, 1\)"):
-        parse_params(data)
+        _check(data)
 
 
 def test_valid_override_reaches_the_model_config():
@@ -140,7 +146,10 @@ def test_valid_override_reaches_the_model_config():
     data = _default()
     data["model"]["overrides"] = {"mae": {"mask_ratio": 0.5}, "fusion": {"num_layers": 1}}
     params = parse_params(data)
-    cfg = model_config("sastnet", "aux", params.model.size, **params.model.overrides)
+    check_model_params(params)
+    from pipelines.params.model_check import check_overrides
+
+    cfg = model_config("sastnet", "aux", params.model.size, **check_overrides(params.model.overrides))
     assert cfg.mae.mask_ratio == 0.5 and cfg.fusion.num_layers == 1
     assert cfg.mae.depth == model_config("sastnet", "aux", "tiny").mae.depth  # others kept
 

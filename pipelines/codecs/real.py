@@ -25,6 +25,8 @@ import torch
 from scipy.signal import resample_poly
 from torch import Tensor, nn
 
+from sastnet.audio import SAMPLE_RATE_HZ
+
 __all__ = [
     "KINDS",
     "DacAdapter",
@@ -37,7 +39,6 @@ __all__ = [
     "real_codec_entry",
 ]
 
-SAMPLE_RATE_HZ = 16000
 
 
 class RealCodecUnavailable(RuntimeError):

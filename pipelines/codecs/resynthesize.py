@@ -29,6 +29,7 @@ from tqdm import tqdm
 from pipelines.common.audio_io import AudioError, audio_duration_s, load_audio, write_audio
 from pipelines.corpus.report import summarize_manifest
 from pipelines.corpus.synthetic import to_manifest_frame
+from sastnet.audio import SAMPLE_RATE_HZ
 from sastnet.taxonomy import Taxonomy
 
 __all__ = [
@@ -43,7 +44,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-SAMPLE_RATE_HZ = 16000
 
 
 class Resynthesizer(Protocol):

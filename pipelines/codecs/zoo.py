@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from pipelines.common.io import atomic_path, write_json
 from pipelines.params.codecs import CodecsParams
+from sastnet.audio import SAMPLE_RATE_HZ
 from sastnet.codecs.codec import NeuralCodec, build_codec, save_codec
 from sastnet.codecs.losses import matched_noise, mel_distance, si_snr
 from sastnet.codecs.semantic import load_teacher
@@ -37,7 +38,6 @@ from sastnet.codecs.zoo_spec import ZOO_CODECS
 from sastnet.taxonomy import BONAFIDE
 
 log = logging.getLogger(__name__)
-SAMPLE_RATE_HZ = 16000
 
 
 def load_split_audio(manifest_path: str | Path, split: str, max_clips: int | None = None,

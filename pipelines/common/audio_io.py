@@ -20,6 +20,7 @@ import numpy as np
 import soundfile as sf
 
 from pipelines.common.io import atomic_path
+from sastnet.audio import SAMPLE_RATE_HZ
 
 __all__ = ["AudioError", "audio_duration_s", "load_audio", "write_audio"]
 
@@ -38,7 +39,7 @@ class AudioError(ValueError):
         return {"path": self.path, "reason": self.reason, "fix": self.fix}
 
 
-def load_audio(path: str | Path, expected_sr: int = 16000) -> np.ndarray:
+def load_audio(path: str | Path, expected_sr: int = SAMPLE_RATE_HZ) -> np.ndarray:
     """Read one clip as float32 mono samples in [-1, 1].
 
     Args:
@@ -76,7 +77,7 @@ def load_audio(path: str | Path, expected_sr: int = 16000) -> np.ndarray:
     return np.ascontiguousarray(wave)
 
 
-def write_audio(path: str | Path, wave: np.ndarray, sample_rate_hz: int = 16000) -> None:
+def write_audio(path: str | Path, wave: np.ndarray, sample_rate_hz: int = SAMPLE_RATE_HZ) -> None:
     """Write mono float samples as 16-bit FLAC (clipped to [-1, 1]), atomically."""
     path = Path(path)
     wave = np.asarray(wave, dtype=np.float32)

@@ -30,7 +30,6 @@ from scipy.signal import lfilter
 from tqdm import tqdm
 
 from pipelines.common.audio_io import AudioError, audio_duration_s, load_audio, write_audio
-from pipelines.params.corpus_synthetic import SyntheticCorpusParams
 from pipelines.corpus.synthesis.sentences import build_sentences
 from pipelines.corpus.synthesis.voices import (
     SPEAKER_POOL,
@@ -40,11 +39,12 @@ from pipelines.corpus.synthesis.voices import (
     synthesize,
     synthesize_many,
 )
+from pipelines.params.corpus_synthetic import SyntheticCorpusParams
+from sastnet.audio import SAMPLE_RATE_HZ
 
 __all__ = ["MANIFEST_COLUMNS", "ClipPlan", "build_synthetic_corpus", "plan_corpus", "render_clip"]
 
 log = logging.getLogger(__name__)
-SAMPLE_RATE_HZ = 16000
 MANIFEST_COLUMNS = ("key", "path", "speaker", "utt_id", "text", "codec", "subset", "split", "seen",
                     "pair_key", "codec_seen", "label_vq", "label_aux", "label_dec", "label_bin",
                     "duration_s")

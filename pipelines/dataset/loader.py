@@ -30,6 +30,7 @@ import webdataset as wds
 from webdataset.tariterators import tarfile_samples
 
 from pipelines.common.clip_audio import decode_clip
+from sastnet.audio import SAMPLE_RATE_HZ
 from sastnet.crop import repeat_crop
 from sastnet.silence import rm_sil as remove_silence
 from sastnet.taxonomy import TASKS
@@ -99,7 +100,7 @@ def _zip_strict(audio: Iterator[dict], features: Iterator[dict], url: str, featu
         raise ValueError(f"{feature_url} has more samples than {url} (first extra {extra['__key__']!r})")
 
 
-def decode_sample(sample: dict, *, num_samples: int, rm_sil: bool, sample_rate_hz: int = 16000) -> dict:
+def decode_sample(sample: dict, *, num_samples: int, rm_sil: bool, sample_rate_hz: int = SAMPLE_RATE_HZ) -> dict:
     """Raw tar members -> ``{"key", "wave", "labels", "meta"[, "whisper"]}``."""
     where = f"{sample.get('__url__', '?')}:{sample['__key__']}"
     if "flac" not in sample or "json" not in sample:

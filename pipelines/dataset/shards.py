@@ -34,6 +34,7 @@ from pipelines.common.clip_audio import ClipError, load_clip
 from pipelines.common.io import atomic_path, file_sha256, write_json
 from pipelines.dataset.sampling import balanced_pairs
 from pipelines.params.shard import ShardParams
+from sastnet.audio import SAMPLE_RATE_HZ
 from sastnet.taxonomy import BONAFIDE, TASKS
 
 log = logging.getLogger(__name__)
@@ -225,7 +226,7 @@ def _summarize(results: list[ShardResult]) -> dict:
 
 
 def build_shards(manifest: pd.DataFrame, vad: pd.DataFrame, shards_dir: str | Path, cfg: ShardParams,
-                 seed: int, sample_rate_hz: int = 16000,
+                 seed: int, sample_rate_hz: int = SAMPLE_RATE_HZ,
                  on_shard: Callable[[ShardResult, bool], None] | None = None) -> dict:
     """Plan every split, write (or keep) its shards, and return the index written to ``index.json``.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pipelines.params.codecs import CodecsParams
 from pipelines.params.common import CommonParams
-from pipelines.params.core import ParamsError, check
+from pipelines.params.core import check
 from pipelines.params.corpus import CorpusParams
 from pipelines.params.features import FeaturesParams
 from pipelines.params.model import ModelParams
@@ -35,20 +35,3 @@ def check_consistency(sections: dict) -> None:
     missing = [t for t in train.tasks if t not in shard.tasks]
     check(not missing, "train.tasks", f"{', '.join(missing)} have no training shards; add them "
           f"to shard.tasks (now {', '.join(shard.tasks)})")
-    check_models(sections)
-
-
-def check_models(sections: dict) -> None:
-    """Every (task, variant) ``train`` will build gets a valid model config from ``model``
-    (``model.overrides`` values a dataclass rejects, e.g. ``mae.mask_ratio: 1.5``)."""
-    from sastnet.models.config import model_config
-
-    model, train = sections["model"], sections["train"]
-    for task in train.tasks:
-        for variant in (train.baseline_variant, *train.variants):
-            try:
-                model_config(variant, task, model.size, num_samples=train.num_samples,
-                             **model.overrides)
-            except (ValueError, TypeError) as err:
-                raise ParamsError(f"model.overrides: {err} (building {variant} for task {task}, "
-                                  f"size {model.size})") from None

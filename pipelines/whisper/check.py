@@ -20,6 +20,8 @@ import soundfile as sf
 import torch
 from scipy.signal import resample_poly
 
+from sastnet.audio import SAMPLE_RATE_HZ
+
 SENTENCES = (
     "The quick brown fox jumps over the lazy dog.",
     "Please call Stella and ask her to bring these things with her from the store.",
@@ -52,7 +54,7 @@ def word_error_rate(refs: list[str], hyps: list[str]) -> float:
     return edits / max(1, sum(len(r) for r in ref_words))
 
 
-def synthesize(text: str, voice: str = "en-us", sample_rate_hz: int = 16000) -> np.ndarray:
+def synthesize(text: str, voice: str = "en-us", sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:
     """Speak ``text`` with espeak-ng (22.05 kHz) and resample to ``sample_rate_hz``."""
     with tempfile.NamedTemporaryFile(suffix=".wav") as tmp:
         subprocess.run(["espeak-ng", "-v", voice, "-w", tmp.name, text], check=True,
@@ -68,7 +70,7 @@ def transcribe(model_dir: str | Path, waves: list[np.ndarray]) -> list[str]:
 
     processor = WhisperProcessor.from_pretrained(model_dir)
     model = WhisperForConditionalGeneration.from_pretrained(model_dir, dtype=torch.float32).eval()
-    feats = processor(waves, sampling_rate=16000, return_tensors="pt").input_features
+    feats = processor(waves, sampling_rate=SAMPLE_RATE_HZ, return_tensors="pt").input_features
     tokens = model.generate(feats, max_new_tokens=64)
     return [t.strip() for t in processor.batch_decode(tokens, skip_special_tokens=True)]
 

@@ -25,10 +25,10 @@ from pipelines.common.clip_audio import decode_clip
 # the loader's own decoding and fixed-length rule (pipelines.dataset.loader), so the features are
 # computed on exactly the wave the model sees next to them
 from pipelines.common.io import atomic_path, file_sha256
+from sastnet.audio import SAMPLE_RATE_HZ
 from sastnet.crop import repeat_crop
 from sastnet.silence import rm_sil as remove_silence
 
-SAMPLE_RATE_HZ = 16000
 INDEX_NAME = "index.json"
 FEATURE_DTYPE = np.float16  # docs/contracts.md: float16 128 x d_model per clip
 
