@@ -158,3 +158,11 @@ def test_check_params_cli_rejects_unknown_section(tmp_path):
     result = _cli(["check-params", str(_write(tmp_path, {**_default(), "trian": {}}))])
     assert result.exit_code == 2
     assert "unknown section(s) trian" in result.output
+
+
+def test_unknown_variant_is_named():
+    data = _default()
+    data["train"]["variants"] = ["sastnet", "sastnett"]
+    with pytest.raises(ParamsError, match=r"train\.variants: 'sastnett' is not a variant; "
+                                          r"allowed: w2v2_aasist, "):
+        _check(data)

@@ -30,10 +30,9 @@ from transformers.audio_utils import mel_filter_bank
 
 from pipelines.common.audio_io import AudioError, load_audio
 from sastnet.audio import SAMPLE_RATE_HZ
+from sastnet.taxonomy import TASKS
 
 __all__ = ["clip_features", "fingerprint_report", "log_mel_mean"]
-
-TASKS = ("vq", "aux", "dec", "bin")
 
 
 @lru_cache(maxsize=4)

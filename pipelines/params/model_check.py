@@ -62,9 +62,15 @@ def check_overrides(overrides: dict[str, Any], path: str = "model.overrides") ->
 def check_model_params(params: Any) -> None:
     """``model.overrides`` keys and values, and a valid model config for every (task, variant)
     that ``train`` will build. Raises ``ParamsError`` naming the key path."""
-    from sastnet.models.config import model_config
+    from sastnet.models.config import VARIANTS, model_config
 
     model, train = params.model, params.train
+    for key, names in (("train.baseline_variant", (train.baseline_variant,)),
+                       ("train.variants", train.variants)):
+        for name in names:
+            if name not in VARIANTS:
+                raise ParamsError(f"{key}: {name!r} is not a variant; allowed: "
+                                  + ", ".join(VARIANTS))
     overrides = check_overrides(model.overrides)
     for task in train.tasks:
         for variant in (train.baseline_variant, *train.variants):
