@@ -24,7 +24,7 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipelines.common.clip_audio import decode_clip
+from pipelines.common.audio_io import load_audio
 from pipelines.dataset.loader import make_dataset, shard_paths_for
 from pipelines.dataset.shards import build_shards
 from pipelines.params.shard import ShardParams
@@ -55,7 +55,7 @@ def make_clips(root: Path, clips: int, seconds: float, seed: int = 0) -> pd.Data
 def read_files(paths: list[str], num_samples: int) -> int:
     count = 0
     for path in paths:
-        repeat_crop(decode_clip(path, SR), num_samples)
+        repeat_crop(load_audio(path, sample_rate_hz=SR), num_samples)
         count += 1
     return count
 

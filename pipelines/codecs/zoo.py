@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import soundfile as sf
 import torch
 from tqdm.auto import tqdm
 
+from pipelines.common.audio_io import AudioError, load_audio
 from pipelines.common.io import atomic_path, write_json
 from pipelines.params.codecs import CodecsParams
 from sastnet.audio import SAMPLE_RATE_HZ
@@ -56,20 +56,10 @@ def load_split_audio(manifest_path: str | Path, split: str, max_clips: int | Non
         rows = rows.sample(max_clips, random_state=seed)
     waves = []
     for path in rows.path:
-        try:
-            wave, rate = sf.read(path, dtype="float32", always_2d=True)
-        except (OSError, RuntimeError, sf.LibsndfileError) as err:
-            log.warning("skipping %s: unreadable (%s)", path, err)
-            continue
-        if rate != SAMPLE_RATE_HZ:
-            log.warning("skipping %s: %d Hz, expected %d Hz (resample it)", path, rate,
-                        SAMPLE_RATE_HZ)
-            continue
-        wave = wave.mean(1)  # stereo -> mono
-        if len(wave) == 0 or not np.isfinite(wave).all():
-            log.warning("skipping %s: empty or non-finite audio", path)
-            continue
-        waves.append(wave)
+        try:  # any speech trains a codec: a stereo clip is down-mixed, not rejected
+            waves.append(load_audio(path, channels="downmix"))
+        except AudioError as err:
+            log.warning("skipping %s", err)
     return waves
 
 

@@ -30,7 +30,8 @@ import pandas as pd
 import webdataset as wds
 from tqdm import tqdm
 
-from pipelines.common.clip_audio import ClipError, load_clip
+from pipelines.common.audio_io import AudioError
+from pipelines.common.clip_audio import load_clip
 from pipelines.common.io import atomic_path, file_sha256, write_json
 from pipelines.dataset.sampling import balanced_pairs
 from pipelines.params.shard import ShardParams
@@ -169,8 +170,8 @@ def write_shard(path: Path, shard: list[list[dict]], vad: dict[str, list], sampl
                     break
                 try:
                     _, flac = load_clip(str(row["path"]), sample_rate_hz)
-                except ClipError as err:
-                    failed = (row, err.reason, err.detail)
+                except AudioError as err:
+                    failed = (row, err.reason, f"{err.reason} ({err.fix})")
                     break
                 record = sample_record(row, vad[row["key"]])
                 members.append((row, {"__key__": sample_key(row["key"]), "flac": flac,

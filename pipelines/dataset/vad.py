@@ -113,7 +113,7 @@ def vad_batch(clips: list[tuple[str, str]], cfg: dict, sample_rate_hz: int) -> l
     records, readable, waves = [], [], []
     for key, path in clips:
         try:
-            waves.append(load_audio(path, sample_rate_hz))
+            waves.append(load_audio(path, sample_rate_hz=sample_rate_hz))
             readable.append(len(records))
             records.append({"key": key, "error": None})
         except AudioError as err:

@@ -20,12 +20,10 @@ from pathlib import Path
 import numpy as np
 import webdataset as wds
 
-from pipelines.common.clip_audio import decode_clip
-
 # the loader's own decoding and fixed-length rule (pipelines.dataset.loader), so the features are
 # computed on exactly the wave the model sees next to them
+from pipelines.common.audio_io import load_audio
 from pipelines.common.io import atomic_path, file_sha256
-from sastnet.audio import SAMPLE_RATE_HZ
 from sastnet.crop import repeat_crop
 from sastnet.silence import rm_sil as remove_silence
 
@@ -61,7 +59,7 @@ def read_audio_shard(path: str | Path, num_samples: int,
     for key, members in samples:
         if "flac" not in members:
             raise ValueError(f"{path}: sample {key} has no .flac member (has {sorted(members)})")
-        wave = decode_clip(members["flac"], SAMPLE_RATE_HZ, name=f"{path}: {key}.flac")
+        wave = load_audio(members["flac"], name=f"{path}: {key}.flac")
         if rm_sil:
             if "json" not in members:
                 raise ValueError(f"{path}: sample {key} has no .json member (VAD segments)")
