@@ -12,7 +12,6 @@ ids <= ``shard.seen_max_utt_id`` only (the paper's Tables II and III protocol).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 import typer
 
@@ -20,8 +19,7 @@ from pipelines.common.io import atomic_path
 from pipelines.dataset.loader import shard_paths_for
 from pipelines.evaluate.predict import load_trained_model, predict
 from pipelines.params import load_params
-from sastnet.models.config import VARIANTS
-from sastnet.taxonomy import TASKS
+from stages._cli import Task, Variant
 
 # (evaluation set, rm_sil view): silence removal is the CoRS experiment of Table II.
 EVAL_VIEWS: tuple[tuple[str, bool], ...] = (
@@ -58,9 +56,7 @@ def predict_all(task: str, variant: str, *, models_dir: str, shards_dir: str, fe
     return written
 
 
-def main(task: Literal[TASKS] = typer.Option(..., help="the task whose labels are learnt"),
-         variant: Literal[VARIANTS + ("toy",)] = typer.Option(
-             ..., help="model variant (toy: the tiny test model)")) -> None:
+def main(task: Task, variant: Variant) -> None:
     """Class probabilities of one trained model on every evaluation set."""
     params = load_params()
     data = Path(params.common.data_dir)

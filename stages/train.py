@@ -9,19 +9,15 @@ Writes ``models/<task>/<variant>/best/`` and ``models/<task>/<variant>/run.json`
 from __future__ import annotations
 
 import json
-from typing import Literal
 
 import typer
 
 from pipelines.params import load_params
 from pipelines.train import job_from_params, run_training, settings_from_params
-from sastnet.models.config import VARIANTS
-from sastnet.taxonomy import TASKS
+from stages._cli import Task, Variant
 
 
-def main(task: Literal[TASKS] = typer.Option(..., help="the task whose labels are learnt"),
-         variant: Literal[VARIANTS + ("toy",)] = typer.Option(
-             ..., help="model variant (toy: the tiny test model)")) -> None:
+def main(task: Task, variant: Variant) -> None:
     """Train one (task, variant) on Ray Train, tracked in MLflow."""
     params = load_params()
     summary = run_training(job_from_params(params, task, variant),

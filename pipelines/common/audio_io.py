@@ -24,7 +24,7 @@ import soundfile as sf
 from pipelines.common.io import atomic_path
 from sastnet.audio import SAMPLE_RATE_HZ
 
-__all__ = ["AudioError", "audio_duration_s", "load_audio", "write_audio"]
+__all__ = ["AudioError", "audio_duration_s", "audio_problem", "load_audio", "write_audio"]
 
 
 class AudioError(ValueError):
@@ -93,6 +93,18 @@ def load_audio(source: str | Path | bytes, *, sample_rate_hz: int = SAMPLE_RATE_
     if not np.isfinite(wave).all():
         raise AudioError(where, "NaN or infinite samples", "re-create this clip from its source")
     return np.ascontiguousarray(wave, dtype=np.float32)
+
+
+def audio_problem(path: str | Path, **policy) -> AudioError | None:
+    """What keeps ``path`` from passing ``load_audio(path, **policy)``; None when it passes.
+
+    For a rerun deciding whether a file a crashed run left behind is finished.
+    """
+    try:
+        load_audio(path, **policy)
+    except AudioError as err:
+        return err
+    return None
 
 
 def write_audio(path: str | Path, wave: np.ndarray, sample_rate_hz: int = SAMPLE_RATE_HZ) -> None:
