@@ -86,7 +86,7 @@ def main() -> None:
             shutil.rmtree(vdir / "features", ignore_errors=True)  # measure, never reuse
             start = time.perf_counter()
             run([sys.executable, "-m", "pipelines.whisper.features", "--params", str(args.params),
-                 "--variant", variant, "--splits", *splits, "--out-dir", str(vdir / "features"),
+                 "--variant", variant, *[a for s in splits for a in ("--splits", s)], "--out-dir", str(vdir / "features"),
                  "--report", str(vdir / "features.json")], env, vdir / "features.log")
             report = json.loads((vdir / "features.json").read_text())
             result["features"][variant] = {

@@ -8,12 +8,15 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import typer
+
 from pipelines.common.io import write_json
 from pipelines.params import load_params
 from pipelines.params.model_check import check_model_params
 
 
 def main() -> None:
+    """Validate params.yaml before any work and record the resolved values."""
     params = load_params()
     check_model_params(params)  # model.overrides against the model code
     resolved = {name: dataclasses.asdict(section) for name, section in params.sections.items()}
@@ -22,4 +25,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    typer.run(main)

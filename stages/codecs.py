@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import typer
+
 from pipelines.codecs.zoo import build_zoo
 from pipelines.common.io import write_json, write_text
 from pipelines.params import load_params
@@ -46,6 +48,7 @@ def zoo_markdown(zoo: dict) -> str:
 
 
 def main() -> None:
+    """Train the codec zoo and report on it."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     params = load_params()
     zoo = build_zoo(params.codecs)
@@ -58,4 +61,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    typer.run(main)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import typer
 
 from pipelines.common.io import write_json
 from pipelines.common.manifest import write_manifest
@@ -45,6 +46,7 @@ def build_corpus(params: Params) -> tuple[pd.DataFrame, dict]:
 
 
 def main() -> None:
+    """The clip manifest of the corpus named by ``corpus.source``."""
     params = load_params()
     df, report = build_corpus(params)
     manifest = Path(params.common.data_dir) / "corpus" / "manifest.parquet"
@@ -54,4 +56,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    typer.run(main)

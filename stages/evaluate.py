@@ -9,9 +9,9 @@ and ``reports/plots/cm_<experiment>_<task>_<model>_<eval_set>[_rm_sil].png``.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
+import typer
 from tqdm import tqdm
 
 from pipelines.common.io import write_json, write_text
@@ -50,12 +50,13 @@ def write_evaluation(pred_root: str | Path, reports_dir: str | Path, metrics_dir
     return tables
 
 
-def main() -> None:
+def main(pred_root: str = typer.Argument("predictions", help="prediction files' root folder"),
+         ) -> None:
+    """The paper's tables, metrics and confusion matrices from prediction files."""
     params = load_params()
-    pred_root = sys.argv[1] if len(sys.argv) > 1 else "predictions"
     tables = write_evaluation(pred_root, params.common.reports_dir, "metrics", params.common.seed)
     print(f"evaluate: wrote {', '.join(sorted(tables))} to {params.common.reports_dir}/tables")
 
 
 if __name__ == "__main__":
-    main()
+    typer.run(main)

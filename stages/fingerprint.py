@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import typer
 
 from pipelines.codecs.fingerprint import clip_features, fingerprint_report
 from pipelines.common.io import write_json
@@ -18,6 +19,7 @@ from pipelines.params import load_params
 
 
 def main() -> None:
+    """Can a simple classifier tell the codecs' clips from bona fide?."""
     params = load_params()
     start = time.perf_counter()
     df = pd.read_parquet(Path(params.common.data_dir) / "resynth" / "manifest.parquet")
@@ -34,4 +36,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    typer.run(main)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import typer
+
 from pipelines.common.io import write_json
 from pipelines.params import load_params
 from pipelines.tracking.registry import champion_info, promote_if_better
@@ -39,6 +41,7 @@ def register_all(tasks: tuple[str, ...], variants: tuple[str, ...], models_dir: 
 
 
 def main() -> None:
+    """Move each task's ``champion`` alias to its best registered version."""
     params = load_params()
     tp = params.train
     report = register_all(tp.tasks, (tp.baseline_variant, *tp.variants), tp.models_dir,
@@ -51,4 +54,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    typer.run(main)

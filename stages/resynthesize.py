@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import torch
+import typer
 
 from pipelines.codecs.resynthesize import build_resynth_manifest, load_zoo
 from pipelines.common.io import write_json
@@ -34,6 +35,7 @@ def _codecs(params, data_dir: Path):
 
 
 def main() -> None:
+    """The full clip manifest, bona fide + spoofed."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     params = load_params()
     cfg = params.resynthesize
@@ -63,4 +65,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    typer.run(main)

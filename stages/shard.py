@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import typer
+
 from pipelines.common.io import write_json
 from pipelines.common.manifest import read_manifest
 from pipelines.dataset.shards import build_shards, shards_metrics, shards_report
@@ -18,6 +20,7 @@ from pipelines.params import load_params
 
 
 def main() -> None:
+    """WebDataset shards per split from the clip manifest and VAD timestamps."""
     params = load_params()
     data = Path(params.common.data_dir)
     manifest_path, vad_path = data / "resynth" / "manifest.parquet", data / "vad" / "timestamps.parquet"
@@ -43,4 +46,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    typer.run(main)

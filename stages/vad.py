@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import typer
+
 from pipelines.common.io import atomic_path, write_json
 from pipelines.common.manifest import read_manifest
 from pipelines.dataset.vad import borrow_pair_segments, run_vad, vad_summary, write_vad
@@ -14,6 +16,7 @@ from pipelines.params import load_params
 
 
 def main() -> None:
+    """Silero-vad speech timestamps for every clip of the clip manifest."""
     params = load_params()
     data = Path(params.common.data_dir)
     manifest_path = data / "resynth" / "manifest.parquet"
@@ -36,4 +39,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    typer.run(main)

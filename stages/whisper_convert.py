@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import typer
+
 from pipelines.common.io import atomic_dir, write_json
 from pipelines.params import load_params
 from pipelines.whisper.convert import bundled_model_dir, convert_whisper
@@ -18,6 +20,7 @@ MODEL_NAME = "tiny.en"
 
 
 def main() -> None:
+    """The bundled CTranslate2 Whisper tiny.en -> transformers dir."""
     params = load_params()
     out_dir = Path(params.common.data_dir) / "whisper" / MODEL_NAME
     with atomic_dir(out_dir) as tmp:  # a crash never leaves half a model
@@ -28,4 +31,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    typer.run(main)

@@ -8,7 +8,6 @@ real speech; a broken conversion (a transposed or mis-split weight) gives WER ne
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import subprocess
@@ -18,8 +17,10 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import torch
+import typer
 from scipy.signal import resample_poly
 
+from pipelines.common.io import write_json
 from sastnet.audio import SAMPLE_RATE_HZ
 
 SENTENCES = (
@@ -82,16 +83,14 @@ def check_transcription(model_dir: str | Path, sentences=SENTENCES) -> dict:
             "clips": [{"ref": r, "hyp": h} for r, h in zip(sentences, hyps)]}
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("model_dir", type=Path)
-    parser.add_argument("--out", type=Path, default=Path("reports/whisper_wer.json"))
-    args = parser.parse_args(argv)
-    result = check_transcription(args.model_dir)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+def main(model_dir: Path = typer.Argument(..., help="converted Whisper transformers directory"),
+         out: Path = typer.Option(Path("reports/whisper_wer.json"), help="report to write"),
+         ) -> None:
+    """Word error rate of a converted Whisper on a few synthesized sentences."""
+    result = check_transcription(model_dir)
+    write_json(out, result)
     print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
-    main()
+    typer.run(main)
