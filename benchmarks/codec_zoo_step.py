@@ -11,13 +11,13 @@ benchmarks/results/codec_zoo_step.json.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from pipelines.common.io import write_json
 from sastnet.codecs import build_codec
 from sastnet.codecs.semantic import load_teacher
 from sastnet.codecs.train import CodecTrainConfig, codec_loss
@@ -60,11 +60,9 @@ def main() -> None:
     wall = total / args.workers
     print(f"all {len(per_step)} codecs x {args.steps} steps: {total:.0f} CPU-s "
           f"-> ~{wall / 60:.1f} min on {args.workers} idle cores (training only)")
-    out = Path("benchmarks/results/codec_zoo_step.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"cpu_s_per_step": per_step, "steps": args.steps,
-                               "workers": args.workers, "total_cpu_s": total,
-                               "estimated_wall_s": wall}, indent=2) + "\n")
+    write_json("benchmarks/results/codec_zoo_step.json",
+               {"cpu_s_per_step": per_step, "steps": args.steps, "workers": args.workers,
+                "total_cpu_s": total, "estimated_wall_s": wall})
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ pay) and wall time. Writes ``benchmarks/results/festival_batch.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import resource
 import sys
@@ -22,6 +21,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pipelines.common.io import write_json
 from pipelines.corpus.synthesis.sentences import build_sentences  # noqa: E402
 from pipelines.corpus.synthesis.voices import SPEAKER_POOL, synthesize, synthesize_many  # noqa: E402
 
@@ -60,8 +60,7 @@ def main() -> None:
     print(f"  one process for all:      {batch_cpu:6.2f} s CPU  {batch_wall:6.2f} s wall")
     print(f"  ratio: {result['cpu_ratio']}x CPU, {result['wall_ratio']}x wall (same audio)")
     out = ROOT / "benchmarks" / "results" / "festival_batch.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(out, result)
 
 
 if __name__ == "__main__":

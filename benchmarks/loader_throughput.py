@@ -10,7 +10,6 @@ file. Writes ``benchmarks/results/loader_throughput.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import tempfile
@@ -24,6 +23,7 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pipelines.common.io import write_json
 from pipelines.common.audio_io import load_audio
 from pipelines.dataset.loader import make_dataset, shard_paths_for
 from pipelines.dataset.shards import build_shards
@@ -110,8 +110,7 @@ def main() -> None:
     print(f"{'ratio':>22}: {result['ratio_shards_over_files']:.2f}x  (shards / files)")
     print(f"{'shard writing':>22}: {result['shard_write_clips_per_s']:8.1f} clips/s")
     out = ROOT / "benchmarks" / "results" / "loader_throughput.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(out, result)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ os.environ["OMP_NUM_THREADS"] = "1"
 
 import torch
 
+from pipelines.common.io import write_json
+
 RESULTS = Path(__file__).resolve().parent / "results" / "train_overhead.json"
 
 
@@ -136,8 +138,7 @@ def main() -> None:
                            ("ray_1worker", one), ("ray_2workers", two))},
         "load_average": os.getloadavg(),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(RESULTS, result)
     print(f"{'':24}{'step (min)':>14}{'vs bare':>10}   load average {os.getloadavg()[0]:.1f}")
     print(f"{'bare PyTorch':24}{b:>13.3f}s{'1.00x':>10}")
     print(f"{'Ray Train, 1 worker':24}{r1:>13.3f}s{r1 / b:>9.2f}x")

@@ -10,7 +10,6 @@ default corpus. One process, torch on one thread (as in a Ray VAD task). Writes
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import subprocess
 import sys
@@ -25,6 +24,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pipelines.common.io import write_json
 from pipelines.dataset.vad import speech_segments, speech_segments_batch
 from pipelines.params.vad import VadParams
 from sastnet.audio import SAMPLE_RATE_HZ
@@ -81,8 +81,7 @@ def main() -> None:
     print(f"{'batched':>12}: {result['batched_clips_per_s']:7.2f} clips/s  "
           f"({result['ratio_batched_over_one_by_one']:.1f}x, identical segments)")
     out = ROOT / "benchmarks" / "results" / "vad_batching.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(out, result)
 
 
 if __name__ == "__main__":

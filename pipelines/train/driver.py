@@ -27,6 +27,7 @@ import torch
 from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchConfig, TorchTrainer
 
+from pipelines.common.io import write_json
 from pipelines.common.plots import plot_confusion
 from pipelines.tracking.runs import (
     RunTracker,
@@ -141,7 +142,7 @@ def run_training(job: TrainJob, settings: ClusterSettings) -> dict[str, Any]:
         "workers": last_meta["workers"], "train_s": round(train_s, 1),
         "ray_run_dir": str(storage / job.run_name),
     }
-    (out_dir / "run.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_json(out_dir / "run.json", summary)
     tracker.finish()
     return summary
 
