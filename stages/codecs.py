@@ -12,6 +12,7 @@ from pathlib import Path
 from pipelines.codecs.zoo import build_zoo
 from pipelines.params import load_params
 from stages._io import write_json, write_text
+from pipelines.common.process import stage_process
 
 
 def zoo_markdown(zoo: dict) -> str:
@@ -58,4 +59,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with stage_process("codecs"):
+        main()

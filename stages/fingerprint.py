@@ -15,6 +15,7 @@ import pandas as pd
 from pipelines.codecs.fingerprint import clip_features, fingerprint_report
 from pipelines.params import load_params
 from stages._io import write_json
+from pipelines.common.process import stage_process
 
 
 def main() -> None:
@@ -34,4 +35,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with stage_process("fingerprint"):
+        main()

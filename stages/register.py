@@ -15,6 +15,7 @@ from pathlib import Path
 from pipelines.params import load_params
 from pipelines.tracking.registry import champion_info, promote_if_better
 from stages._io import write_json
+from pipelines.common.process import stage_process
 
 
 def register_all(tasks: tuple[str, ...], variants: tuple[str, ...], models_dir: str | Path,
@@ -51,4 +52,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with stage_process("register"):
+        main()

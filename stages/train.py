@@ -13,6 +13,7 @@ import json
 from pipelines.params import load_params
 from pipelines.train import job_from_params, run_training, settings_from_params
 from stages._io import parse_task_variant
+from pipelines.common.process import stage_process
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -24,4 +25,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with stage_process("train"):
+        main()
