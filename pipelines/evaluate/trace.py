@@ -22,15 +22,31 @@ from sastnet.taxonomy import CLASS_NAMES
 WhisperFn = Callable[[list[np.ndarray]], np.ndarray]
 
 
-def load_registered(model_uri: str):
-    """The serving module behind an MLflow model URI, with a clear error when it is missing."""
+def load_registered(model_uri: str, experiment: str | None = None):
+    """The serving module behind an MLflow model URI, with a clear error when it is missing.
+
+    For a registry URI (``models:/<name>@<alias>`` or ``models:/<name>/<version>``) and an
+    ``experiment``, the version must come from a run of that experiment in this store
+    (``pipelines.tracking.registry.check_origin``), or nothing is loaded.
+    """
     import mlflow.pytorch
     from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
 
+    from pipelines.tracking.registry import check_origin
     from pipelines.tracking.runs import default_tracking_uri
 
     mlflow.set_tracking_uri(default_tracking_uri())  # MLFLOW_TRACKING_URI, else the repo's store
     try:
+        if experiment and model_uri.startswith("models:/"):
+            client = MlflowClient()
+            ref = model_uri[len("models:/"):]
+            if "@" in ref:
+                name, alias = ref.split("@", 1)
+                version = client.get_model_version_by_alias(name, alias).version
+            else:
+                name, version = ref.rsplit("/", 1)
+            check_origin(client, name, str(version), experiment)
         return mlflow.pytorch.load_model(model_uri, map_location="cpu").eval()
     except (MlflowException, OSError) as err:
         raise FileNotFoundError(
