@@ -73,11 +73,12 @@ def trace(clips: list[Path] = typer.Argument(..., help="16 kHz mono audio files"
         features = dataclasses.replace(features, model=whisper)
     # only versions trained in this project's experiment are loaded (README "Security")
     experiment = (params.train if params else TrainParams()).experiment
+    from pipelines.evaluate.trace import PickleRefusedError
     from pipelines.tracking.registry import ForeignModelError
 
     try:
         scorer = load_registered(model_uri or f"models:/sastnet-{task}@champion", experiment)
-    except ForeignModelError as err:
+    except (ForeignModelError, PickleRefusedError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
     whisper_fn = FeatureWorker(features).encode if scorer.whisper_dim else None

@@ -202,16 +202,23 @@ def start_or_resume_run(experiment: str, run_name: str, *, resume_run_id: str | 
 def log_and_register_model(tracker: RunTracker, model: Any, input_example: Any, *,
                            registered_name: str, tags: dict[str, str]) -> str:
     """Log ``model`` (pickled: MLflow 3's default pt2 export would fix the batch size to the
-    example's) with an input example, and register it as a new version of ``registered_name``.
+    example's; plus a weights-only copy, ``pipelines.tracking.serving``) with an input example,
+    and register it as a new version of ``registered_name``.
 
     Returns the new version number (a string, as MLflow gives it).
     """
+    import tempfile
+
+    from pipelines.tracking.serving import save_serving_weights
+
     mlflow.set_tracking_uri(tracker.tracking_uri)
-    with mlflow.start_run(run_id=tracker.run_id):
+    with mlflow.start_run(run_id=tracker.run_id), tempfile.TemporaryDirectory() as tmp:
+        # + a weights-only copy (extra_files/), which is what `sastnet trace` loads
         info = mlflow.pytorch.log_model(model, name="model", input_example=input_example,
                                         serialization_format="pickle",
                                         registered_model_name=registered_name,
-                                        code_paths=None)
+                                        code_paths=None,
+                                        extra_files=save_serving_weights(model, tmp) or None)
     client = tracker.client
     versions = client.search_model_versions(f"name='{registered_name}' and run_id='{tracker.run_id}'")
     if not versions:

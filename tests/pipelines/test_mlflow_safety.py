@@ -67,6 +67,24 @@ def test_trace_refuses_a_champion_from_another_experiment(tmp_path, monkeypatch)
     assert "experiment 'someone-elses', not 'sastnet'" in result.output
 
 
+def test_trace_loads_the_weights_only_copy_and_refuses_a_bare_pickle(tmp_path, monkeypatch):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.chdir(tmp_path)
+    _register("sastnet", uri)
+    (config,) = tmp_path.glob("mlruns/**/extra_files/serving_config.json")
+    (pickle_file,) = [p for p in config.parents[1].rglob("*.pth")]
+    pickle_file.write_bytes(b"not a pickle")  # any unpickling now fails
+    clip = str(_clip(tmp_path / "a.wav"))
+    result = CliRunner().invoke(app, ["trace", clip, "--task", "aux"])
+    assert result.exit_code == 0, result.output  # served from the weights-only copy
+
+    for extra in config.parent.iterdir():  # a version registered before the copy existed
+        extra.unlink()
+    result = CliRunner().invoke(app, ["trace", clip, "--task", "aux"])
+    assert result.exit_code == 2 and "no weights-only copy" in result.output, result.output
+
+
 def _copy_code(dest: Path) -> None:
     files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
                            cwd=ROOT, capture_output=True, check=True).stdout.split(b"\0")
