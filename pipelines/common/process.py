@@ -17,8 +17,8 @@ Why both halves exist (issue 20):
 * **Parent death.** Under DVC (``DVC_STAGE`` is set) the stage lives only as long as the
   ``dvc`` process that started it: Linux's parent-death signal (``prctl(PR_SET_PDEATHSIG)``)
   plus a watcher thread that follows the parent chain through a wrapping shell. When DVC is
-  gone the stage exits like on SIGTERM (``finally`` blocks run, so ``ray.shutdown()`` stops
-  the local Ray), and whatever it started that is still alive after a grace period (Ray's
+  gone the stage exits like on SIGTERM (``finally`` blocks run, and ``ray.shutdown()`` stops
+  a local Ray even where the stage's own code has no ``finally`` for it), and whatever it started that is still alive after a grace period (Ray's
   workers and agents, process pools) is killed. Outside DVC nothing is watched, so
   ``nohup python -m stages.features &`` keeps running after its shell exits.
 """
@@ -175,6 +175,13 @@ def watch_parent(name: str, chain: list[tuple[int, float]]) -> threading.Thread:
     return thread
 
 
+def _shutdown_ray() -> None:
+    """``ray.shutdown()`` if this process started or joined Ray (stops a local Ray's processes)."""
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()
+
+
 def _sigterm_exits(signum, _frame) -> None:
     raise SystemExit(128 + signum)
 
@@ -201,6 +208,7 @@ def stage_process(stage: str, argv: list[str] | None = None, *, root: str | Path
         except StageBusyError as err:
             raise SystemExit(f"error: {err}") from None
         stack.callback(kill_descendants)  # runs before the lock is released
+        stack.callback(_shutdown_ray)  # runs first: a local Ray stops its own processes
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, _sigterm_exits)
         if die_with_parent:
