@@ -10,9 +10,9 @@ import logging
 from pathlib import Path
 
 from pipelines.codecs.zoo import build_zoo
+from pipelines.common.process import stage_process
 from pipelines.params import load_params
 from stages._io import write_json, write_text
-from pipelines.common.process import stage_process
 
 
 def zoo_markdown(zoo: dict) -> str:

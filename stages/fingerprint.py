@@ -13,9 +13,9 @@ from pathlib import Path
 import pandas as pd
 
 from pipelines.codecs.fingerprint import clip_features, fingerprint_report
+from pipelines.common.process import stage_process
 from pipelines.params import load_params
 from stages._io import write_json
-from pipelines.common.process import stage_process
 
 
 def main() -> None:

@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pipelines.common.process import stage_process
 from pipelines.params import load_params
 from pipelines.tracking.registry import champion_info, promote_if_better
 from stages._io import write_json
-from pipelines.common.process import stage_process
 
 
 def register_all(tasks: tuple[str, ...], variants: tuple[str, ...], models_dir: str | Path,

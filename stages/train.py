@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 
+from pipelines.common.process import stage_process
 from pipelines.params import load_params
 from pipelines.train import job_from_params, run_training, settings_from_params
 from stages._io import parse_task_variant
-from pipelines.common.process import stage_process
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,10 +12,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from pipelines.common.process import stage_process
 from pipelines.params import load_params
 from pipelines.whisper.convert import bundled_model_dir, convert_whisper
 from stages._io import write_json
-from pipelines.common.process import stage_process
 
 MODEL_NAME = "tiny.en"
 

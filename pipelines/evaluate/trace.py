@@ -34,15 +34,14 @@ def load_registered(model_uri: str, experiment: str | None = None):
     ``experiment``, the version must come from a run of that experiment in this store
     (``pipelines.tracking.registry.check_origin``), or nothing is loaded.
     """
+    import mlflow.artifacts
     import mlflow.pytorch
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    import mlflow.artifacts
-
     from pipelines.tracking.registry import check_origin
-    from pipelines.tracking.serving import has_serving_weights, load_serving_weights
     from pipelines.tracking.runs import default_tracking_uri
+    from pipelines.tracking.serving import has_serving_weights, load_serving_weights
 
     mlflow.set_tracking_uri(default_tracking_uri())  # MLFLOW_TRACKING_URI, else the repo's store
     try:

@@ -31,15 +31,15 @@ def _env(**extra) -> dict:
 
 
 def test_a_second_holder_of_a_stage_lock_is_refused_with_the_holders_pid(tmp_path):
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom pipelines.common.process import stage_lock\n"
-         "with stage_lock('vad', sys.argv[1]):\n    print('locked', flush=True)\n    time.sleep(60)",
-         str(tmp_path)], stdout=subprocess.PIPE, text=True, env=_env())
+    code = ("import sys, time\nfrom pipelines.common.process import stage_lock\n"
+            "with stage_lock('vad', sys.argv[1]):\n    print('locked', flush=True)\n    time.sleep(60)")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE,
+                              text=True, env=_env())
     try:
         assert holder.stdout.readline().strip() == "locked"
-        with pytest.raises(StageBusyError, match=rf"'vad' is already running.*pid {holder.pid}"):
-            with stage_lock("vad", tmp_path):
-                pass
+        with (pytest.raises(StageBusyError, match=rf"'vad' is already running.*pid {holder.pid}"),
+              stage_lock("vad", tmp_path)):
+            pass
         with stage_lock("shard", tmp_path):  # another stage is free
             pass
     finally:
@@ -54,8 +54,9 @@ def test_a_second_holder_of_a_stage_lock_is_refused_with_the_holders_pid(tmp_pat
 
 
 def test_the_parent_chain_goes_through_a_wrapping_shell():
-    out = subprocess.run(["sh", "-c", f"{sys.executable} -c 'import json; from pipelines.common."
-                          "process import parent_chain; print(json.dumps(parent_chain()))'; true"],
+    script = ("import json; from pipelines.common.process import parent_chain; "
+              "print(json.dumps(parent_chain()))")
+    out = subprocess.run(["sh", "-c", f"{sys.executable} -c '{script}'; true"],
                          capture_output=True, text=True, env=_env(), check=True)
     pids = [pid for pid, _ in json.loads(out.stdout)]
     assert pids[-1] == os.getpid(), pids  # sh -c ... ; true keeps the shell: watched up to us
@@ -101,19 +102,19 @@ def test_killing_dvc_repro_kills_its_stage_and_workers_and_a_second_copy_is_refu
         # a second copy of the stage in this checkout (what an orphan + a rerun did) is refused
         second = subprocess.run([sys.executable, "-m", "tests.pipelines.stage_with_workers",
                                  "other.json", "1"], cwd=repo, env=_env(DVC_ROOT=str(repo)),
-                                capture_output=True, text=True, timeout=120)
+                                capture_output=True, text=True, timeout=120, check=False)
         assert second.returncode != 0
         assert f"'stage_with_workers' is already running in this checkout (pid {stage_pid}" \
             in second.stderr, second.stderr
         assert not (repo / "other.json").exists()
         # and so is a second `dvc repro` of it
         again = subprocess.run(["dvc", "repro"], cwd=repo, env=_env(), capture_output=True,
-                               text=True, timeout=120)
+                               text=True, timeout=120, check=False)
         assert again.returncode != 0 and "busy" in again.stdout + again.stderr
 
         dvc.send_signal(signal.SIGKILL)  # the harshest kill: DVC cleans up nothing
         dvc.wait()
-        gone, alive = psutil.wait_procs(started, timeout=10)
+        _, alive = psutil.wait_procs(started, timeout=10)
         assert not alive, f"alive 10 s after dvc was killed: {[(p.pid, p.name()) for p in alive]}"
     finally:  # on failure: kill what this test started, found by ancestry above
         if dvc.poll() is None:
