@@ -13,6 +13,7 @@ import typer
 
 from pipelines.codecs.zoo import build_zoo
 from pipelines.common.io import write_json, write_text
+from pipelines.common.process import stage_process
 from pipelines.params import load_params
 
 
@@ -61,4 +62,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    typer.run(main)
+    with stage_process("codecs"):
+        typer.run(main)

@@ -17,6 +17,7 @@ from pipelines.common.io import write_json
 from pipelines.common.manifest import write_manifest
 from pipelines.corpus.report import summarize_manifest
 from pipelines.params import Params, load_params
+from pipelines.common.process import stage_process
 
 
 def build_corpus(params: Params) -> tuple[pd.DataFrame, dict]:
@@ -56,4 +57,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    typer.run(main)
+    with stage_process("corpus"):
+        typer.run(main)

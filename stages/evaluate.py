@@ -19,6 +19,7 @@ from pipelines.evaluate.plots import plot_confusion_matrix
 from pipelines.evaluate.scoring import RANDOM, evaluate, flat_metrics, load_predictions, with_cors
 from pipelines.evaluate.tables import SET_NAMES, display_name, render_tables
 from pipelines.params import load_params
+from pipelines.common.process import stage_process
 
 
 def write_evaluation(pred_root: str | Path, reports_dir: str | Path, metrics_dir: str | Path,
@@ -59,4 +60,5 @@ def main(pred_root: str = typer.Argument("predictions", help="prediction files' 
 
 
 if __name__ == "__main__":
-    typer.run(main)
+    with stage_process("evaluate"):
+        typer.run(main)

@@ -15,6 +15,7 @@ from pathlib import Path
 import typer
 
 from pipelines.common.io import write_json
+from pipelines.common.process import stage_process
 from pipelines.params import Params, load_params
 from pipelines.whisper.features import run_features
 
@@ -39,4 +40,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    typer.run(main)
+    with stage_process("features"):
+        typer.run(main)

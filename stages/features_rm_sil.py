@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import typer
 
+from pipelines.common.process import stage_process
 from pipelines.params import load_params
 from stages.features import write_features
 
@@ -23,4 +24,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    typer.run(main)
+    with stage_process("features_rm_sil"):
+        typer.run(main)

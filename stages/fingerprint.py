@@ -15,6 +15,7 @@ import typer
 
 from pipelines.codecs.fingerprint import clip_features, fingerprint_report
 from pipelines.common.io import write_json
+from pipelines.common.process import stage_process
 from pipelines.params import load_params
 
 
@@ -36,4 +37,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    typer.run(main)
+    with stage_process("fingerprint"):
+        typer.run(main)

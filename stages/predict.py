@@ -20,6 +20,7 @@ from pipelines.dataset.loader import shard_paths_for
 from pipelines.evaluate.predict import load_trained_model, predict
 from pipelines.params import load_params
 from stages._cli import Task, Variant
+from pipelines.common.process import stage_process
 
 # (evaluation set, rm_sil view): silence removal is the CoRS experiment of Table II.
 EVAL_VIEWS: tuple[tuple[str, bool], ...] = (
@@ -66,4 +67,5 @@ def main(task: Task, variant: Variant) -> None:
 
 
 if __name__ == "__main__":
-    typer.run(main)
+    with stage_process("predict"):
+        typer.run(main)

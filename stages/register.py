@@ -15,6 +15,7 @@ from pathlib import Path
 import typer
 
 from pipelines.common.io import write_json
+from pipelines.common.process import stage_process
 from pipelines.params import load_params
 from pipelines.tracking.registry import champion_info, promote_if_better
 
@@ -54,4 +55,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    typer.run(main)
+    with stage_process("register"):
+        typer.run(main)

@@ -23,6 +23,7 @@ from pipelines.common.io import write_json
 from pipelines.common.manifest import read_manifest, write_manifest
 from pipelines.corpus.report import summarize_manifest
 from pipelines.params import load_params
+from pipelines.common.process import stage_process
 
 
 def _codecs(params, data_dir: Path):
@@ -65,4 +66,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    typer.run(main)
+    with stage_process("resynthesize"):
+        typer.run(main)

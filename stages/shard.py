@@ -17,6 +17,7 @@ from pipelines.common.manifest import read_manifest
 from pipelines.dataset.shards import build_shards, shards_metrics, shards_report
 from pipelines.dataset.vad import read_vad
 from pipelines.params import load_params
+from pipelines.common.process import stage_process
 
 
 def main() -> None:
@@ -46,4 +47,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    typer.run(main)
+    with stage_process("shard"):
+        typer.run(main)

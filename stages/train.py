@@ -12,6 +12,7 @@ import json
 
 import typer
 
+from pipelines.common.process import stage_process
 from pipelines.params import load_params
 from pipelines.train import job_from_params, run_training, settings_from_params
 from stages._cli import Task, Variant
@@ -26,4 +27,5 @@ def main(task: Task, variant: Variant) -> None:
 
 
 if __name__ == "__main__":
-    typer.run(main)
+    with stage_process("train"):
+        typer.run(main)

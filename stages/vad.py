@@ -13,6 +13,7 @@ from pipelines.common.io import atomic_path, write_json
 from pipelines.common.manifest import read_manifest
 from pipelines.dataset.vad import borrow_pair_segments, run_vad, vad_summary, write_vad
 from pipelines.params import load_params
+from pipelines.common.process import stage_process
 
 
 def main() -> None:
@@ -39,4 +40,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    typer.run(main)
+    with stage_process("vad"):
+        typer.run(main)

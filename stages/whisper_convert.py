@@ -13,6 +13,7 @@ from pathlib import Path
 import typer
 
 from pipelines.common.io import atomic_dir, write_json
+from pipelines.common.process import stage_process
 from pipelines.params import load_params
 from pipelines.whisper.convert import bundled_model_dir, convert_whisper
 
@@ -31,4 +32,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    typer.run(main)
+    with stage_process("whisper_convert"):
+        typer.run(main)

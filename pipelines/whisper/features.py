@@ -30,6 +30,7 @@ from tqdm import tqdm
 from pipelines.common.io import write_json
 from pipelines.whisper.feature_shards import INDEX_NAME, extract_shard, is_done, sample_keys
 from pipelines.params.features import FeaturesParams
+from pipelines.common.process import stage_process
 
 
 class FeatureWorker:
@@ -260,4 +261,5 @@ def main(params: Path = typer.Option(Path("params.yaml"), help="params file"),
 
 
 if __name__ == "__main__":
-    typer.run(main)
+    with stage_process("features"):
+        typer.run(main)
