@@ -9,16 +9,16 @@ and ``reports/plots/cm_<experiment>_<task>_<model>_<eval_set>[_rm_sil].png``.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
+import typer
 from tqdm import tqdm
 
-from pipelines.evaluate.scoring import RANDOM, evaluate, flat_metrics, load_predictions, with_cors
-from pipelines.params import load_params
+from pipelines.common.io import write_json, write_text
 from pipelines.evaluate.plots import plot_confusion_matrix
+from pipelines.evaluate.scoring import RANDOM, evaluate, flat_metrics, load_predictions, with_cors
 from pipelines.evaluate.tables import SET_NAMES, display_name, render_tables
-from stages._io import write_json, write_text
+from pipelines.params import load_params
 from pipelines.common.process import stage_process
 
 
@@ -51,13 +51,14 @@ def write_evaluation(pred_root: str | Path, reports_dir: str | Path, metrics_dir
     return tables
 
 
-def main() -> None:
+def main(pred_root: str = typer.Argument("predictions", help="prediction files' root folder"),
+         ) -> None:
+    """The paper's tables, metrics and confusion matrices from prediction files."""
     params = load_params()
-    pred_root = sys.argv[1] if len(sys.argv) > 1 else "predictions"
     tables = write_evaluation(pred_root, params.common.reports_dir, "metrics", params.common.seed)
     print(f"evaluate: wrote {', '.join(sorted(tables))} to {params.common.reports_dir}/tables")
 
 
 if __name__ == "__main__":
     with stage_process("evaluate"):
-        main()
+        typer.run(main)

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import typer
+
+from pipelines.common.io import atomic_path
 from pipelines.dataset.loader import shard_paths_for
-from pipelines.params import load_params
 from pipelines.evaluate.predict import load_trained_model, predict
-from stages._io import atomic_path, parse_task_variant
+from pipelines.params import load_params
+from stages._cli import Task, Variant
 from pipelines.common.process import stage_process
 
 # (evaluation set, rm_sil view): silence removal is the CoRS experiment of Table II.
@@ -54,8 +57,8 @@ def predict_all(task: str, variant: str, *, models_dir: str, shards_dir: str, fe
     return written
 
 
-def main(argv: list[str] | None = None) -> None:
-    task, variant = parse_task_variant(__doc__, argv)
+def main(task: Task, variant: Variant) -> None:
+    """Class probabilities of one trained model on every evaluation set."""
     params = load_params()
     data = Path(params.common.data_dir)
     predict_all(task, variant, models_dir=params.train.models_dir,
@@ -65,4 +68,4 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     with stage_process("predict"):
-        main()
+        typer.run(main)

@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import typer
+
+from pipelines.common.io import write_json
 from pipelines.common.process import stage_process
 from pipelines.params import load_params
 from pipelines.tracking.registry import champion_info, promote_if_better
-from stages._io import write_json
 
 
 def register_all(tasks: tuple[str, ...], variants: tuple[str, ...], models_dir: str | Path,
@@ -40,6 +42,7 @@ def register_all(tasks: tuple[str, ...], variants: tuple[str, ...], models_dir: 
 
 
 def main() -> None:
+    """Move each task's ``champion`` alias to its best registered version."""
     params = load_params()
     tp = params.train
     report = register_all(tp.tasks, (tp.baseline_variant, *tp.variants), tp.models_dir,
@@ -53,4 +56,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     with stage_process("register"):
-        main()
+        typer.run(main)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 
 from pipelines.evaluate.scoring import CORS, RANDOM, EvalResult
+from sastnet.taxonomy import TRACING_TASKS
 
 F1_NOTE = ("Each cell: macro F1 / weighted F1 (%). The official SASTNet evaluation reports the "
            "weighted F1; the macro F1 weighs every class equally.")
@@ -126,7 +127,7 @@ def table_ii(results: list[EvalResult], experiment: str = "seen250") -> str:
     for s in ("Seen", "Unseen"):
         header += [f"{s} original", f"{s} rm_sil", f"{s} diff"]
     rows = []
-    for task in ("vq", "aux", "dec"):
+    for task in TRACING_TASKS:
         for m in idx.models(experiment, task, only={"w2v2_aasist"}):
             row = [display_name(m, task)]
             for s in ("test_seen", "test_unseen"):

@@ -117,6 +117,9 @@ def inputs_digest(model_config: dict[str, Any], files: list[Path]) -> str:
 
 def job_from_params(params: Any, task: str, variant: str) -> TrainJob:
     """Resolve the ``model`` and ``train`` sections (and data paths) into one ``TrainJob``."""
+    from pipelines.params.model_check import check_model_params, check_overrides
+
+    check_model_params(params)
     tp, mp = params.train, params.model
     baseline = variant == tp.baseline_variant
     schedule = tp.baseline if baseline else tp.main
@@ -129,7 +132,7 @@ def job_from_params(params: Any, task: str, variant: str) -> TrainJob:
     init_from = None if baseline or variant not in W2V2_VARIANTS else str(
         (Path(tp.models_dir) / task / tp.baseline_variant / "best").resolve())
     job = TrainJob(
-        task=task, variant=variant, size=mp.size, model_overrides=dict(mp.overrides),
+        task=task, variant=variant, size=mp.size, model_overrides=check_overrides(mp.overrides),
         epochs=schedule.epochs, batch_size=schedule.batch_size, lr=schedule.lr,
         weight_decay=tp.weight_decay, max_steps_per_epoch=schedule.max_steps_per_epoch,
         num_samples=tp.num_samples, rawboost_algo=tp.rawboost_algo, rm_sil=tp.rm_sil,
