@@ -37,8 +37,8 @@ def write_text(path: str | Path, text: str) -> None:
         tmp.write_text(text)
 
 
-def parse_task_variant(doc: str, argv: list[str] | None = None) -> tuple[str, str]:
-    """``--task`` and ``--variant`` of the per-model stages (train, predict)."""
+def parse_task_variant(doc: str, argv: list[str] | None = None) -> tuple[str, str, int]:
+    """``--task``, ``--variant`` and ``--seed`` of the per-model stages (train, predict)."""
     import argparse
 
     from pipelines.params.train import TASKS, VARIANTS
@@ -46,5 +46,6 @@ def parse_task_variant(doc: str, argv: list[str] | None = None) -> tuple[str, st
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--task", required=True, choices=TASKS)
     parser.add_argument("--variant", required=True, choices=VARIANTS + ("toy",))
+    parser.add_argument("--seed", required=True, type=int, help="one of train.seeds")
     args = parser.parse_args(argv)
-    return args.task, args.variant
+    return args.task, args.variant, args.seed

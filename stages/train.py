@@ -1,9 +1,9 @@
-"""DVC stage ``train_baseline`` / ``train``: one (task, variant) on Ray Train, tracked in MLflow.
+"""DVC stage ``train_baseline`` / ``train``: one (task, variant, seed) on Ray Train, in MLflow.
 
-    python -m stages.train --task aux --variant w2v2_aasist
+    python -m stages.train --task aux --variant w2v2_aasist --seed 0
 
-Writes ``models/<task>/<variant>/best/`` and ``models/<task>/<variant>/run.json``; details in
-``pipelines/train/driver.py`` and docs/training.md.
+Writes ``models/<task>/<variant>/seed<k>/best/`` (the DVC output) and ``run.json`` beside it;
+details in ``pipelines/train/driver.py`` and docs/training.md.
 """
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ from stages._io import parse_task_variant
 
 
 def main(argv: list[str] | None = None) -> None:
-    task, variant = parse_task_variant(__doc__, argv)
+    task, variant, seed = parse_task_variant(__doc__, argv)
     params = load_params()
-    summary = run_training(job_from_params(params, task, variant),
+    summary = run_training(job_from_params(params, task, variant, seed),
                            settings_from_params(params))
-    print(json.dumps({k: summary[k] for k in ("task", "variant", "version", "dev", "train_s")}))
+    print(json.dumps({k: summary[k] for k in ("task", "variant", "seed", "version", "dev",
+                                              "train_s")}))
 
 
 if __name__ == "__main__":

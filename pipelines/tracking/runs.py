@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,17 +47,11 @@ def get_or_create_experiment(client: MlflowClient, name: str, tracking_uri: str)
 
 
 def git_commit() -> str:
-    """The commit being trained (``SASTNET_GIT_COMMIT`` wins: ``ray job submit`` ships no .git)."""
-    if os.environ.get("SASTNET_GIT_COMMIT"):
-        return os.environ["SASTNET_GIT_COMMIT"]
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                             text=True, timeout=10, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
-        return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+    """The commit being trained, ``<sha>[-dirty]`` (see ``fingerprint.git_state``)."""
+    from pipelines.tracking.fingerprint import git_state
+
+    commit, dirty = git_state(REPO_ROOT)
+    return commit + ("-dirty" if dirty else "")
 
 
 def data_fingerprint(paths: Iterable[str | Path]) -> str:
