@@ -16,7 +16,7 @@ from pathlib import Path
 from pipelines.dataset.loader import shard_paths_for
 from pipelines.params import load_params
 from pipelines.evaluate.predict import load_trained_model, predict
-from pipelines.train.job import model_dir
+from pipelines.params.train import model_dir
 from stages._io import atomic_path, parse_task_variant
 
 # (evaluation set, rm_sil view): silence removal is the CoRS experiment of Table II.

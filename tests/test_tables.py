@@ -89,7 +89,7 @@ def test_display_names():
 
 @pytest.mark.slow  # renders ~10 PNGs
 def test_write_evaluation_outputs(pred_root, tmp_path):
-    tables = write_evaluation(pred_root, tmp_path / "reports", tmp_path / "metrics", seed=1)
+    tables, _ = write_evaluation(pred_root, tmp_path / "reports", tmp_path / "metrics", seed=1)
     assert sorted(tables) == ["table_i", "table_ii", "table_iii", "table_iv"]
     assert (tmp_path / "reports" / "tables" / "table_i.md").read_text() == tables["table_i"]
     everything = json.loads((tmp_path / "metrics" / "evaluation.json").read_text())
@@ -144,7 +144,7 @@ def test_seen250_only_run_still_gets_tables_i_and_iv(tmp_path):
     _write(root, "seen250", "aux", "sastnet", "test_seen", [0, 1], [0, 1])
     _write(root, "seen250", "aux", "sastnet", "test_unseen", [0, 2], [0, 1])
     _write(root, "seen250", "aux", "sastnet", "cosg_all", [0, 3], [0, 3])
-    tables = write_evaluation(root, tmp_path / "reports", tmp_path / "metrics", seed=1)
+    tables, _ = write_evaluation(root, tmp_path / "reports", tmp_path / "metrics", seed=1)
     assert sorted(tables) == ["table_i", "table_ii", "table_iii", "table_iv"]
     assert "utt. id <= 250 only" in tables["table_i"]
     assert "| SASTNet |" in tables["table_i"]

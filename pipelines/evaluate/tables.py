@@ -64,7 +64,7 @@ def display_name(model: str, task: str) -> str:
     return name + SUFFIXES.get(suffix, suffix.replace("_", " "))
 
 
-def _order(model: str) -> tuple:
+def model_sort_key(model: str) -> tuple:
     base, suffix = _base(model)
     rank = list(DISPLAY).index(base) if base in DISPLAY else len(DISPLAY)
     return rank, list(SUFFIXES).index(suffix) if suffix in SUFFIXES else -1, model
@@ -81,7 +81,7 @@ class _Index:
         found = {k[2] for k in self.by if k[0] == experiment and k[1] == task}
         if only is not None:
             found = {m for m in found if _base(m)[0] in only}
-        return sorted(found, key=_order)
+        return sorted(found, key=model_sort_key)
 
     def f1(self, experiment, task, model, eval_set, rm_sil=False) -> F1Pair | None:
         m = self.by.get((experiment, task, model, eval_set, rm_sil))

@@ -12,12 +12,18 @@ baseline of seed k, and every reported number is a mean ± std over them (docs/t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from pipelines.params.core import check
 
 TASKS = ("vq", "aux", "dec", "bin")
 VARIANTS = ("w2v2_aasist", "s_mae", "m_mae", "whisper_m_mae", "w2v2_m_mae", "sastnet")
+
+
+def model_dir(models_dir: str | Path, task: str, variant: str, seed: int) -> Path:
+    """``<models_dir>/<task>/<variant>/seed<k>``: one trained model (``best/`` + ``run.json``)."""
+    return Path(models_dir) / task / variant / f"seed{seed}"
 
 
 @dataclass(frozen=True)

@@ -159,3 +159,21 @@ def log_and_register_model(tracker: RunTracker, model: Any, input_example: Any, 
     for k, v in tags.items():
         client.set_model_version_tag(registered_name, version.version, k, str(v))
     return str(version.version)
+
+
+def log_to_existing_run(run_id: str, tracking_uri: str, metrics: dict[str, float],
+                        tags: dict[str, str] | None = None) -> bool:
+    """Add ``metrics`` (and tags) to a finished run, e.g. the test scores of a trained model.
+
+    Returns False, logging nothing, when the run is not in that store (a new ``mlflow.db``).
+    """
+    client = MlflowClient(tracking_uri=tracking_uri)
+    try:
+        client.get_run(run_id)
+    except mlflow.exceptions.MlflowException:
+        return False
+    tracker = RunTracker(tracking_uri, run_id)
+    tracker.log_metrics(metrics, step=0)
+    if tags:
+        tracker.set_tags(tags)
+    return True

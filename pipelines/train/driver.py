@@ -30,6 +30,7 @@ import torch
 from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchConfig, TorchTrainer
 
+from pipelines.params.train import model_dir
 from pipelines.tracking.fingerprint import mlflow_tags, params_digest, run_fingerprint
 from pipelines.tracking.runs import (
     RunTracker,
@@ -41,7 +42,7 @@ from pipelines.tracking.runs import (
 )
 from pipelines.train.checkpoint import latest_run_id, load_best, read_meta, write_best
 from pipelines.train.export import ScoringModule
-from pipelines.train.job import TrainJob, build_job_model, model_dir
+from pipelines.train.job import TrainJob, build_job_model
 from pipelines.train.loop import train_loop_per_worker
 from pipelines.train.plots import plot_confusion, plot_curves
 

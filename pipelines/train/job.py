@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from pipelines.params.train import model_dir
+
 
 @dataclass(frozen=True)
 class TrainJob:
@@ -113,11 +115,6 @@ def inputs_digest(model_config: dict[str, Any], files: list[Path]) -> str:
         h.update(f"\0{path.name}\0".encode())
         h.update(path.read_bytes() if path.is_file() else b"<absent>")
     return h.hexdigest()[:16]
-
-
-def model_dir(models_dir: str | Path, task: str, variant: str, seed: int) -> Path:
-    """``<models_dir>/<task>/<variant>/seed<k>``: one trained model (``best/``, ``run.json``)."""
-    return Path(models_dir) / task / variant / f"seed{seed}"
 
 
 def job_from_params(params: Any, task: str, variant: str, seed: int) -> TrainJob:
