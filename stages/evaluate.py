@@ -15,6 +15,7 @@ CoSG scores of each model are also logged to its training's MLflow run (found th
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -83,7 +84,7 @@ def log_to_training_runs(results: list[EvalResult], models_dir: str | Path) -> l
             continue
         for metric in ("macro_f1", "weighted_f1", "accuracy", "eer"):
             value = r.metrics.get(metric)
-            if value is not None and value == value:  # not NaN
+            if value is not None and math.isfinite(value):
                 name = f"{r.eval_set}{'_rm_sil' if r.rm_sil else ''}_{metric}"
                 by_model[(r.task, r.model, r.seed, r.experiment)][name] = float(value)
     reached = []

@@ -14,8 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipelines.dataset.loader import shard_paths_for
-from pipelines.params import load_params
 from pipelines.evaluate.predict import load_trained_model, predict
+from pipelines.params import load_params
 from pipelines.params.train import model_dir
 from stages._io import atomic_path, parse_task_variant
 

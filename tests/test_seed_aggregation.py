@@ -6,7 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.evaluate.scoring import evaluate, flat_metrics, flat_metrics_per_seed, load_predictions
+from pipelines.evaluate.scoring import (
+    evaluate,
+    flat_metrics,
+    flat_metrics_per_seed,
+    load_predictions,
+)
 from pipelines.evaluate.seeds import SeedStats, format_stats
 from pipelines.evaluate.tables import table_i, table_ii
 from sastnet.taxonomy import num_classes
@@ -94,3 +99,24 @@ def test_a_folder_that_is_not_a_seed_is_named(tmp_path):
     (tmp_path / "aux" / "sastnet" / "seed0").rename(tmp_path / "aux" / "sastnet" / "run0")
     with pytest.raises(ValueError, match="'run0' is not a seed folder"):
         load_predictions(tmp_path)
+
+
+def test_summary_has_headline_fingerprint_and_stage_times(results, tmp_path):
+    from pipelines.evaluate.summary import rerender_summary, summary_record, write_summary
+    from pipelines.tracking.fingerprint import run_fingerprint
+    from pipelines.tracking.stage_clock import StageClock
+
+    record = summary_record(results, task="aux", seeds=(0, 1, 2),
+                            fingerprint=run_fingerprint("abc", ["data/shards"]))
+    md = write_summary(tmp_path, record).read_text()
+    row = _row(md, "SASTNet")
+    assert row[1] == "3" and row[-2:] == ["68.06 ± 31.27", "68.06 ± 31.27"]  # CoSG (All)
+    assert row[2] == "–"  # no CoRS predictions in this run
+    assert "- params digest: `abc`" in md and "- commit: `" in md and "torch" in md
+    assert "Not recorded" in md  # no stage clock yet
+    ticks = iter([0.0, 1.0, 31.0, 32.0])
+    clock = StageClock(tmp_path, clock=lambda: next(ticks))
+    clock.feed("Running stage 'evaluate':\n")
+    clock.finish(0)
+    md = rerender_summary(tmp_path).read_text()
+    assert _row(md, "`evaluate`")[1:2] == ["30 s"]

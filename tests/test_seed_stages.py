@@ -58,3 +58,13 @@ def test_stage_clock_times_the_stages_dvc_ran(tmp_path):
     assert data["stages"]["evaluate"]["wall_s"] == 3.0
     assert data["stages"]["codecs"]["wall_s"] == 15.0
     assert data["run"]["stages_run"] == ["evaluate"] and "255" in data["run"]["status"]
+
+
+def test_readme_results_section_copies_no_numbers_by_hand():
+    """The README points at reports/summary.md instead of quoting results that can drift."""
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### Results"):readme.index("## Running the heavy jobs")]
+    assert "reports/summary.md" in section
+    assert not re.findall(r"\d+\.\d+|\d+ ?%|\d+ min", section), "a hand-copied number"

@@ -21,7 +21,7 @@ from typing import Any
 
 from pipelines.evaluate.scoring import CORS, RANDOM, EvalResult
 from pipelines.evaluate.seeds import SeedStats, aggregate, format_stats
-from pipelines.evaluate.tables import model_sort_key, display_name
+from pipelines.evaluate.tables import display_name, model_sort_key
 from pipelines.tracking.stage_clock import load_stage_times
 
 SUMMARY_JSON, SUMMARY_MD = "summary.json", "summary.md"
@@ -96,11 +96,12 @@ def render_summary(record: dict[str, Any], stage_times: dict[str, Any]) -> str:
                   else "CoRS train utt. ids <= 250 (the Table II/III protocol)")
     parts = [
         "# Run summary",
-        f"Written {record['generated']} by the evaluate stage; the one source of the numbers "
-        "below (per-seed values: `metrics/evaluation_seeds.json`, all tables: `reports/tables/`).",
+        (f"Written {record['generated']} by the evaluate stage; the one source of the numbers "
+         "below (per-seed values: `metrics/evaluation_seeds.json`, all tables: "
+         "`reports/tables/`)."),
         f"## Headline: {record['task'].upper()} task, F1 (%) mean ± sample std over seeds",
-        f"Seeds {record['seeds']} (n per row); models trained on {trained_on}; macro and "
-        "weighted F1 on the CoRS test set (seen + unseen) and the CoSG sets.",
+        (f"Seeds {record['seeds']} (n per row); models trained on {trained_on}; macro and "
+         "weighted F1 on the CoRS test set (seen + unseen) and the CoSG sets."),
         record["headline"],
     ]
     if record.get("silence"):
@@ -112,9 +113,10 @@ def render_summary(record: dict[str, Any], stage_times: dict[str, Any]) -> str:
         "\n".join([
             f"- commit: `{fp['git_commit']}`{dirty}",
             f"- params digest: `{fp['params_digest']}`",
-            f"- machine: {fp['cpu']}, {fp['cpu_cores']} cores ({fp['cpu_cores_usable']} usable), "
-            f"GPU: {fp['gpu']}; {fp['platform']}, Python {fp['python']}",
-            "- threads (evaluate process): " + ", ".join(f"{k} {v}" for k, v in fp["threads"].items()),
+            (f"- machine: {fp['cpu']}, {fp['cpu_cores']} cores ({fp['cpu_cores_usable']} "
+             f"usable), GPU: {fp['gpu']}; {fp['platform']}, Python {fp['python']}"),
+            "- threads (evaluate process): "
+            + ", ".join(f"{k} {v}" for k, v in fp["threads"].items()),
             "- packages: " + ", ".join(f"{k} {v}" for k, v in fp["packages"].items()),
         ]),
         "DVC hashes of the inputs (from `dvc.lock`):",

@@ -45,7 +45,8 @@ def git_state(repo: str | Path = REPO_ROOT) -> tuple[str, bool]:
                               text=True, timeout=10, check=True).stdout.strip()
         # tracked files only: outputs and caches are git-ignored and never make a tree dirty
         status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                                cwd=repo, capture_output=True, text=True, timeout=10).stdout
+                                cwd=repo, capture_output=True, text=True, timeout=10,
+                                check=True).stdout
     except (OSError, subprocess.SubprocessError):
         return "unknown", False
     return head, bool(status.strip())
