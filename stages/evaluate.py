@@ -39,6 +39,7 @@ from pipelines.params.train import model_dir
 from pipelines.tracking.fingerprint import params_digest, run_fingerprint
 from pipelines.tracking.runs import log_to_existing_run
 from stages._io import write_json, write_text
+from pipelines.common.process import stage_process
 
 
 def write_evaluation(pred_root: str | Path, reports_dir: str | Path, metrics_dir: str | Path,
@@ -129,4 +130,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with stage_process("evaluate"):
+        main()

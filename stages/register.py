@@ -17,6 +17,7 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
+from pipelines.common.process import stage_process
 from pipelines.params import load_params
 from pipelines.params.train import model_dir
 from pipelines.tracking.registry import (
@@ -91,4 +92,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with stage_process("register"):
+        main()
