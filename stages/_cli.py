@@ -12,3 +12,4 @@ from sastnet.taxonomy import TASKS
 Task = Annotated[Literal[TASKS], typer.Option(help="the task whose labels are learnt")]
 Variant = Annotated[Literal[VARIANTS + ("toy",)],
                     typer.Option(help="model variant (toy: the tiny test model)")]
+Seed = Annotated[int, typer.Option(help="the training seed; one of train.seeds")]

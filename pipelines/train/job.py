@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from pipelines.params.train import model_dir
+
 
 @dataclass(frozen=True)
 class TrainJob:
@@ -67,7 +69,7 @@ class TrainJob:
 
     @property
     def run_name(self) -> str:
-        return f"{self.task}-{self.variant}-{self.fingerprint()}"
+        return f"{self.task}-{self.variant}-s{self.seed}-{self.fingerprint()}"
 
 
 def job_model_config(job: TrainJob) -> tuple[Any, Any]:
@@ -115,12 +117,16 @@ def inputs_digest(model_config: dict[str, Any], files: list[Path]) -> str:
     return h.hexdigest()[:16]
 
 
-def job_from_params(params: Any, task: str, variant: str) -> TrainJob:
-    """Resolve the ``model`` and ``train`` sections (and data paths) into one ``TrainJob``."""
+def job_from_params(params: Any, task: str, variant: str, seed: int) -> TrainJob:
+    """Resolve the ``model`` and ``train`` sections (and data paths) into the ``TrainJob`` of
+    one (task, variant, seed); ``seed`` must be one of ``train.seeds``."""
     from pipelines.params.model_check import check_model_params, check_overrides
 
     check_model_params(params)
     tp, mp = params.train, params.model
+    if seed not in tp.seeds:
+        raise ValueError(f"seed {seed} is not in train.seeds {list(tp.seeds)} of "
+                         f"{params.source}; add it there (every seed trains every model)")
     baseline = variant == tp.baseline_variant
     schedule = tp.baseline if baseline else tp.main
     # Absolute paths: Ray Train workers do not run in the driver's working directory.
@@ -128,15 +134,16 @@ def job_from_params(params: Any, task: str, variant: str) -> TrainJob:
     train_shards, num_train = read_shard_index(shards_dir, f"train-{task}")
     dev_shards, _ = read_shard_index(shards_dir, "dev")
     features_dir = (Path(params.common.data_dir) / "features").resolve()
-    # "Tuned W2V2": variants with a wav2vec 2.0 front end start from the task's baseline.
+    # "Tuned W2V2": variants with a wav2vec 2.0 front end start from the task's baseline of
+    # the same seed, so the seeds are independent replicates of the whole recipe.
     init_from = None if baseline or variant not in W2V2_VARIANTS else str(
-        (Path(tp.models_dir) / task / tp.baseline_variant / "best").resolve())
+        (model_dir(tp.models_dir, task, tp.baseline_variant, seed) / "best").resolve())
     job = TrainJob(
         task=task, variant=variant, size=mp.size, model_overrides=check_overrides(mp.overrides),
         epochs=schedule.epochs, batch_size=schedule.batch_size, lr=schedule.lr,
         weight_decay=tp.weight_decay, max_steps_per_epoch=schedule.max_steps_per_epoch,
         num_samples=tp.num_samples, rawboost_algo=tp.rawboost_algo, rm_sil=tp.rm_sil,
-        shuffle_buffer=tp.shuffle_buffer, seed=params.common.seed,
+        shuffle_buffer=tp.shuffle_buffer, seed=seed,
         train_shards=tuple(train_shards), dev_shards=tuple(dev_shards),
         feature_dir=str(features_dir) if features_dir.exists() else None,
         num_train_clips=num_train, init_from=init_from, use_gpu=tp.use_gpu,
