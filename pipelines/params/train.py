@@ -13,7 +13,9 @@ from typing import Literal
 from pipelines.params.core import check
 
 TASKS = ("vq", "aux", "dec", "bin")
-VARIANTS = ("w2v2_aasist", "s_mae", "m_mae", "whisper_m_mae", "w2v2_m_mae", "sastnet")
+# Table III/IV rows; *_pretrained: wav2vec 2.0 from the SSL checkpoint instead of the baseline
+VARIANTS = ("w2v2_aasist", "s_mae", "m_mae", "whisper_m_mae", "w2v2_m_mae", "sastnet",
+            "w2v2_m_mae_pretrained", "sastnet_pretrained")
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ class TrainJob:
     feature_dir: str | None = None
     num_train_clips: int = 0  # steps per epoch = num_train_clips // batch_size (capped)
     init_from: str | None = None  # baseline best/ dir: wav2vec 2.0 initialised from it
+    mae_init: str | None = None  # AudioMAE checkpoint (official layout) for the MAE's weights
     use_gpu: bool = False
     mixed_precision: bool = True
     select_metric: str = "dev_macro_f1"
@@ -103,7 +104,9 @@ def read_shard_index(shards_dir: str | Path, split: str) -> tuple[list[str], int
     return paths, int(sum(s["samples"] for s in entry["shards"]))
 
 
-W2V2_VARIANTS = ("w2v2_aasist", "w2v2_m_mae", "sastnet")  # those with a wav2vec 2.0 front end
+# "Tuned W2V2" variants: wav2vec 2.0 initialised from the task's trained baseline. The
+# *_pretrained rows keep the SSL checkpoint of model w2v2.pretrained (paper Tables III-IV).
+W2V2_VARIANTS = ("w2v2_aasist", "w2v2_m_mae", "sastnet")
 
 
 def inputs_digest(model_config: dict[str, Any], files: list[Path]) -> str:
@@ -113,6 +116,34 @@ def inputs_digest(model_config: dict[str, Any], files: list[Path]) -> str:
         h.update(f"\0{path.name}\0".encode())
         h.update(path.read_bytes() if path.is_file() else b"<absent>")
     return h.hexdigest()[:16]
+
+
+def model_config_uses_mae(variant: str) -> bool:
+    return variant.removesuffix("_pretrained") != "w2v2_aasist"
+
+
+def resolve_mae_init(model_params: Any, uses_mae: bool) -> str | None:
+    """The AudioMAE checkpoint to start the MAE from (absolute), or None for random weights.
+
+    Raises FileNotFoundError naming ``model.audiomae_checkpoint`` when ``model.size`` is paper
+    and the weights are missing, unless ``model.audiomae_random_init`` is true.
+    """
+    path = model_params.audiomae_checkpoint
+    if not uses_mae:
+        return None
+    if path and Path(path).is_file():
+        return str(Path(path).resolve())
+    if model_params.size == "paper" and not model_params.audiomae_random_init:
+        where = f"{path!r} does not exist" if path else "is not set"
+        raise FileNotFoundError(
+            f"model.audiomae_checkpoint {where}: the paper profile starts the MAE encoder and "
+            f"decoders from AudioSet AudioMAE ViT-B weights (facebookresearch/AudioMAE "
+            f"'pretrained.pth'). Put the file there and set the key, or set "
+            f"model.audiomae_random_init: true to train from random weights.")
+    if path:
+        raise FileNotFoundError(f"model.audiomae_checkpoint: {path!r} does not exist; fix the "
+                                f"path or set it to null (random MAE weights)")
+    return None
 
 
 def job_from_params(params: Any, task: str, variant: str) -> TrainJob:
@@ -128,8 +159,9 @@ def job_from_params(params: Any, task: str, variant: str) -> TrainJob:
     # "Tuned W2V2": variants with a wav2vec 2.0 front end start from the task's baseline.
     init_from = None if baseline or variant not in W2V2_VARIANTS else str(
         (Path(tp.models_dir) / task / tp.baseline_variant / "best").resolve())
+    mae_init = resolve_mae_init(mp, model_config_uses_mae(variant))
     job = TrainJob(
-        task=task, variant=variant, size=mp.size, model_overrides=dict(mp.overrides),
+        task=task, variant=variant, mae_init=mae_init, size=mp.size, model_overrides=dict(mp.overrides),
         epochs=schedule.epochs, batch_size=schedule.batch_size, lr=schedule.lr,
         weight_decay=tp.weight_decay, max_steps_per_epoch=schedule.max_steps_per_epoch,
         num_samples=tp.num_samples, rawboost_algo=tp.rawboost_algo, rm_sil=tp.rm_sil,
@@ -143,6 +175,8 @@ def job_from_params(params: Any, task: str, variant: str) -> TrainJob:
     watched = [shards_dir / "index.json"]
     if model_cfg.uses_whisper:
         watched.append(features_dir / "index.json")
+    if mae_init:
+        watched.append(Path(mae_init))
     if init_from:  # the baseline's best epoch: its metrics name its MLflow run and epoch
         watched += [Path(init_from) / "metrics.json", Path(init_from) / "config.json"]
     return dataclasses.replace(job, inputs_digest=inputs_digest(model_cfg.to_dict(), watched))
