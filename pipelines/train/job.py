@@ -36,6 +36,7 @@ class TrainJob:
     rm_sil: bool = False
     shuffle_buffer: int = 0
     seed: int = 1234
+    experiment: str = "full"  # train.experiment (full | seen250): which clips the shards hold
     # Data: "shards" reads WebDataset shards (+ Whisper feature shards); "synthetic" makes
     # learnable in-memory clips (smoke tests of the Ray/MLflow machinery, no files needed).
     data_source: Literal["shards", "synthetic"] = "shards"
@@ -68,7 +69,7 @@ class TrainJob:
 
     @property
     def run_name(self) -> str:
-        return f"{self.task}-{self.variant}-{self.fingerprint()}"
+        return f"{self.task}-{self.variant}-{self.experiment}-{self.fingerprint()}"
 
 
 def job_model_config(job: TrainJob) -> tuple[Any, Any]:
@@ -154,7 +155,9 @@ def job_from_params(params: Any, task: str, variant: str) -> TrainJob:
     # Absolute paths: Ray Train workers do not run in the driver's working directory.
     shards_dir = (Path(params.common.data_dir) / "shards").resolve()
     train_shards, num_train = read_shard_index(shards_dir, f"train-{task}")
-    dev_shards, _ = read_shard_index(shards_dir, "dev")
+    # the task's own official dev list when the shards have one (shard.train_lists: official)
+    splits = json.loads((shards_dir / "index.json").read_text())["splits"]
+    dev_shards, _ = read_shard_index(shards_dir, f"dev-{task}" if f"dev-{task}" in splits else "dev")
     features_dir = (Path(params.common.data_dir) / "features").resolve()
     # "Tuned W2V2": variants with a wav2vec 2.0 front end start from the task's baseline.
     init_from = None if baseline or variant not in W2V2_VARIANTS else str(
@@ -165,7 +168,7 @@ def job_from_params(params: Any, task: str, variant: str) -> TrainJob:
         epochs=schedule.epochs, batch_size=schedule.batch_size, lr=schedule.lr,
         weight_decay=tp.weight_decay, max_steps_per_epoch=schedule.max_steps_per_epoch,
         num_samples=tp.num_samples, rawboost_algo=tp.rawboost_algo, rm_sil=tp.rm_sil,
-        shuffle_buffer=tp.shuffle_buffer, seed=params.common.seed,
+        shuffle_buffer=tp.shuffle_buffer, seed=params.common.seed, experiment=tp.experiment,
         train_shards=tuple(train_shards), dev_shards=tuple(dev_shards),
         feature_dir=str(features_dir) if features_dir.exists() else None,
         num_train_clips=num_train, init_from=init_from, use_gpu=tp.use_gpu,
