@@ -34,7 +34,7 @@ def _capped_paper_params(release: dict, mae_ckpt: Path) -> dict:
     p["vad"].update(num_cpus=2, batch_clips=64)
     p["shard"]["samples_per_shard"] = 6
     p["features"].update(model="data/whisper/tiny.en", variant="fast", actors=1, batch_size=4,
-                         num_samples=16000)
+                         num_samples=16000, augmented_views=2)
     p["codecs"].update(codecs=["zoo_mvq_none_time"], steps=6, lm_steps=6, batch_size=4,
                        dev_clips=1, max_train_clips=50)
     p["model"].update(size="tiny", audiomae_checkpoint=str(mae_ckpt))
@@ -79,6 +79,10 @@ def test_paper_profile_every_stage_on_a_fake_release(tmp_path):
     assert config["job"]["init_from"] and not json.loads(
         (repo / "models" / "aux" / "sastnet_pretrained" / "best" / "config.json").read_text()
     )["job"]["init_from"]
+    # Whisper features of two RawBoost views of every training clip, used by the Whisper variants
+    views = json.loads((repo / "data" / "features_views" / "report.json").read_text())
+    assert views["views"] == 2 and views["computed_clips"] > 0
+    assert config["job"]["feature_views"] == 2
     # predictions under the experiment, the official test list among the sets, tables captioned
     preds = repo / "predictions" / "aux" / "sastnet" / "full"
     assert (preds / "test_list.parquet").exists() and (preds / "cosg_all.parquet").exists()
