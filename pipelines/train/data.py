@@ -67,10 +67,11 @@ def collate(samples: list[dict], task: str) -> dict[str, Any]:
 
 
 def _augment(clips: Iterable[dict], algo: int, rng: np.random.Generator, *, seed: int,
-             epoch: int) -> Iterator[dict]:
+             epoch: int, views_seed: int = 0) -> Iterator[dict]:
     """RawBoost on every clip. A clip with precomputed Whisper views (``whisper_views``) gets
-    the view ``pick_view`` draws for it this epoch: the waveform augmented by that same seeded
-    view and that view's features, so Whisper and the acoustic branch see one waveform."""
+    the view ``pick_view`` draws for it this epoch (with the training ``seed``): the waveform
+    augmented by that same view (``views_seed``, the seed the views were made with) and that
+    view's features, so Whisper and the acoustic branch see one waveform."""
     from pipelines.dataset.shards import sample_key
     from sastnet.augment import pick_view, rawboost, rawboost_view
 
@@ -80,7 +81,7 @@ def _augment(clips: Iterable[dict], algo: int, rng: np.random.Generator, *, seed
             key = sample_key(clip["key"])  # the tar key the features stage augmented with
             k = pick_view(seed, key, epoch, len(views))
             out = {k_: v for k_, v in clip.items() if k_ != "whisper_views"}
-            yield {**out, "wave": rawboost_view(clip["wave"], algo, seed, key, k),
+            yield {**out, "wave": rawboost_view(clip["wave"], algo, views_seed, key, k),
                    "whisper": views[k], "view": k}
             continue
         wave = rawboost(clip["wave"], algo, rng, sr=16000).astype(np.float32)
@@ -108,7 +109,7 @@ def train_batches(job: TrainJob, *, rank: int, world: int, epoch: int,
     clips: Iterable[dict] = endless()
     if job.rawboost_algo:
         clips = _augment(clips, job.rawboost_algo, np.random.default_rng([job.seed, epoch, rank]),
-                         seed=job.seed, epoch=epoch)
+                         seed=job.seed, epoch=epoch, views_seed=job.views_seed)
     clips = iter(clips)
     for _ in range(job.steps_per_epoch):
         yield collate([next(clips) for _ in range(per_rank)], job.task)

@@ -47,6 +47,7 @@ class TrainJob:
     # under views_dir/v<k>; 0 = Whisper features of the clean clip
     feature_views: int = 0
     views_dir: str | None = None
+    views_seed: int = 0  # the seed the views were made with (common.seed), not the training seed
     num_train_clips: int = 0  # steps per epoch = num_train_clips // batch_size (capped)
     init_from: str | None = None  # baseline best/ dir: wav2vec 2.0 initialised from it
     mae_init: str | None = None  # AudioMAE checkpoint (official layout) for the MAE's weights
@@ -185,7 +186,8 @@ def job_from_params(params: Any, task: str, variant: str) -> TrainJob:
         views = params.features.augmented_views if tp.rawboost_algo else 0
         if views:
             views_dir = (Path(params.common.data_dir) / "features_views").resolve()
-            job = dataclasses.replace(job, feature_views=views, views_dir=str(views_dir))
+            job = dataclasses.replace(job, feature_views=views, views_dir=str(views_dir),
+                                      views_seed=params.common.seed)
             watched += [views_dir / f"v{k}" / "index.json" for k in range(views)]
     if mae_init:
         watched.append(Path(mae_init))
