@@ -23,7 +23,7 @@ from tests.models.test_audiomae_load import official_state
 from tests.test_pipeline_repro import _copy_repo, _run
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3000)]  # ~20-30 min on 2 loaded cores
 TASKS = ["aux", "bin"]  # capped for CI time; the shard stage still writes all four tasks' lists
 VARIANTS = ["m_mae", "sastnet", "sastnet_pretrained"]
 
