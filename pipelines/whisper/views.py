@@ -90,4 +90,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from pipelines.common.process import stage_process
+
+    with stage_process("features_views"):
+        main()
