@@ -19,6 +19,7 @@ import torch
 
 from pipelines.train.job import TrainJob
 from pipelines.train.toy import synthetic_clips
+from sastnet.audio import SAMPLE_RATE_HZ
 
 
 def _clips(job: TrainJob, split: str, *, rank: int, world: int, epoch: int,
@@ -81,10 +82,11 @@ def _augment(clips: Iterable[dict], algo: int, rng: np.random.Generator, *, seed
             key = sample_key(clip["key"])  # the tar key the features stage augmented with
             k = pick_view(seed, key, epoch, len(views))
             out = {k_: v for k_, v in clip.items() if k_ != "whisper_views"}
-            yield {**out, "wave": rawboost_view(clip["wave"], algo, views_seed, key, k),
+            yield {**out, "wave": rawboost_view(clip["wave"], algo, views_seed, key, k,
+                                                sr=SAMPLE_RATE_HZ),
                    "whisper": views[k], "view": k}
             continue
-        wave = rawboost(clip["wave"], algo, rng, sr=16000).astype(np.float32)
+        wave = rawboost(clip["wave"], algo, rng, sr=SAMPLE_RATE_HZ).astype(np.float32)
         yield {**clip, "wave": wave}
 
 

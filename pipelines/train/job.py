@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from pipelines.params.train import model_dir
+
 
 @dataclass(frozen=True)
 class TrainJob:
@@ -74,7 +76,7 @@ class TrainJob:
 
     @property
     def run_name(self) -> str:
-        return f"{self.task}-{self.variant}-{self.experiment}-{self.fingerprint()}"
+        return f"{self.task}-{self.variant}-{self.experiment}-s{self.seed}-{self.fingerprint()}"
 
 
 def job_model_config(job: TrainJob) -> tuple[Any, Any]:
@@ -152,9 +154,16 @@ def resolve_mae_init(model_params: Any, uses_mae: bool) -> str | None:
     return None
 
 
-def job_from_params(params: Any, task: str, variant: str) -> TrainJob:
-    """Resolve the ``model`` and ``train`` sections (and data paths) into one ``TrainJob``."""
+def job_from_params(params: Any, task: str, variant: str, seed: int) -> TrainJob:
+    """Resolve the ``model`` and ``train`` sections (and data paths) into the ``TrainJob`` of
+    one (task, variant, seed); ``seed`` must be one of ``train.seeds``."""
+    from pipelines.params.model_check import check_model_params, check_overrides
+
+    check_model_params(params)
     tp, mp = params.train, params.model
+    if seed not in tp.seeds:
+        raise ValueError(f"seed {seed} is not in train.seeds {list(tp.seeds)} of "
+                         f"{params.source}; add it there (every seed trains every model)")
     baseline = variant == tp.baseline_variant
     schedule = tp.baseline if baseline else tp.main
     # Absolute paths: Ray Train workers do not run in the driver's working directory.
@@ -164,16 +173,17 @@ def job_from_params(params: Any, task: str, variant: str) -> TrainJob:
     splits = json.loads((shards_dir / "index.json").read_text())["splits"]
     dev_shards, _ = read_shard_index(shards_dir, f"dev-{task}" if f"dev-{task}" in splits else "dev")
     features_dir = (Path(params.common.data_dir) / "features").resolve()
-    # "Tuned W2V2": variants with a wav2vec 2.0 front end start from the task's baseline.
+    # "Tuned W2V2": variants with a wav2vec 2.0 front end start from the task's baseline of
+    # the same seed, so the seeds are independent replicates of the whole recipe.
     init_from = None if baseline or variant not in W2V2_VARIANTS else str(
-        (Path(tp.models_dir) / task / tp.baseline_variant / "best").resolve())
+        (model_dir(tp.models_dir, task, tp.baseline_variant, seed) / "best").resolve())
     mae_init = resolve_mae_init(mp, model_config_uses_mae(variant))
     job = TrainJob(
-        task=task, variant=variant, mae_init=mae_init, size=mp.size, model_overrides=dict(mp.overrides),
+        task=task, variant=variant, size=mp.size, model_overrides=check_overrides(mp.overrides),
         epochs=schedule.epochs, batch_size=schedule.batch_size, lr=schedule.lr,
         weight_decay=tp.weight_decay, max_steps_per_epoch=schedule.max_steps_per_epoch,
         num_samples=tp.num_samples, rawboost_algo=tp.rawboost_algo, rm_sil=tp.rm_sil,
-        shuffle_buffer=tp.shuffle_buffer, seed=params.common.seed, experiment=tp.experiment,
+        shuffle_buffer=tp.shuffle_buffer, seed=seed, experiment=tp.experiment, mae_init=mae_init,
         train_shards=tuple(train_shards), dev_shards=tuple(dev_shards),
         feature_dir=str(features_dir) if features_dir.exists() else None,
         num_train_clips=num_train, init_from=init_from, use_gpu=tp.use_gpu,
