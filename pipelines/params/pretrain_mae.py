@@ -1,0 +1,40 @@
+"""``pretrain_mae``: self-supervised AudioMAE pretraining of the MAE (stage ``pretrain_mae``).
+
+The analogue of the AudioSet AudioMAE weights the paper starts from: the tiny MAE's encoder
+and decoder learn to reconstruct masked log-mel patches of the corpus' training audio (bona
+fide and resynthesized clips, no labels). The training stages load the result through
+``model.pretrained_mae`` (``sastnet.models.audiomae_weights``), the same loader that reads the
+official AudioMAE checkpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipelines.params.core import check
+
+
+@dataclass(frozen=True)
+class PretrainMAEParams:
+    epochs: int = 40  # passes over the training clips (~2 min on 2 cores in the default)
+    batch_size: int = 32
+    lr: float = 1e-3  # AdamW, cosine to 0 over the run after `warmup_epochs` of linear warm-up
+    warmup_epochs: int = 2
+    weight_decay: float = 0.05  # AudioMAE pretraining
+    # AudioMAE pretrains with 80 % of the patches hidden; here split equally between time rows
+    # and frequency columns, as the fine-tuning masking (0.8 -> keep 60 % of rows x 60 % of columns)
+    mask_ratio: float = 0.8
+    max_clips: int | None = None  # cap on training clips (None = every clip of the train-* lists)
+    threads: int = 2  # torch threads
+    out_dir: str = "data/pretrain_mae"  # -> <out_dir>/mae.pt (official AudioMAE key layout)
+
+    def __post_init__(self) -> None:
+        check(self.epochs >= 1, "epochs", f"must be >= 1, got {self.epochs}")
+        check(self.batch_size >= 2, "batch_size", f"must be >= 2, got {self.batch_size}")
+        check(0 < self.lr < 1, "lr", f"must be in (0, 1), got {self.lr}")
+        check(0 <= self.warmup_epochs < self.epochs, "warmup_epochs", "must be in [0, epochs)")
+        check(self.weight_decay >= 0, "weight_decay", "must be >= 0")
+        check(0 < self.mask_ratio < 1, "mask_ratio", f"must be in (0, 1), got {self.mask_ratio}")
+        check(self.max_clips is None or self.max_clips >= self.batch_size, "max_clips",
+              "must be >= batch_size or null")
+        check(self.threads >= 1, "threads", "must be >= 1")
