@@ -167,7 +167,7 @@ def pretrain_mae(train_images: Tensor, dev_images: Tensor | None, mae_cfg: MAECo
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             step += 1
         history.append(row(epoch, float(np.mean(losses))))
         if on_epoch:  # wall time goes to the callback (MLflow), not into the history (a DVC output)
