@@ -12,8 +12,3 @@ class ModelParams:
     # Extra keyword overrides for sastnet.models.model_config (e.g. {mask_ratio: 0.4});
     # applied to every variant. Empty = the size's defaults.
     overrides: dict[str, Any] = field(default_factory=dict)
-    # Official-layout AudioMAE weights loaded into the MAE of every MAE variant before
-    # fine-tuning (sastnet.models.audiomae_weights): the default profile's own pretraining
-    # (stage pretrain_mae, data/pretrain_mae/mae.pt), the paper's AudioSet checkpoint, or
-    # null = random initialisation.
-    pretrained_mae: str | None = None

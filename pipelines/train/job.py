@@ -44,7 +44,6 @@ class TrainJob:
     feature_dir: str | None = None
     num_train_clips: int = 0  # steps per epoch = num_train_clips // batch_size (capped)
     init_from: str | None = None  # baseline best/ dir: wav2vec 2.0 initialised from it
-    pretrained_mae: str | None = None  # official-layout AudioMAE weights for the MAE (model.pretrained_mae)
     use_gpu: bool = False
     mixed_precision: bool = True
     select_metric: str = "dev_macro_f1"
@@ -83,26 +82,6 @@ def build_job_model(job: TrainJob) -> tuple[Any, Any]:
     """(model, builder module) for ``job``: ``builder.build_model(builder.model_config(...))``."""
     cfg, builder = job_model_config(job)
     return builder.build_model(cfg), builder
-
-
-def load_pretrained_mae(model: Any, path: str) -> Any:
-    """Load official-layout AudioMAE weights (``path``) into ``model.mae``; the load report.
-
-    Every tensor of the file must find its place in the model (``unused`` empty), otherwise the
-    checkpoint belongs to another MAE (deeper encoder, other sizes) and fine-tuning would
-    silently start half-pretrained.
-    """
-    from sastnet.models.audiomae_weights import load_official_mae_file
-
-    if getattr(model, "mae", None) is None:
-        raise ValueError(f"model.pretrained_mae={path!r} but variant {model.cfg.variant!r} has "
-                         "no MAE; it applies to the MAE variants only")
-    report = load_official_mae_file(model.mae, path)
-    if report.unused:
-        raise ValueError(f"{path}: {len(report.unused)} AudioMAE tensors have no place in the "
-                         f"model's MAE, e.g. {report.unused[:3]}; set the model's mae sizes to "
-                         "the checkpoint's")
-    return report
 
 
 def job_from_dict(data: dict[str, Any]) -> TrainJob:
@@ -149,14 +128,6 @@ def job_from_params(params: Any, task: str, variant: str) -> TrainJob:
     # "Tuned W2V2": variants with a wav2vec 2.0 front end start from the task's baseline.
     init_from = None if baseline or variant not in W2V2_VARIANTS else str(
         (Path(tp.models_dir) / task / tp.baseline_variant / "best").resolve())
-    # The MAE variants' MAE starts from pretrained AudioMAE weights when model.pretrained_mae
-    # names them (default profile: stage pretrain_mae; paper: the AudioSet checkpoint).
-    pretrained_mae = None
-    if mp.pretrained_mae and variant != "w2v2_aasist":  # every variant but it has an MAE
-        pretrained_mae = str(Path(mp.pretrained_mae).resolve())
-        if not Path(pretrained_mae).is_file():
-            raise FileNotFoundError(f"model.pretrained_mae: {pretrained_mae} not found; run "
-                                    "`dvc repro pretrain_mae` or set it to null")
     job = TrainJob(
         task=task, variant=variant, size=mp.size, model_overrides=dict(mp.overrides),
         epochs=schedule.epochs, batch_size=schedule.batch_size, lr=schedule.lr,
@@ -165,8 +136,7 @@ def job_from_params(params: Any, task: str, variant: str) -> TrainJob:
         shuffle_buffer=tp.shuffle_buffer, seed=params.common.seed,
         train_shards=tuple(train_shards), dev_shards=tuple(dev_shards),
         feature_dir=str(features_dir) if features_dir.exists() else None,
-        num_train_clips=num_train, init_from=init_from, pretrained_mae=pretrained_mae,
-        use_gpu=tp.use_gpu,
+        num_train_clips=num_train, init_from=init_from, use_gpu=tp.use_gpu,
         mixed_precision=tp.mixed_precision, select_metric=tp.select_metric)
     # the config the workers will build (code defaults included), not a second resolution of it
     model_cfg, _ = job_model_config(job)
@@ -175,6 +145,4 @@ def job_from_params(params: Any, task: str, variant: str) -> TrainJob:
         watched.append(features_dir / "index.json")
     if init_from:  # the baseline's best epoch: its metrics name its MLflow run and epoch
         watched += [Path(init_from) / "metrics.json", Path(init_from) / "config.json"]
-    if pretrained_mae:
-        watched.append(Path(pretrained_mae))
     return dataclasses.replace(job, inputs_digest=inputs_digest(model_cfg.to_dict(), watched))

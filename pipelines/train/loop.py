@@ -26,7 +26,7 @@ from sklearn.metrics import confusion_matrix, f1_score
 
 from pipelines.train.checkpoint import load_best, load_training_state, save_training_state
 from pipelines.train.data import dev_batches, train_batches
-from pipelines.train.job import TrainJob, build_job_model, load_pretrained_mae
+from pipelines.train.job import TrainJob, build_job_model
 
 
 def _gather(obj: Any) -> list[Any]:
@@ -102,11 +102,6 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         changed = builder.load_w2v2_from_baseline(model, baseline_state)
         if rank == 0 and tracker:
             tracker.set_tags({"init_from": job.init_from, "init_keys": str(len(changed))})
-    if state is None and job.pretrained_mae:  # a resumed run has them in its own state already
-        mae_report = load_pretrained_mae(model, job.pretrained_mae)
-        if rank == 0 and tracker:
-            tracker.set_tags({"pretrained_mae": job.pretrained_mae,
-                              "pretrained_mae_keys": str(len(mae_report.loaded))})
 
     device = ray.train.torch.get_device()
     ddp_model = ray.train.torch.prepare_model(model)
