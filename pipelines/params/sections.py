@@ -38,3 +38,9 @@ def check_consistency(sections: dict) -> None:
     missing = [t for t in train.tasks if t not in shard.tasks]
     check(not missing, "train.tasks", f"{', '.join(missing)} have no training shards; add them "
           f"to shard.tasks (now {', '.join(shard.tasks)})")
+    check(shard.train_lists == "redraw" or sections["corpus"].source == "codecfake_plus",
+          "shard.train_lists", "official needs corpus.source: codecfake_plus (the official lists); "
+          "use redraw for the synthetic corpus")
+    from pipelines.params.whisper_width import check_whisper_width
+
+    check_whisper_width(sections)

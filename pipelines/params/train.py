@@ -13,7 +13,9 @@ from typing import Literal
 from pipelines.params.core import check
 
 TASKS = ("vq", "aux", "dec", "bin")
-VARIANTS = ("w2v2_aasist", "s_mae", "m_mae", "whisper_m_mae", "w2v2_m_mae", "sastnet")
+# Table III/IV rows; *_pretrained: wav2vec 2.0 from the SSL checkpoint instead of the baseline
+VARIANTS = ("w2v2_aasist", "s_mae", "m_mae", "whisper_m_mae", "w2v2_m_mae", "sastnet",
+            "w2v2_m_mae_pretrained", "sastnet_pretrained")
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,12 @@ class TrainParams:
     checkpoints_to_keep: int = 2  # best by dev macro F1 + the latest are always kept
     storage_path: str = "ray_results"  # Ray Train run storage (a shared path / s3:// on clusters)
     models_dir: str = "models"  # models/<task>/<variant>/{best/,run.json}
-    experiment: str = "sastnet"  # MLflow experiment name
+    mlflow_experiment: str = "sastnet"  # MLflow experiment name
+    # The paper's training protocols (applied by utterance id to either corpus, in the shard
+    # stage): full = every train clip (Tables I, IV); seen250 = train/dev clips with utterance
+    # id <= shard.seen_max_utt_id only (Tables II, III). Part of run names, model and
+    # prediction paths and table captions.
+    experiment: Literal["full", "seen250"] = "full"
     registered_model_prefix: str = "sastnet"  # registered model: <prefix>-<task>
     select_metric: Literal["dev_macro_f1", "dev_weighted_f1"] = "dev_macro_f1"
 
