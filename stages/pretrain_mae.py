@@ -4,8 +4,10 @@
                                     #    reports/pretrain_mae.json, reports/pretrain_mae.png
 
 Trains on every clip of the ``train-<task>`` shard lists (shard.tasks), monitors a fixed-mask
-loss on the dev clips, logs the run to MLflow (experiment ``<train.experiment>-pretrain``).
-The training stages load the weights through ``model.pretrained_mae``. Details:
+loss on the dev clips, logs the run to MLflow (experiment ``<train.mlflow_experiment>-pretrain``).
+The training stages load the weights through ``model.audiomae_checkpoint`` (the same loader as
+the official AudioMAE checkpoint). When that key names another file (the paper profile's
+AudioSet weights) or is null, nothing is trained and the report says why. Details:
 ``pipelines/pretrain/mae.py`` and docs/training.md.
 """
 
@@ -32,6 +34,10 @@ from stages._io import atomic_path, write_json
 
 def plot_curve(history: list[dict], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 3.5))
+    if not history:
+        ax.text(0.5, 0.5, "skipped: model.audiomae_checkpoint names other weights",
+                ha="center", va="center")
+        history = [{"epoch": 0, "train_loss": float("nan")}]
     epochs = [h["epoch"] for h in history]
     ax.plot(epochs[1:], [h["train_loss"] for h in history[1:]], label="train (random masks)")
     if "dev_loss" in history[0]:
@@ -50,6 +56,19 @@ def plot_curve(history: list[dict], path: Path) -> None:
 def main() -> None:
     params = load_params()
     pp, tp = params.pretrain_mae, params.train
+    out_path = Path(pp.out_dir) / "mae.pt"
+    reports = Path(params.common.reports_dir)
+    wanted = params.model.audiomae_checkpoint
+    if wanted is None or Path(wanted).resolve() != out_path.resolve():
+        # the MAE starts from other weights (or random ones): pretraining here would be unused
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        why = (f"model.audiomae_checkpoint is {wanted!r}, not {str(out_path)!r}: the MAE "
+               "variants do not load this stage's weights")
+        write_json(out_path.parent / "skipped.json", {"skipped": why})
+        write_json(reports / "pretrain_mae.json", {"skipped": why})
+        plot_curve([], reports / "pretrain_mae.png")
+        print(f"pretrain_mae: skipped ({why})")
+        return
     shards_dir = Path(params.common.data_dir) / "shards"
     if not (shards_dir / "index.json").exists():
         raise SystemExit(f"{shards_dir / 'index.json'} not found: run `dvc repro shard` first")
@@ -68,7 +87,7 @@ def main() -> None:
     run_name = "pretrain_mae-" + hashlib.sha256(json.dumps(
         [vars(settings), mae_cfg.mae.__dict__, clips_digest], sort_keys=True, default=str
     ).encode()).hexdigest()[:10]
-    tracker = start_or_resume_run(f"{tp.experiment}-pretrain", run_name,
+    tracker = start_or_resume_run(f"{tp.mlflow_experiment}-pretrain", run_name,
                                   tags={"stage": "pretrain_mae", "git_commit": git_commit()})
     tracker.log_params({**flatten("pretrain_mae", vars(pp)), **flatten("mae", mae_cfg.mae.__dict__),
                         "train_clips": len(keys), "dev_clips": len(dev_waves),
@@ -84,13 +103,11 @@ def main() -> None:
           f"{tuple(train_images.shape[1:])}, {pp.epochs} epochs")
     mae, history = pretrain_mae(train_images, dev_images, mae_cfg.mae, settings, on_epoch)
 
-    out_path = Path(pp.out_dir) / "mae.pt"
     meta = {"image": "logmel", "image_shape": list(train_images.shape[1:]),
             "mae": {k: v for k, v in mae.cfg.__dict__.items()}, "train_clips": len(keys),
             "clips_digest": clips_digest, "seed": params.common.seed}
     with atomic_path(out_path) as tmp:
         torch.save(checkpoint(mae, meta), tmp)
-    reports = Path(params.common.reports_dir)
     first, last = history[0], history[-1]
     report = {
         "image": "log-mel (LogMelFrontend of the MAE variants), train.num_samples per clip",

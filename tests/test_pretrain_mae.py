@@ -10,9 +10,8 @@ from pipelines.dataset.shards import build_shards
 from pipelines.params.shard import ShardParams
 from pipelines.pretrain.mae import PretrainSettings, checkpoint, load_clips, logmel_images, \
     pretrain_mae
-from pipelines.train.job import load_pretrained_mae
 from sastnet.models import build_model, model_config
-from sastnet.models.audiomae_weights import load_official_mae
+from sastnet.models.audiomae import AudioMAELoadError, load_audiomae, load_audiomae_file
 
 
 def _images(n: int, seed: int, frames: int = 64, bins: int = 64) -> torch.Tensor:
@@ -66,33 +65,27 @@ def test_fine_tuning_loads_every_pretrained_tensor(tmp_path, variant):
     assert "blocks.0.attn.qkv.weight" in saved and "decoder_pred.weight" in saved  # official names
 
     model = build_model(model_config(variant, "aux", "tiny", num_samples=16000), load_weights=False)
-    report = load_pretrained_mae(model, str(path))
-    assert sorted(report.used) == sorted(saved) and report.unused == []
-    state = model.mae.state_dict()
+    result = load_audiomae_file(model.mae, str(path))  # the training job's loader
+    assert result.unused == []  # every file tensor found its place
+    assert all(k.startswith(("feedback", "query_mask_token")) for k in result.kept)
+    # every loaded tensor equals the pretrained one; the decoder went into every class decoder
     num_decoders = len(model.mae.decoders)
     assert num_decoders == (1 if variant == "s_mae" else 4)
-    # every file tensor lands in the model; the one decoder lands in every class decoder
-    assert len(report.loaded) == len(saved) + (num_decoders - 1) * sum(
-        k.startswith("decoder") or k == "mask_token" for k in saved)
-    for key in report.loaded:
-        ours = key.replace("decoders.", "").split(".", 1)
-        assert torch.equal(state[key], mae.state_dict()[key if not key.startswith("decoders.")
-                                                        else "decoders.0." + ours[1]])
+    pretrained, loaded = mae.state_dict(), model.mae.state_dict()
+    for key in result.loaded:
+        source = "decoders.0." + key.split(".", 2)[2] if key.startswith("decoders.") else key
+        assert torch.equal(loaded[key], pretrained[source]), key
+    per_decoder = [k for k in pretrained if k.startswith("decoders.0.")]
+    encoder = len(saved) - len(per_decoder)  # the file holds the encoder and one decoder
+    assert len(result.loaded) == encoder + num_decoders * len(per_decoder)
 
 
 def test_a_checkpoint_of_another_size_is_a_clear_error():
     big = model_config("m_mae", "aux", "tiny", mae={"embed_dim": 96}).mae
     mae, _ = pretrain_mae(_images(16, 0), None, big, _settings(1, batch_size=8))
     model = build_model(model_config("m_mae", "aux", "tiny", num_samples=16000), load_weights=False)
-    with pytest.raises(ValueError, match="patch_embed.proj.weight.*another size"):
-        load_official_mae(model.mae, checkpoint(mae, {})["model"])
-
-
-def test_baseline_has_no_mae_to_load(tmp_path):
-    model = build_model(model_config("w2v2_aasist", "aux", "tiny", num_samples=16000),
-                        load_weights=False)
-    with pytest.raises(ValueError, match="no MAE"):
-        load_pretrained_mae(model, str(tmp_path / "mae.pt"))
+    with pytest.raises(AudioMAELoadError, match="patch_embed.proj.weight"):
+        load_audiomae(model.mae, checkpoint(mae, {})["model"])
 
 
 def test_clips_come_from_the_train_lists_once_each(tmp_path):

@@ -3,8 +3,9 @@
 The analogue of the AudioSet AudioMAE weights the paper starts from: the tiny MAE's encoder
 and decoder learn to reconstruct masked log-mel patches of the corpus' training audio (bona
 fide and resynthesized clips, no labels). The training stages load the result through
-``model.pretrained_mae`` (``sastnet.models.audiomae_weights``), the same loader that reads the
-official AudioMAE checkpoint.
+``model.audiomae_checkpoint`` (``sastnet.models.audiomae``), the same loader that reads the
+official AudioMAE checkpoint. When ``model.audiomae_checkpoint`` names another file (the paper
+profile's AudioSet weights), the stage does not train and says so in its report.
 """
 
 from __future__ import annotations

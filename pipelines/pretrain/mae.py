@@ -7,7 +7,7 @@ no such weights for its tiny MAE, so this stage makes their analogue: the encode
 decoder learn to reconstruct masked patches of log-mel images (AudioMAE's input and objective)
 of every training clip of the ``train-<task>`` shard lists, bona fide and resynthesized alike.
 Labels are never read. The result is saved in the official AudioMAE key layout, so the training
-stages load it through ``sastnet.models.audiomae_weights`` exactly as they would load the real
+stages load it through ``sastnet.models.audiomae`` exactly as they would load the real
 checkpoint, which copies the one decoder into each class decoder.
 
 Why log-mel and not the W2V2 projections SASTNet's MAE sees: AudioMAE itself is pretrained on
@@ -33,7 +33,7 @@ import torch
 from torch import Tensor
 
 from sastnet.models.acoustic import LogMelFrontend
-from sastnet.models.audiomae_weights import official_state_dict
+from sastnet.models.audiomae import audiomae_state_dict
 from sastnet.models.config import MAEConfig, MelConfig
 from sastnet.models.mae import MultiDecoderMAE, pretrain_loss
 
@@ -177,4 +177,4 @@ def pretrain_mae(train_images: Tensor, dev_images: Tensor | None, mae_cfg: MAECo
 
 def checkpoint(mae: MultiDecoderMAE, meta: dict[str, Any]) -> dict[str, Any]:
     """What ``mae.pt`` holds: ``{"model": official-layout state dict, "meta": ...}``."""
-    return {"model": official_state_dict(mae), "meta": meta}
+    return {"model": audiomae_state_dict(mae), "meta": meta}
