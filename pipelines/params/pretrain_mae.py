@@ -17,7 +17,9 @@ from pipelines.params.core import check
 
 @dataclass(frozen=True)
 class PretrainMAEParams:
-    epochs: int = 40  # passes over the training clips (~2 min on 2 cores in the default)
+    # passes over the training clips; on the default corpus' 280 bona fide train clips the dev
+    # loss stopped falling after ~10 epochs (docs/training.md)
+    epochs: int = 20
     batch_size: int = 32
     lr: float = 1e-3  # AdamW, cosine to 0 over the run after `warmup_epochs` of linear warm-up
     warmup_epochs: int = 2
@@ -26,7 +28,9 @@ class PretrainMAEParams:
     # and frequency columns, as the fine-tuning masking (0.8 -> keep 60 % of rows x 60 % of columns)
     mask_ratio: float = 0.8
     max_clips: int | None = None  # cap on training clips (None = every clip of the train-* lists)
-    threads: int = 2  # torch threads
+    # torch threads; 1 because the tiny MAE gains nothing from 2, and 2 spinning threads on a
+    # loaded shared machine ran >10x slower (docs/training.md)
+    threads: int = 1
     out_dir: str = "data/pretrain_mae"  # -> <out_dir>/mae.pt (official AudioMAE key layout)
 
     def __post_init__(self) -> None:
