@@ -36,6 +36,13 @@ def test_paper_profile_parses_with_whisper_small_and_official_lists():
             "w2v2_m_mae_pretrained", "sastnet_pretrained"} <= set(p.train.variants)
 
 
+def test_whisper_dim_table_matches_the_model_config():
+    from pipelines.params.whisper_width import WHISPER_DIM_BY_SIZE
+
+    for size, dim in WHISPER_DIM_BY_SIZE.items():
+        assert model_config("sastnet", "aux", size).fusion.whisper_dim == dim
+
+
 def test_width_of_hub_ids_and_local_dirs(tmp_path):
     assert whisper_width("openai/whisper-small") == 768
     assert whisper_width("data/whisper/tiny.en") == 384

@@ -41,6 +41,10 @@ def check_consistency(sections: dict) -> None:
     check(shard.train_lists == "redraw" or sections["corpus"].source == "codecfake_plus",
           "shard.train_lists", "official needs corpus.source: codecfake_plus (the official lists); "
           "use redraw for the synthetic corpus")
+    check(features.augmented_views == 0 or (train.rawboost_algo > 0 and not train.rm_sil),
+          "features.augmented_views", f"{features.augmented_views} views need RawBoost on "
+          f"(train.rawboost_algo > 0, now {train.rawboost_algo}) and the full clip "
+          f"(train.rm_sil: false, now {train.rm_sil})")
     from pipelines.params.whisper_width import check_whisper_width
 
     check_whisper_width(sections)

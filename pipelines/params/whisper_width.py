@@ -16,6 +16,10 @@ from pipelines.params.core import ParamsError
 # d_model of the released Whisper encoders (OpenAI model card), for a hub id that is not on
 # disk yet: the check then still runs before anything is downloaded by hand.
 KNOWN_WIDTHS = {"tiny": 384, "base": 512, "small": 768, "medium": 1024, "large": 1280}
+# fusion.whisper_dim of each model.size (sastnet.models.config: FusionConfig / _TINY). Not
+# imported from there: every stage depends on pipelines/params, and must not rerun when model
+# code changes; tests/test_paper_profile_params.py checks these against the model config.
+WHISPER_DIM_BY_SIZE = {"tiny": 384, "paper": 768}
 
 
 def whisper_width(model: str) -> int | None:
@@ -39,23 +43,19 @@ def whisper_width(model: str) -> int | None:
 def check_whisper_width(sections: dict) -> None:
     """Raise ParamsError naming ``features.model`` and the model's ``whisper_dim`` key when the
     trained variants fuse Whisper features of another width."""
-    from sastnet.models.config import model_config
-
     train, model, features = sections["train"], sections["model"], sections["features"]
     users = [v for v in (train.baseline_variant, *train.variants)
              if v in ("sastnet", "sastnet_pretrained", "whisper_m_mae")]
     if not users:
         return
-    try:
-        cfg = model_config(users[0], train.tasks[0], model.size, num_samples=train.num_samples,
-                           **dict(model.overrides))
-    except (TypeError, ValueError) as err:
-        raise ParamsError(f"model.overrides: {err}") from None
+    fusion = model.overrides.get("fusion") or {}
+    if not isinstance(fusion, dict):
+        raise ParamsError(f"model.overrides.fusion: expected a mapping, got {fusion!r}")
+    dim = fusion.get("whisper_dim", WHISPER_DIM_BY_SIZE[model.size])
     width = whisper_width(features.model)
-    if width is not None and width != cfg.fusion.whisper_dim:
+    if width is not None and width != dim:
         raise ParamsError(
             f"features.model: {features.model!r} gives {width}-d features, but variant "
-            f"{users[0]} of model.size {model.size!r} expects fusion.whisper_dim = "
-            f"{cfg.fusion.whisper_dim} (key model.overrides.fusion.whisper_dim). Use a Whisper "
-            f"of that width (paper: openai/whisper-small, 768) or set "
-            f"model.overrides.fusion.whisper_dim: {width}.")
+            f"{users[0]} of model.size {model.size!r} expects fusion.whisper_dim = {dim} (key "
+            f"model.overrides.fusion.whisper_dim). Use a Whisper of that width (paper: "
+            f"openai/whisper-small, 768) or set model.overrides.fusion.whisper_dim: {width}.")

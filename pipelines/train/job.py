@@ -43,6 +43,11 @@ class TrainJob:
     train_shards: tuple[str, ...] = ()
     dev_shards: tuple[str, ...] = ()
     feature_dir: str | None = None
+    # K precomputed Whisper views of RawBoost-augmented training clips (pipelines.whisper.views)
+    # under views_dir/v<k>; 0 = Whisper features of the clean clip
+    feature_views: int = 0
+    views_dir: str | None = None
+    views_seed: int = 0  # the seed the views were made with (common.seed), not the training seed
     num_train_clips: int = 0  # steps per epoch = num_train_clips // batch_size (capped)
     init_from: str | None = None  # baseline best/ dir: wav2vec 2.0 initialised from it
     mae_init: str | None = None  # AudioMAE checkpoint (official layout) for the MAE's weights
@@ -178,6 +183,12 @@ def job_from_params(params: Any, task: str, variant: str) -> TrainJob:
     watched = [shards_dir / "index.json"]
     if model_cfg.uses_whisper:
         watched.append(features_dir / "index.json")
+        views = params.features.augmented_views if tp.rawboost_algo else 0
+        if views:
+            views_dir = (Path(params.common.data_dir) / "features_views").resolve()
+            job = dataclasses.replace(job, feature_views=views, views_dir=str(views_dir),
+                                      views_seed=params.common.seed)
+            watched += [views_dir / f"v{k}" / "index.json" for k in range(views)]
     if mae_init:
         watched.append(Path(mae_init))
     if init_from:  # the baseline's best epoch: its metrics name its MLflow run and epoch
