@@ -17,6 +17,7 @@ from pipelines.corpus.report import summarize_manifest
 from pipelines.common.manifest import write_manifest
 from pipelines.params import Params, load_params
 from stages._io import atomic_path, write_json
+from pipelines.common.process import stage_process
 
 LISTS_NAME = "lists.parquet"  # beside manifest.parquet; read by stages.shard
 
@@ -67,4 +68,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with stage_process("corpus"):
+        main()

@@ -21,6 +21,7 @@ from pipelines.params import load_params
 from pipelines.dataset.shards import build_shards, official_splits, shards_metrics, shards_report
 from pipelines.dataset.vad import read_vad
 from stages._io import write_json
+from pipelines.common.process import stage_process
 
 
 def main() -> None:
@@ -59,4 +60,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with stage_process("shard"):
+        main()
