@@ -23,6 +23,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
 
+from pipelines.common.process import stage_process
 from pipelines.dataset.loader import shard_paths_for
 from pipelines.params import load_params
 from pipelines.pretrain.mae import PretrainSettings, checkpoint, load_clips, logmel_images, \
@@ -129,4 +130,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with stage_process("pretrain_mae"):
+        main()
