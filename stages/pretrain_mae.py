@@ -24,14 +24,19 @@ import matplotlib.pyplot as plt
 import torch
 import typer
 
+from pipelines.common.io import atomic_path, write_json
 from pipelines.common.process import stage_process
 from pipelines.dataset.loader import shard_paths_for
 from pipelines.params import load_params
-from pipelines.pretrain.mae import PretrainSettings, checkpoint, load_clips, logmel_images, \
-    pretrain_mae
+from pipelines.pretrain.mae import (
+    PretrainSettings,
+    checkpoint,
+    load_clips,
+    logmel_images,
+    pretrain_mae,
+)
 from pipelines.tracking.runs import flatten, git_commit, start_or_resume_run
 from sastnet.models import model_config
-from pipelines.common.io import atomic_path, write_json
 
 
 def plot_curve(history: list[dict], path: Path) -> None:
