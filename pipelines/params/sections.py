@@ -8,6 +8,7 @@ from pipelines.params.core import check
 from pipelines.params.corpus import CorpusParams
 from pipelines.params.features import FeaturesParams
 from pipelines.params.model import ModelParams
+from pipelines.params.pretrain_mae import PretrainMAEParams
 from pipelines.params.resynthesize import ResynthesizeParams
 from pipelines.params.shard import ShardParams
 from pipelines.params.train import TrainParams
@@ -22,6 +23,7 @@ SECTIONS: dict[str, type] = {
     "features": FeaturesParams,
     "codecs": CodecsParams,
     "model": ModelParams,
+    "pretrain_mae": PretrainMAEParams,
     "train": TrainParams,
 }
 
