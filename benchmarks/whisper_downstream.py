@@ -33,6 +33,8 @@ from pathlib import Path
 
 import yaml
 
+from pipelines.common.io import write_json
+
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = ("fast", "faithful")
 
@@ -90,7 +92,7 @@ def main() -> None:
             shutil.rmtree(vdir / "features", ignore_errors=True)  # measure, never reuse
             start = time.perf_counter()
             run([sys.executable, "-m", "pipelines.whisper.features", "--params", str(args.params),
-                 "--variant", variant, "--splits", *splits, "--out-dir", str(vdir / "features"),
+                 "--variant", variant, *[a for s in splits for a in ("--splits", s)], "--out-dir", str(vdir / "features"),
                  "--report", str(vdir / "features.json")], env, vdir / "features.log")
             report = json.loads((vdir / "features.json").read_text())
             result["features"][variant] = {
@@ -132,8 +134,7 @@ def main() -> None:
         k: round(t["faithful"][f"mean_{k}"] - t["fast"][f"mean_{k}"], 2)
         for k in ("dev_macro_f1", "dev_weighted_f1")}
     result["load_average_1m_at_end"] = round(os.getloadavg()[0], 1)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.out, result)
     f = result["features"]
     print(f"{'':30}{'fast':>12}{'faithful':>12}{'ratio/diff':>12}")
     print(f"{'features wall s':30}{f['fast']['wall_s']:>12}{f['faithful']['wall_s']:>12}"

@@ -11,11 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import typer
 
-from pipelines.corpus.report import summarize_manifest
+from pipelines.common.io import write_json
 from pipelines.common.manifest import write_manifest
+from pipelines.corpus.report import summarize_manifest
 from pipelines.params import Params, load_params
-from stages._io import write_json
 from pipelines.common.process import stage_process
 
 
@@ -46,6 +47,7 @@ def build_corpus(params: Params) -> tuple[pd.DataFrame, dict]:
 
 
 def main() -> None:
+    """The clip manifest of the corpus named by ``corpus.source``."""
     params = load_params()
     df, report = build_corpus(params)
     manifest = Path(params.common.data_dir) / "corpus" / "manifest.parquet"
@@ -56,4 +58,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     with stage_process("corpus"):
-        main()
+        typer.run(main)

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from collections import defaultdict
 from pathlib import Path
 
+import typer
 from tqdm import tqdm
 
+from pipelines.common.io import write_json, write_text
 from pipelines.evaluate.plots import plot_confusion_matrix
 from pipelines.evaluate.scoring import (
     RANDOM,
@@ -38,7 +39,6 @@ from pipelines.params import load_params
 from pipelines.params.train import model_dir
 from pipelines.tracking.fingerprint import params_digest, run_fingerprint
 from pipelines.tracking.runs import log_to_existing_run
-from stages._io import write_json, write_text
 from pipelines.common.process import stage_process
 
 
@@ -115,9 +115,10 @@ def evaluation_inputs(params) -> list[str]:
     return inputs
 
 
-def main() -> None:
+def main(pred_root: str = typer.Argument("predictions", help="prediction files' root folder"),
+         ) -> None:
+    """The paper's tables, metrics and confusion matrices from prediction files."""
     params = load_params()
-    pred_root = sys.argv[1] if len(sys.argv) > 1 else "predictions"
     reports_dir = params.common.reports_dir
     tables, results = write_evaluation(pred_root, reports_dir, "metrics", params.common.seed)
     print(f"evaluate: wrote {', '.join(sorted(tables))} to {reports_dir}/tables")
@@ -131,4 +132,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     with stage_process("evaluate"):
-        main()
+        typer.run(main)

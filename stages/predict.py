@@ -13,11 +13,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import typer
+
+from pipelines.common.io import atomic_path
 from pipelines.dataset.loader import shard_paths_for
 from pipelines.evaluate.predict import load_trained_model, predict
 from pipelines.params import load_params
 from pipelines.params.train import model_dir
-from stages._io import atomic_path, parse_task_variant
+from stages._cli import Seed, Task, Variant
 from pipelines.common.process import stage_process
 
 # (evaluation set, rm_sil view): silence removal is the CoRS experiment of Table II.
@@ -56,8 +59,8 @@ def predict_all(task: str, variant: str, seed: int, *, models_dir: str, shards_d
     return written
 
 
-def main(argv: list[str] | None = None) -> None:
-    task, variant, seed = parse_task_variant(__doc__, argv)
+def main(task: Task, variant: Variant, seed: Seed) -> None:
+    """Class probabilities of one trained model on every evaluation set."""
     params = load_params()
     data = Path(params.common.data_dir)
     predict_all(task, variant, seed, models_dir=params.train.models_dir,
@@ -67,4 +70,4 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     with stage_process("predict"):
-        main()
+        typer.run(main)

@@ -15,8 +15,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import typer
 from mlflow.tracking import MlflowClient
 
+from pipelines.common.io import write_json
 from pipelines.common.process import stage_process
 from pipelines.params import load_params
 from pipelines.params.train import model_dir
@@ -28,7 +30,6 @@ from pipelines.tracking.registry import (
     tag_group,
 )
 from pipelines.tracking.runs import default_tracking_uri
-from stages._io import write_json
 
 
 def load_run_records(models_dir: str | Path, task: str, variant: str,
@@ -76,6 +77,7 @@ def register_all(tasks: tuple[str, ...], variants: tuple[str, ...], seeds: tuple
 
 
 def main() -> None:
+    """Move each task's ``champion`` alias to its best registered version."""
     params = load_params()
     tp = params.train
     report = register_all(tp.tasks, (tp.baseline_variant, *tp.variants), tp.seeds,
@@ -93,4 +95,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     with stage_process("register"):
-        main()
+        typer.run(main)

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import typer
+
+from pipelines.common.io import write_json
 from pipelines.common.manifest import read_manifest
-from pipelines.params import load_params
 from pipelines.dataset.shards import build_shards, shards_metrics, shards_report
 from pipelines.dataset.vad import read_vad
-from stages._io import write_json
+from pipelines.params import load_params
 from pipelines.common.process import stage_process
 
 
 def main() -> None:
+    """WebDataset shards per split from the clip manifest and VAD timestamps."""
     params = load_params()
     data = Path(params.common.data_dir)
     manifest_path, vad_path = data / "resynth" / "manifest.parquet", data / "vad" / "timestamps.parquet"
@@ -45,4 +48,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     with stage_process("shard"):
-        main()
+        typer.run(main)

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import json
 
+import typer
+
 from pipelines.common.process import stage_process
 from pipelines.params import load_params
 from pipelines.train import job_from_params, run_training, settings_from_params
-from stages._io import parse_task_variant
+from stages._cli import Seed, Task, Variant
 
 
-def main(argv: list[str] | None = None) -> None:
-    task, variant, seed = parse_task_variant(__doc__, argv)
+def main(task: Task, variant: Variant, seed: Seed) -> None:
+    """Train one (task, variant, seed) on Ray Train, tracked in MLflow."""
     params = load_params()
     summary = run_training(job_from_params(params, task, variant, seed),
                            settings_from_params(params))
@@ -27,4 +29,4 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     with stage_process("train"):
-        main()
+        typer.run(main)

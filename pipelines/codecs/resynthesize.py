@@ -26,9 +26,16 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from pipelines.common.audio_io import AudioError, audio_duration_s, load_audio, write_audio
+from pipelines.common.audio_io import (
+    AudioError,
+    audio_duration_s,
+    audio_problem,
+    load_audio,
+    write_audio,
+)
 from pipelines.corpus.report import summarize_manifest
 from pipelines.corpus.synthetic import to_manifest_frame
+from sastnet.audio import SAMPLE_RATE_HZ
 from sastnet.taxonomy import Taxonomy
 
 __all__ = [
@@ -43,7 +50,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-SAMPLE_RATE_HZ = 16000
 
 
 class Resynthesizer(Protocol):
@@ -174,13 +180,7 @@ def resynthesize_codec(entry: CodecEntry, bona: pd.DataFrame, waves: dict[str, n
 
 
 def _readable(path: Path) -> bool:
-    if not path.exists():
-        return False
-    try:
-        load_audio(path)
-        return True
-    except AudioError:
-        return False
+    return audio_problem(path) is None
 
 
 @torch.inference_mode()

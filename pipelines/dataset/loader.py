@@ -29,7 +29,8 @@ import torch
 import webdataset as wds
 from webdataset.tariterators import tarfile_samples
 
-from pipelines.common.clip_audio import decode_clip
+from pipelines.common.audio_io import load_audio
+from sastnet.audio import SAMPLE_RATE_HZ
 from sastnet.crop import repeat_crop
 from sastnet.silence import rm_sil as remove_silence
 from sastnet.taxonomy import TASKS
@@ -99,13 +100,13 @@ def _zip_strict(audio: Iterator[dict], features: Iterator[dict], url: str, featu
         raise ValueError(f"{feature_url} has more samples than {url} (first extra {extra['__key__']!r})")
 
 
-def decode_sample(sample: dict, *, num_samples: int, rm_sil: bool, sample_rate_hz: int = 16000) -> dict:
+def decode_sample(sample: dict, *, num_samples: int, rm_sil: bool, sample_rate_hz: int = SAMPLE_RATE_HZ) -> dict:
     """Raw tar members -> ``{"key", "wave", "labels", "meta"[, "whisper"]}``."""
     where = f"{sample.get('__url__', '?')}:{sample['__key__']}"
     if "flac" not in sample or "json" not in sample:
         raise ValueError(f"{where}: sample lacks a .flac or .json member (has {sorted(sample)})")
     meta = json.loads(sample["json"])
-    wave = decode_clip(sample["flac"], sample_rate_hz, name=where)
+    wave = load_audio(sample["flac"], sample_rate_hz=sample_rate_hz, name=where)
     meta["rm_sil_fallback"] = False
     if rm_sil:
         speech = remove_silence(wave, meta.get("vad", []))

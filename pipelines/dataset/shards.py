@@ -21,11 +21,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -34,36 +31,17 @@ import pandas as pd
 import webdataset as wds
 from tqdm import tqdm
 
-from pipelines.common.clip_audio import ClipError, load_clip
-from pipelines.params.shard import ShardParams
+from pipelines.common.audio_io import AudioError
+from pipelines.common.clip_audio import load_clip
+from pipelines.common.io import atomic_path, file_sha256, write_json
 from pipelines.dataset.sampling import balanced_pairs
+from pipelines.params.shard import ShardParams
+from sastnet.audio import SAMPLE_RATE_HZ
 from sastnet.taxonomy import BONAFIDE, TASKS
 
 log = logging.getLogger(__name__)
 INDEX_NAME = "index.json"
 SHARD_PATTERN = "shard-%06d.tar"
-
-
-@contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """A temporary file beside ``path``, renamed onto it only if the block succeeds.
-
-    (Same contract as ``stages/_io.atomic_path``; pipelines/ must not import stages/.)
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def write_json(path: Path, data) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
 
 
 def sample_key(key: str) -> str:
@@ -174,18 +152,10 @@ def content_hasher() -> Callable[[Path], str]:
 
     def content(path: Path) -> str:
         if path not in seen:
-            seen[path] = sha256_file(path) if path.is_file() else "missing"
+            seen[path] = file_sha256(path) if path.is_file() else "missing"
         return seen[path]
 
     return content
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass
@@ -216,8 +186,8 @@ def write_shard(path: Path, shard: list[list[dict]], vad: dict[str, list], sampl
                     break
                 try:
                     _, flac = load_clip(str(row["path"]), sample_rate_hz)
-                except ClipError as err:
-                    failed = (row, err.reason, err.detail)
+                except AudioError as err:
+                    failed = (row, err.reason, f"{err.reason} ({err.fix})")
                     break
                 record = sample_record(row, vad[row["key"]])
                 members.append((row, {"__key__": sample_key(row["key"]), "flac": flac,
@@ -238,7 +208,7 @@ def write_shard(path: Path, shard: list[list[dict]], vad: dict[str, list], sampl
                 codecs[str(row["codec"])] += 1
                 for t in TASKS:
                     labels[t][str(int(row[f"label_{t}"]))] += 1
-    return ShardResult(rel, samples, sha256_file(path), plan,
+    return ShardResult(rel, samples, file_sha256(path), plan,
                        {t: dict(sorted(c.items())) for t, c in labels.items()},
                        dict(sorted(codecs.items())), no_speech, rejected)
 
@@ -273,7 +243,7 @@ def _summarize(results: list[ShardResult]) -> dict:
 
 
 def build_shards(manifest: pd.DataFrame, vad: pd.DataFrame, shards_dir: str | Path, cfg: ShardParams,
-                 seed: int, sample_rate_hz: int = 16000,
+                 seed: int, sample_rate_hz: int = SAMPLE_RATE_HZ,
                  on_shard: Callable[[ShardResult, bool], None] | None = None) -> dict:
     """Plan every split, write (or keep) its shards, and return the index written to ``index.json``.
 
@@ -298,7 +268,7 @@ def build_shards(manifest: pd.DataFrame, vad: pd.DataFrame, shards_dir: str | Pa
                 fingerprint = _fingerprint(shard, segments, content)
                 old, path = previous.get(rel), shards_dir / rel
                 reused = bool(old and old["plan"] == fingerprint and path.exists()
-                              and sha256_file(path) == old["sha256"])
+                              and file_sha256(path) == old["sha256"])
                 result = (ShardResult(**old) if reused else
                           write_shard(path, shard, segments, sample_rate_hz, fingerprint, rel))
                 results.append(result)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 
 from pipelines.evaluate.scoring import CORS, RANDOM, EvalResult
+from sastnet.taxonomy import TRACING_TASKS
 from pipelines.evaluate.seeds import SeedStats, aggregate, format_stats
 
 F1_NOTE = ("Each cell: macro F1 / weighted F1 (%), mean ± sample std over n training seeds "
@@ -133,7 +134,7 @@ def table_ii(results: list[EvalResult], experiment: str = "seen250") -> str:
     for s in ("Seen", "Unseen"):
         header += [f"{s} original", f"{s} rm_sil", f"{s} diff"]
     rows = []
-    for task in ("vq", "aux", "dec"):
+    for task in TRACING_TASKS:
         for m in idx.models(experiment, task, only={"w2v2_aasist"}):
             row = [display_name(m, task)]
             for s in ("test_seen", "test_unseen"):

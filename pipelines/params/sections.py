@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pipelines.params.codecs import CodecsParams
 from pipelines.params.common import CommonParams
+from pipelines.params.core import check
 from pipelines.params.corpus import CorpusParams
 from pipelines.params.features import FeaturesParams
 from pipelines.params.model import ModelParams
@@ -27,8 +28,6 @@ SECTIONS: dict[str, type] = {
 
 def check_consistency(sections: dict) -> None:
     """Rules that span sections; raise ParamsError naming both keys."""
-    from pipelines.params.core import check
-
     features, train, shard = sections["features"], sections["train"], sections["shard"]
     check(features.num_samples == train.num_samples, "features.num_samples",
           f"{features.num_samples} must equal train.num_samples ({train.num_samples}): the "

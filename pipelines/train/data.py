@@ -18,6 +18,7 @@ import torch
 
 from pipelines.train.job import TrainJob
 from pipelines.train.toy import synthetic_clips
+from sastnet.audio import SAMPLE_RATE_HZ
 
 
 def _clips(job: TrainJob, split: str, *, rank: int, world: int, epoch: int,
@@ -66,7 +67,7 @@ def _augment(clips: Iterable[dict], algo: int, rng: np.random.Generator) -> Iter
     from sastnet.augment import rawboost
 
     for clip in clips:
-        wave = rawboost(clip["wave"], algo, rng, sr=16000).astype(np.float32)
+        wave = rawboost(clip["wave"], algo, rng, sr=SAMPLE_RATE_HZ).astype(np.float32)
         yield {**clip, "wave": wave}
 
 

@@ -30,6 +30,8 @@ import torch
 from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchConfig, TorchTrainer
 
+from pipelines.common.io import write_json
+from pipelines.common.plots import plot_confusion
 from pipelines.params.train import model_dir
 from pipelines.tracking.fingerprint import mlflow_tags, params_digest, run_fingerprint
 from pipelines.tracking.runs import (
@@ -44,7 +46,7 @@ from pipelines.train.checkpoint import latest_run_id, load_best, read_meta, writ
 from pipelines.train.export import ScoringModule
 from pipelines.train.job import TrainJob, build_job_model
 from pipelines.train.loop import train_loop_per_worker
-from pipelines.train.plots import plot_confusion, plot_curves
+from pipelines.train.plots import plot_curves
 
 
 @dataclass(frozen=True)
@@ -150,7 +152,7 @@ def run_training(job: TrainJob, settings: ClusterSettings) -> dict[str, Any]:
         "workers": last_meta["workers"], "train_s": round(train_s, 1),
         "ray_run_dir": str(storage / job.run_name),
     }
-    (out_dir / "run.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_json(out_dir / "run.json", summary)
     tracker.finish()
     return summary
 
@@ -168,8 +170,9 @@ def _log_outputs(job: TrainJob, settings: ClusterSettings, tracker: RunTracker, 
 
     with tempfile.TemporaryDirectory() as tmp:
         title = f"{job.task} / {job.variant} (dev, epoch {best_meta['epoch']})"
-        tracker.log_artifact(plot_confusion(best_meta["confusion"], CLASS_NAMES[job.task], title,
-                                            Path(tmp) / "confusion_dev.png"), "plots")
+        confusion_png = Path(tmp) / "confusion_dev.png"
+        plot_confusion(best_meta["confusion"], CLASS_NAMES[job.task], title, confusion_png)
+        tracker.log_artifact(confusion_png, "plots")
         tracker.log_artifact(plot_curves(history, f"{job.task} / {job.variant}",
                                          Path(tmp) / "training_curves.png"), "plots")
         (Path(tmp) / "workers.json").write_text(json.dumps(best_meta["workers"], indent=2))

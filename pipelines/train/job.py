@@ -120,6 +120,9 @@ def inputs_digest(model_config: dict[str, Any], files: list[Path]) -> str:
 def job_from_params(params: Any, task: str, variant: str, seed: int) -> TrainJob:
     """Resolve the ``model`` and ``train`` sections (and data paths) into the ``TrainJob`` of
     one (task, variant, seed); ``seed`` must be one of ``train.seeds``."""
+    from pipelines.params.model_check import check_model_params, check_overrides
+
+    check_model_params(params)
     tp, mp = params.train, params.model
     if seed not in tp.seeds:
         raise ValueError(f"seed {seed} is not in train.seeds {list(tp.seeds)} of "
@@ -136,7 +139,7 @@ def job_from_params(params: Any, task: str, variant: str, seed: int) -> TrainJob
     init_from = None if baseline or variant not in W2V2_VARIANTS else str(
         (model_dir(tp.models_dir, task, tp.baseline_variant, seed) / "best").resolve())
     job = TrainJob(
-        task=task, variant=variant, size=mp.size, model_overrides=dict(mp.overrides),
+        task=task, variant=variant, size=mp.size, model_overrides=check_overrides(mp.overrides),
         epochs=schedule.epochs, batch_size=schedule.batch_size, lr=schedule.lr,
         weight_decay=tp.weight_decay, max_steps_per_epoch=schedule.max_steps_per_epoch,
         num_samples=tp.num_samples, rawboost_algo=tp.rawboost_algo, rm_sil=tp.rm_sil,

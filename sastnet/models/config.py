@@ -15,6 +15,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from sastnet.audio import SAMPLE_RATE_HZ
 from sastnet.taxonomy import TASKS, num_classes
 
 VARIANTS: tuple[str, ...] = ("w2v2_aasist", "s_mae", "m_mae", "whisper_m_mae", "w2v2_m_mae",
@@ -157,7 +158,7 @@ class ModelConfig:
     size: str
     num_classes: int
     num_samples: int = 82_200  # paper Sec. IV-A: 82,200 samples at 16 kHz
-    sample_rate_hz: int = 16_000  # CodecFake+
+    sample_rate_hz: int = SAMPLE_RATE_HZ  # CodecFake+
     w2v2: W2V2Config = field(default_factory=W2V2Config)
     mel: MelConfig = field(default_factory=MelConfig)
     mae: MAEConfig = field(default_factory=MAEConfig)
