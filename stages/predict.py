@@ -4,9 +4,11 @@
 
 Writes ``predictions/<task>/<variant>/seed<k>/<experiment>/<eval_set>[.rm_sil].parquet`` (the layout
 ``pipelines.evaluate.scoring`` reads): CoRS test seen / unseen in the original and the silence-removed
-(``rm_sil``) view, CoSG known-codec and all. ``experiment`` is ``main`` when the models were
-trained on the whole train split (``shard.full_train``) and ``seen250`` when trained on utterance
-ids <= ``shard.seen_max_utt_id`` only (the paper's Tables II and III protocol).
+(``rm_sil``) view, CoSG known-codec and all. ``experiment`` is ``train.experiment``: ``full``
+when the models were trained on the whole train split and ``seen250`` when trained on utterance
+ids <= ``shard.seen_max_utt_id`` only (the paper's Tables II and III protocol). With official
+CodecFake+ lists (``shard.train_lists: official``) the task's own test list is one more set,
+``test_list`` (shard split ``test_list-<task>``).
 """
 
 from __future__ import annotations
@@ -26,12 +28,9 @@ from pipelines.common.process import stage_process
 # (evaluation set, rm_sil view): silence removal is the CoRS experiment of Table II.
 EVAL_VIEWS: tuple[tuple[str, bool], ...] = (
     ("test_seen", False), ("test_unseen", False), ("test_seen", True), ("test_unseen", True),
-    ("cosg_known", False), ("cosg_all", False),
+    ("cosg_known", False), ("cosg_all", False), ("test_list", False),
 )
-
-
-def experiment_name(full_train: bool) -> str:
-    return "main" if full_train else "seen250"
+PER_TASK_SETS = ("test_list",)  # shard split <set>-<task>: the task's official list
 
 
 def predict_all(task: str, variant: str, seed: int, *, models_dir: str, shards_dir: str,
@@ -42,7 +41,8 @@ def predict_all(task: str, variant: str, seed: int, *, models_dir: str, shards_d
     loaded = load_trained_model(best)  # once for all views
     written = []
     for eval_set, rm_sil in EVAL_VIEWS:
-        shards = shard_paths_for(shards_dir, eval_set)
+        split = f"{eval_set}-{task}" if eval_set in PER_TASK_SETS else eval_set
+        shards = shard_paths_for(shards_dir, split)
         if not shards:
             print(f"predict: {eval_set} has no shards, skipped")
             continue
@@ -65,7 +65,7 @@ def main(task: Task, variant: Variant, seed: Seed) -> None:
     data = Path(params.common.data_dir)
     predict_all(task, variant, seed, models_dir=params.train.models_dir,
                 shards_dir=str(data / "shards"), features_dir=str(data / "features"),
-                out_root="predictions", experiment=experiment_name(params.shard.full_train))
+                out_root="predictions", experiment=params.train.experiment)
 
 
 if __name__ == "__main__":

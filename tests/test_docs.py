@@ -56,6 +56,8 @@ def dvc_stages() -> set[str]:
 
 def _strip(words: list[str]) -> list[str]:
     """Drop env assignments and a ``ray job submit ... --`` prefix; normalise .venv/bin/."""
+    if words[:1] == ["export"]:
+        words = words[1:]
     while words and re.match(r"^[A-Z_]+=", words[0]):
         words = words[1:]
     if words[:3] == ["ray", "job", "submit"] and "--" in words:
@@ -79,7 +81,9 @@ def _run_help(argv0: str, run) -> None:
 
 
 def check_command(line: str, capsys) -> None:
-    words = _strip(shlex.split(line))
+    words = _strip(shlex.split(line.removesuffix("&").strip()))
+    if not words:  # only environment assignments
+        return
     tool, args = words[0], words[1:]
     if tool == "python" and args[:1] == ["-m"]:
         module = args[1]
@@ -107,7 +111,7 @@ def check_command(line: str, capsys) -> None:
         assert (ROOT / args[0]).is_file(), f"{line}: no {args[0]}"
     elif tool == "cat":
         assert args[0].startswith(GENERATED) or (ROOT / args[0]).exists(), line
-    elif tool == "ray" and args[:1] == ["up"]:
+    elif tool == "ray" and args[:1] in (["up"], ["dashboard"], ["down"], ["attach"]):
         assert (ROOT / args[1]).is_file(), f"{line}: no {args[1]}"
     else:
         assert tool in ("mlflow", "pip"), f"{line}: a command this test does not know"

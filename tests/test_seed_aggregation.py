@@ -44,7 +44,7 @@ def _row(markdown, name):
 def results(tmp_path):
     root = tmp_path / "predictions"
     for seed, preds in PREDS.items():
-        _write(root, "aux", "sastnet", seed, "main", "cosg_all", LABELS, preds)
+        _write(root, "aux", "sastnet", seed, "full", "cosg_all", LABELS, preds)
     return evaluate(load_predictions(root), seed=1)
 
 
@@ -74,11 +74,11 @@ def test_table_cell_is_mean_and_std_over_seeds_with_n(results):
 
 
 def test_metrics_files_hold_mean_std_n_and_every_seed(results):
-    flat = flat_metrics(results)["main_aux"]
+    flat = flat_metrics(results)["full_aux"]
     assert flat["sastnet/cosg_all/macro_f1"] == pytest.approx(68.0556, abs=1e-4)
     assert flat["sastnet/cosg_all/macro_f1_std"] == pytest.approx(31.2731, abs=1e-4)
     assert flat["sastnet/cosg_all/n_seeds"] == 3
-    per_seed = flat_metrics_per_seed(results)["main_aux"]
+    per_seed = flat_metrics_per_seed(results)["full_aux"]
     assert [per_seed[f"sastnet/seed{k}/cosg_all/macro_f1"] for k in range(3)] == [
         100.0, pytest.approx(66.6667, abs=1e-4), 37.5]
 
@@ -95,7 +95,7 @@ def test_table_ii_difference_is_paired_by_seed(tmp_path):
 
 
 def test_a_folder_that_is_not_a_seed_is_named(tmp_path):
-    _write(tmp_path, "aux", "sastnet", 0, "main", "cosg_all", LABELS, PREDS[0])
+    _write(tmp_path, "aux", "sastnet", 0, "full", "cosg_all", LABELS, PREDS[0])
     (tmp_path / "aux" / "sastnet" / "seed0").rename(tmp_path / "aux" / "sastnet" / "run0")
     with pytest.raises(ValueError, match="'run0' is not a seed folder"):
         load_predictions(tmp_path)

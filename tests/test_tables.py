@@ -27,11 +27,11 @@ def _write(root, experiment, task, model, eval_set, labels, preds):
 def pred_root(tmp_path):
     root = tmp_path / "predictions"
     for model in ("w2v2_aasist", "sastnet_tuned"):
-        _write(root, "main", "aux", model, "test_seen", [0, 1], [0, 1])
-        _write(root, "main", "aux", model, "test_unseen", [2, 3], [2, 2])
-        _write(root, "main", "aux", model, "cosg_known", [0, 1], [0, 1])
-    _write(root, "main", "aux", "w2v2_aasist", "cosg_all", [0, 0, 0, 1], [0, 0, 1, 1])
-    _write(root, "main", "aux", "sastnet_tuned", "cosg_all", [0, 0, 1, 2, 3, 3],
+        _write(root, "full", "aux", model, "test_seen", [0, 1], [0, 1])
+        _write(root, "full", "aux", model, "test_unseen", [2, 3], [2, 2])
+        _write(root, "full", "aux", model, "cosg_known", [0, 1], [0, 1])
+    _write(root, "full", "aux", "w2v2_aasist", "cosg_all", [0, 0, 0, 1], [0, 0, 1, 1])
+    _write(root, "full", "aux", "sastnet_tuned", "cosg_all", [0, 0, 1, 2, 3, 3],
            [0, 0, 1, 2, 3, 3])
     _write(root, "seen250", "vq", "w2v2_aasist", "test_seen", [0, 1, 2, 3], [0, 1, 2, 3])
     _write(root, "seen250", "vq", "w2v2_aasist", "test_seen.rm_sil", [0, 1, 2, 3], [0, 1, 1, 1])
@@ -93,15 +93,15 @@ def test_write_evaluation_outputs(pred_root, tmp_path):
     assert sorted(tables) == ["table_i", "table_ii", "table_iii", "table_iv"]
     assert (tmp_path / "reports" / "tables" / "table_i.md").read_text() == tables["table_i"]
     everything = json.loads((tmp_path / "metrics" / "evaluation.json").read_text())
-    metrics = everything["main_aux"]
+    metrics = everything["full_aux"]
     assert metrics["w2v2_aasist/cosg_all/macro_f1"] == pytest.approx(73.3333, abs=1e-3)
     assert metrics["w2v2_aasist/cosg_all/weighted_f1"] == pytest.approx(76.6667, abs=1e-3)
     assert all(isinstance(v, (int, float)) for v in metrics.values())
     seen = everything["seen250_vq"]
     assert seen["w2v2_aasist/test_seen/rm_sil/macro_f1"] == 37.5
-    png = tmp_path / "reports" / "plots" / "cm_main_aux_w2v2_aasist_cosg_all.png"
+    png = tmp_path / "reports" / "plots" / "cm_full_aux_w2v2_aasist_cosg_all.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert (tmp_path / "reports" / "plots" / "cm_main_aux_w2v2_aasist_cors.png").exists()
+    assert (tmp_path / "reports" / "plots" / "cm_full_aux_w2v2_aasist_cors.png").exists()
 
 
 def test_flat_metrics_drop_nan(pred_root):
@@ -112,7 +112,7 @@ def test_flat_metrics_drop_nan(pred_root):
 
 
 def test_predictions_missing_columns_are_named(tmp_path):
-    path = tmp_path / "vq" / "m" / "main" / "cosg_all.parquet"
+    path = tmp_path / "vq" / "m" / "full" / "cosg_all.parquet"
     path.parent.mkdir(parents=True)
     pd.DataFrame({"key": ["a"], "label_vq": [0], "prob_0": [1.0]}).to_parquet(path)
     with pytest.raises(ValueError, match=r"lack column\(s\) prob_1, prob_2, prob_3"):
@@ -133,7 +133,7 @@ def test_bin_table_eer(tmp_path):
     # one-hot probs: prob_0 = 0.95 for predicted bona fide, 0.05 otherwise
     # labels 0 0 1 1 / preds 0 1 1 1 -> bona fide scores .95 .05, spoof .05 .05:
     # threshold .05 accepts all (FRR 0, FAR 1); threshold .95: FRR 1/2, FAR 0 -> EER 25
-    _write(root, "main", "bin", "sastnet", "cosg_all", [0, 0, 1, 1], [0, 1, 1, 1])
+    _write(root, "full", "bin", "sastnet", "cosg_all", [0, 0, 1, 1], [0, 1, 1, 1])
     md = table_bin(evaluate(load_predictions(root)))
     assert _row(md, "SASTNet") == ["SASTNet", "–", "–", "25.00 (n=1)"]
     assert "EER" in md.splitlines()[0]

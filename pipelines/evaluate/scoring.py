@@ -7,7 +7,7 @@ Prediction files (written by ``pipelines.evaluate.predict.predict``: columns ``k
     <pred_root>/<task>/<model>/seed<k>/<experiment>/<eval_set>[.rm_sil].parquet
     <pred_root>/<task>/<model>/<experiment>/<eval_set>[.rm_sil].parquet   (one unseeded run)
 
-* ``experiment``: ``main`` (trained on the whole CoRS train set: Tables I and IV) or
+* ``experiment``: ``full`` (``train.experiment``; trained on the whole CoRS train set: Tables I and IV) or
   ``seen250`` (trained on utterance ids <= 250: Tables II and III);
 * ``eval_set``: a shard split: ``test_seen``, ``test_unseen`` (together: CoRS test),
   ``cosg_known``, ``cosg_all``; a file may instead hold an ``eval_set`` column (and a boolean

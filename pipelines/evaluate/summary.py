@@ -80,7 +80,7 @@ def summary_record(results: list[EvalResult], *, task: str, seeds: Iterable[int]
                    fingerprint: dict[str, Any]) -> dict[str, Any]:
     """The data of ``summary.md`` (JSON-able), from the evaluation results and a fingerprint."""
     experiments = {r.experiment for r in results}
-    experiment = "main" if "main" in experiments else "seen250"
+    experiment = "full" if "full" in experiments else "seen250"
     return {
         "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "task": task, "experiment": experiment, "seeds": list(seeds),
@@ -92,7 +92,7 @@ def summary_record(results: list[EvalResult], *, task: str, seeds: Iterable[int]
 
 def render_summary(record: dict[str, Any], stage_times: dict[str, Any]) -> str:
     fp = record["fingerprint"]
-    trained_on = ("the whole CoRS train split" if record["experiment"] == "main"
+    trained_on = ("the whole CoRS train split" if record["experiment"] == "full"
                   else "CoRS train utt. ids <= 250 (the Table II/III protocol)")
     parts = [
         "# Run summary",

@@ -48,7 +48,7 @@ SEEN250_NOTE = (" The models of this run were trained on CoRS Train utt. id <= 2
 
 
 def _train_note(experiment: str) -> str:
-    return "" if experiment == "main" else SEEN250_NOTE
+    return f" Experiment: {experiment}." + ("" if experiment == "full" else SEEN250_NOTE)
 
 
 def _base(model: str) -> tuple[str, str]:
@@ -111,7 +111,7 @@ def _checks(model: str) -> list[str]:
     return ["✓" if m in mods else "" for m in ("W2V2", "MAE", "Whisper")]
 
 
-def table_i(results: list[EvalResult], experiment: str = "main") -> str:
+def table_i(results: list[EvalResult], experiment: str = "full") -> str:
     """Table I: F1 per task, rows = models, columns = CoRS / CoSG (kn. codec) / CoSG (All)."""
     idx = _Index(results)
     sets = (CORS, "cosg_known", "cosg_all")
@@ -162,7 +162,7 @@ def table_iii(results: list[EvalResult], experiment: str = "seen250", task: str 
     return caption + "\n\n" + _markdown(header, rows) + "\n"
 
 
-def table_iv(results: list[EvalResult], experiment: str = "main", task: str = "aux") -> str:
+def table_iv(results: list[EvalResult], experiment: str = "full", task: str = "aux") -> str:
     """Table IV: ablation (AUX) on CoRS / CoSG (kn.) / CoSG (All), with the Random row."""
     idx = _Index(results)
     sets = (CORS, "cosg_known", "cosg_all")
@@ -176,7 +176,7 @@ def table_iv(results: list[EvalResult], experiment: str = "main", task: str = "a
     return caption + "\n\n" + _markdown(header, rows) + "\n"
 
 
-def table_bin(results: list[EvalResult], experiment: str = "main") -> str:
+def table_bin(results: list[EvalResult], experiment: str = "full") -> str:
     """Spoof detection (BIN): EER per model and evaluation set, as the official release scores it."""
     idx = _Index(results)
     sets = (CORS, "cosg_known", "cosg_all")
@@ -200,7 +200,7 @@ def render_tables(results: list[EvalResult]) -> dict[str, str]:
     out = {}
     # Tables I and IV come from full-train models; a run with only utt-id <= 250 models shows
     # them from those, saying so in the caption.
-    overall = "main" if "main" in experiments else "seen250" if "seen250" in experiments else None
+    overall = "full" if "full" in experiments else "seen250" if "seen250" in experiments else None
     if overall is not None:
         out["table_i"] = table_i(results, overall)
         out["table_iv"] = table_iv(results, overall)

@@ -18,3 +18,9 @@ class ModelParams:
     # fields (num_classes: 7) or some fields of a sub-config (mae: {mask_ratio: 0.4}).
     # Empty = the size's defaults.
     overrides: dict[str, Any] = field(default_factory=dict)
+    # AudioMAE weights in the official checkpoint layout (facebookresearch/AudioMAE
+    # pretrained.pth, ViT-B AudioSet-2M): encoder into the MAE encoder, decoder into every
+    # decoder (sastnet.models.audiomae). The release starts from them; with model.size: paper
+    # a missing file stops training unless audiomae_random_init is true.
+    audiomae_checkpoint: str | None = None
+    audiomae_random_init: bool = False  # true: accept random MAE weights at size paper

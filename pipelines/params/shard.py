@@ -20,6 +20,10 @@ class ShardParams:
     # Balancing of the one ``dev`` split. The release's dev list is the AUX-balanced one
     # (dev_mult_learn.txt) and every task is selected on it; "all" keeps every seen dev clip.
     dev_strategy: Literal[TASKS + ("all",)] = "aux"
+    # redraw: draw the balanced lists above from every seen train clip (any corpus);
+    # official: the task's CodecFake+ list, row for row (corpus.codecfake_plus.task_lists),
+    # plus dev-<task> and test_list-<task> from the dev and test lists (paper profile)
+    train_lists: Literal["redraw", "official"] = "redraw"
     full_train: bool = False  # also write ``train``: every seen train clip, unbalanced (kNN attribution)
     seen_max_utt_id: int = 250  # paper, Sec. V: CoRS test utt id <= 250 -> test_seen, > 250 -> test_unseen
 

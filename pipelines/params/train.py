@@ -69,7 +69,12 @@ class TrainParams:
     checkpoints_to_keep: int = 2  # best by dev macro F1 + the latest are always kept
     storage_path: str = "ray_results"  # Ray Train run storage (a shared path / s3:// on clusters)
     models_dir: str = "models"  # models/<task>/<variant>/seed<k>/{best/,run.json}
-    experiment: str = "sastnet"  # MLflow experiment name
+    mlflow_experiment: str = "sastnet"  # MLflow experiment name
+    # The paper's training protocols (applied by utterance id to either corpus, in the shard
+    # stage): full = every train clip (Tables I, IV); seen250 = train/dev clips with utterance
+    # id <= shard.seen_max_utt_id only (Tables II, III). Part of run names, prediction paths
+    # and table captions.
+    experiment: Literal["full", "seen250"] = "full"
     registered_model_prefix: str = "sastnet"  # registered model: <prefix>-<task>
     select_metric: Literal["dev_macro_f1", "dev_weighted_f1"] = "dev_macro_f1"
 

@@ -21,6 +21,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import typer
+
 TIMES_FILE = "stage_times.json"
 START = re.compile(r"^Running stage '(?P<stage>[^']+)':")
 END = re.compile(r"^(Updating|Generating) lock file")
@@ -94,12 +96,17 @@ def run_dvc_repro(args: list[str], reports_dir: str | Path = "reports") -> int:
     return returncode
 
 
-def main() -> None:
+app = typer.Typer(add_completion=False)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def main(ctx: typer.Context) -> None:
+    """Run `dvc repro [ARGS]` and record each stage's wall time in reports/stage_times.json."""
     from pipelines.evaluate.summary import rerender_summary
     from pipelines.params import load_params
 
     reports_dir = load_params().common.reports_dir
-    returncode = run_dvc_repro(sys.argv[1:], reports_dir)
+    returncode = run_dvc_repro(list(ctx.args), reports_dir)
     if rerender_summary(reports_dir):
         print(f"stage times: {Path(reports_dir) / TIMES_FILE}; summary: "
               f"{Path(reports_dir) / 'summary.md'}")
@@ -107,4 +114,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    app()

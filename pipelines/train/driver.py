@@ -200,7 +200,7 @@ def settings_from_params(params: Any, *, data_dir: str | Path | None = None) -> 
     return ClusterSettings(
         num_workers=tp.num_workers, cpus_per_worker=tp.cpus_per_worker, use_gpu=tp.use_gpu,
         max_failures=tp.max_failures, checkpoints_to_keep=tp.checkpoints_to_keep,
-        storage_path=tp.storage_path, models_dir=tp.models_dir, experiment=tp.experiment,
+        storage_path=tp.storage_path, models_dir=tp.models_dir, experiment=tp.mlflow_experiment,
         registered_model_prefix=tp.registered_model_prefix,
         data_index_files=(str(data_dir / "shards" / "index.json"),
                           str(data_dir / "features" / "index.json")),

@@ -96,7 +96,11 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         with checkpoint.as_directory() as directory:
             state = load_training_state(directory)
         model.load_state_dict(state["model"])
-    elif job.init_from:
+    if checkpoint is None and job.mae_init:  # AudioMAE weights (official layout)
+        loaded = builder.load_audiomae_file(model.mae, job.mae_init)
+        if rank == 0 and tracker:
+            tracker.set_tags({"mae_init": job.mae_init, "mae_init_keys": str(len(loaded.loaded))})
+    if checkpoint is None and job.init_from:
         baseline_state, _ = load_best(job.init_from)
         changed = builder.load_w2v2_from_baseline(model, baseline_state)
         if rank == 0 and tracker:

@@ -115,7 +115,8 @@ def _borrow(borrowed: dict[str, str]) -> dict[str, np.ndarray]:
 
 def extract_shard(encode: Callable[[list[np.ndarray]], np.ndarray], src: str | Path,
                   dst: str | Path, *, num_samples: int, batch_size: int,
-                  borrowed: dict[str, str] | None = None, rm_sil: bool = False) -> dict:
+                  borrowed: dict[str, str] | None = None, rm_sil: bool = False,
+                  transform: Callable[[str, np.ndarray], np.ndarray] | None = None) -> dict:
     """Encode every clip of audio shard ``src`` and write its feature shard ``dst``.
 
     Args:
@@ -123,11 +124,15 @@ def extract_shard(encode: Callable[[list[np.ndarray]], np.ndarray], src: str | P
         borrowed: key -> finished feature shard that already holds that clip's features
             (the same clip in another split); copied instead of encoded again.
         rm_sil: encode the speech-only view, as the loader gives it with ``rm_sil=True``.
+        transform: ``(key, fixed-length wave) -> wave`` applied before encoding (the seeded
+            RawBoost views of ``pipelines.whisper.views``).
 
     Returns:
         the shard's index record: clips, computed/reused counts, sha256 of both files.
     """
     clips = read_audio_shard(src, num_samples, rm_sil)
+    if transform is not None:
+        clips = [(key, transform(key, wave)) for key, wave in clips]
     if not clips:
         raise ValueError(f"{src}: no samples in this shard")
     borrowed = borrowed or {}

@@ -163,8 +163,12 @@ def _start_ray(cfg: FeaturesParams, address: str | None) -> bool:
 
 def run_features(shards_dir: str | Path, out_dir: str | Path, cfg: FeaturesParams, *,
                  ray_address: str | None = None, progress: bool = True,
-                 splits: list[str] | None = None) -> dict:
+                 splits: list[str] | None = None, worker: type | None = None,
+                 worker_args: tuple = (), extra_settings: dict | None = None) -> dict:
     """Write a feature shard for every audio shard not already done; returns the report.
+
+    ``worker`` (default ``FeatureWorker``) is built as ``worker(cfg, *worker_args)`` in each
+    actor; ``extra_settings`` join the index's settings (``pipelines.whisper.views``).
 
     Returns:
         model, variant, clips (all shards), computed clips/shards, skipped shards, wall
@@ -173,7 +177,7 @@ def run_features(shards_dir: str | Path, out_dir: str | Path, cfg: FeaturesParam
     """
     shards_dir, out_dir = Path(shards_dir).resolve(), Path(out_dir).resolve()
     plan = plan_shards(shards_dir, out_dir, splits)
-    settings = settings_of(cfg)  # with the model as given: a moved checkout keeps its shards
+    settings = {**settings_of(cfg), **(extra_settings or {})}  # model as given: a moved checkout keeps its shards
     worker_cfg = cfg  # actors may run in another working directory: give them absolute paths
     if Path(cfg.model).is_dir():
         worker_cfg = dataclasses.replace(cfg, model=str(Path(cfg.model).resolve()))
@@ -198,8 +202,8 @@ def run_features(shards_dir: str | Path, out_dir: str | Path, cfg: FeaturesParam
     if todo:
         started = _start_ray(cfg, ray_address)
         try:
-            remote = ray.remote(num_cpus=cfg.threads_per_actor)(FeatureWorker)
-            pool = [remote.remote(worker_cfg) for _ in range(actors)]
+            remote = ray.remote(num_cpus=cfg.threads_per_actor)(worker or FeatureWorker)
+            pool = [remote.remote(worker_cfg, *worker_args) for _ in range(actors)]
             bar = tqdm(total=len(todo), unit="shard", desc="features", disable=not progress)
             for rel, record in _run_pool(pool, todo, borrows, out_dir, done):
                 index["shards"][rel] = record

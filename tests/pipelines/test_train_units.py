@@ -26,8 +26,10 @@ def _default() -> dict:
 def test_train_params_name_bad_variant_and_duplicated_baseline():
     data = _default()
     data["train"]["variants"] = ["sastnet", "nope"]
+    from pipelines.params.model_check import check_model_params
+
     with pytest.raises(ParamsError, match="train.variants: 'nope' is not a variant"):
-        parse_params(data)
+        check_model_params(parse_params(data))  # variant names: checked against the models
     data["train"]["variants"] = ["w2v2_aasist"]
     with pytest.raises(ParamsError, match="train.variants: 'w2v2_aasist' is the baseline_variant"):
         parse_params(data)
