@@ -92,7 +92,7 @@ def check_ci_outputs(repo: Path, env: dict) -> None:
         (v, s) for v in ("w2v2_aasist", "m_mae", "sastnet") for s in ("0", "1"))
     for r in runs:
         assert r.data.tags["mlflow.source.git.commit"] and r.data.tags["mlflow.user"]
-        assert r.data.tags["sastnet.params_digest"] != "none"
+        assert r.data.tags["fingerprint.params_digest"] != "none"
         assert "cors_macro_f1" in r.data.metrics and "cosg_all_weighted_f1" in r.data.metrics
 
     shown = _run(["dvc", "metrics", "show"], repo, env)
