@@ -6,6 +6,7 @@ from pipelines.params.codecs import CodecsParams
 from pipelines.params.common import CommonParams
 from pipelines.params.corpus import CorpusParams
 from pipelines.params.features import FeaturesParams
+from pipelines.params.knn import KnnParams
 from pipelines.params.model import ModelParams
 from pipelines.params.resynthesize import ResynthesizeParams
 from pipelines.params.shard import ShardParams
@@ -22,6 +23,7 @@ SECTIONS: dict[str, type] = {
     "codecs": CodecsParams,
     "model": ModelParams,
     "train": TrainParams,
+    "knn": KnnParams,
 }
 
 
