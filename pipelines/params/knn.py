@@ -89,4 +89,7 @@ class KnnParams:
     clips: KnnClipsParams = field(default_factory=KnnClipsParams)
     embeddings: KnnEmbeddingsParams = field(default_factory=KnnEmbeddingsParams)
     attribution: KnnAttributionParams = field(default_factory=KnnAttributionParams)
-    index_dir: str = "data/knn/index"  # the support index `sastnet knn attribute` reads
+    index_dir: str = "data/knn/index"  # the support index the knn stage writes (DVC output)
+    # `sastnet knn enrol` writes the index plus enrolled systems here (not a DVC output, so
+    # `dvc repro` never discards an enrolment); `sastnet knn attribute` prefers it when present
+    enrolled_dir: str = "data/knn/enrolled"
