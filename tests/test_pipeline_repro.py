@@ -57,11 +57,20 @@ def test_dvc_repro_ci_profile_end_to_end(tmp_path):
         assert f"{model}/cors/macro_f1" in group, sorted(group)[:20]
     registry = json.loads((repo / "reports" / "registry.json").read_text())
     assert "aux" in json.dumps(registry)
-    for report in ("corpus", "zoo", "shards", "features", "vad"):
+    for report in ("corpus", "zoo", "shards", "features", "vad", "knn_clips", "embeddings"):
         assert (repo / "reports" / f"{report}.json").exists(), report
+    # training-free kNN attribution (stages knn_clips -> embeddings -> knn)
+    knn_table = (repo / "reports" / "knn" / "knn.md").read_text()
+    for row in ("| Checkpoint |", "| Architecture |", "| Taxonomy VQ |", "AUROC"):
+        assert row in knn_table, row
+    assert (repo / "reports" / "knn" / "knn_f1_vs_k.png").stat().st_size > 0
+    knn_metrics = json.loads((repo / "metrics" / "knn.json").read_text())
+    assert {"checkpoint", "architecture", "vq", "aux", "dec"} <= set(knn_metrics["in_domain"])
+    assert (repo / "data" / "knn" / "index" / "vectors.npz").exists()
 
     shown = _run(["dvc", "metrics", "show"], repo, env)
     assert "metrics/evaluation.json" in shown
+    assert "metrics/knn.json" in shown
     again = _run(["dvc", "repro"], repo, env)
     assert "didn't change" in again or "up to date" in again
     assert "Running stage" not in again

@@ -31,9 +31,9 @@ from sastnet import knn
 LEVELS = ("checkpoint", "architecture", "vq", "aux", "dec")
 LEVEL_COLUMN = {"checkpoint": "class", "architecture": "codec", "vq": "vq", "aux": "aux",
                 "dec": "dec"}
-OOD_CONDITIONS = {  # name -> (support checkpoints, query checkpoints); paper Table 1 rows 2-3
-    "late -> early+mid": (("late",), ("early", "mid")),
-    "early+late -> mid": (("early", "late"), ("mid",)),
+OOD_CONDITIONS = {  # id -> (support checkpoints, query checkpoints); paper Table 1 rows 2-3
+    "support_late_query_early_mid": (("late",), ("early", "mid")),
+    "support_early_late_query_mid": (("early", "late"), ("mid",)),
 }
 
 

@@ -82,7 +82,7 @@ def flat_metrics(res: dict) -> dict:
                         for lv, s in res["levels"].items()}
     out["prompts_mixed"] = {lv: {"f1_mean": s["mean"], "f1_std": s["std"]}
                             for lv, s in res["prompts_mixed"].items()}
-    out["ood_checkpoints"] = {name.replace(" ", ""): {"f1_mean": s["mean"], "f1_std": s["std"]}
+    out["ood_checkpoints"] = {name: {"f1_mean": s["mean"], "f1_std": s["std"]}
                               for name, s in res["ood_checkpoints"].items()}
     if res["open_set"]:
         ood = res["open_set"]

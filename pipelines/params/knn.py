@@ -23,9 +23,9 @@ class KnnClipsParams:
     # class per codec (CodecFake+ has no checkpoints)
     source: Literal["zoo", "manifest"] = "zoo"
     # bona fide clips per speaker, each with its own prompt, resynthesized by every checkpoint
-    # (paper: 600 prompts of one speaker; here 12 speakers x 6 = 72 per class, for the budget)
-    clips_per_speaker: int = 6
-    max_seconds: float = 3.0  # each clip cut to its first seconds (resynthesis + encoder cost)
+    # (paper: 600 prompts of one speaker; here 12 speakers x 5 = 60 per class, for the budget)
+    clips_per_speaker: int = 5
+    max_seconds: float = 2.5  # each clip cut to its first seconds (resynthesis + encoder cost)
     checkpoints: tuple[str, ...] = CHECKPOINTS  # checkpoint-level classes of the known codecs
     held_out_checkpoints: tuple[str, ...] = ("late",)  # the held-out codecs: the "unknown" ones
     workers: int = 2  # processes resynthesizing (one torch thread each)
