@@ -12,8 +12,8 @@ one ``<codec>@<checkpoint>`` = one audio shard in the contract format (``<key>.f
 stage's actor pool. ``source: manifest`` takes the CoRS clips of the clip manifest instead
 (CodecFake+: one class per codec, no checkpoints).
 
-Units (classes) run as Ray tasks, one torch thread each; a finished shard whose inputs did not
-change (checkpoint bytes, clips, length) is kept on a rerun.
+Units (classes) run in ``workers`` processes, one torch thread each, like the zoo's training; a
+finished shard whose inputs did not change (checkpoint bytes, clips, length) is kept on a rerun.
 """
 
 from __future__ import annotations
@@ -24,13 +24,16 @@ import json
 import os
 import time
 import zlib
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import soundfile as sf
 
+from pipelines.codecs.zoo import _exit_with_parent
 from pipelines.common.audio_io import load_audio
 from pipelines.params.knn import KnnClipsParams
 from pipelines.whisper.feature_shards import file_sha256, write_json
@@ -195,8 +198,6 @@ def build_knn_clips(units: list[ClipUnit], sources: pd.DataFrame, out_dir: str |
         the clip table (one row per clip: key, class, codec, checkpoint, held_out, vq, aux,
         dec, speaker, text, source_key, shard) and a report (classes, clips, seconds).
     """
-    import ray
-
     out_dir = Path(out_dir).resolve()
     shards = out_dir / "shards"
     index_path = shards / INDEX_NAME
@@ -215,21 +216,16 @@ def build_knn_clips(units: list[ClipUnit], sources: pd.DataFrame, out_dir: str |
             todo.append((rel, unit, fp))
     start = time.perf_counter()
     if todo:
-        started = not ray.is_initialized()
-        if started:
-            ray.init(num_cpus=cfg.workers, include_dashboard=False)
-        try:
-            task = ray.remote(num_cpus=1)(make_unit_shard)
-            refs = {task.remote(unit, src_info, cfg.max_seconds, str(shards / rel)): (rel, fp)
-                    for rel, unit, fp in todo}
-            while refs:
-                [ref], _ = ray.wait(list(refs), num_returns=1)
-                rel, fp = refs.pop(ref)
-                index[rel] = {**ray.get(ref), "fingerprint": fp}
+        # one process per class at a time, one torch thread each (small convs do not scale
+        # across threads); workers exit if the stage is killed, as the zoo's do
+        with ProcessPoolExecutor(min(cfg.workers, len(todo)), mp_context=get_context("spawn"),
+                                 initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
+            futures = {pool.submit(make_unit_shard, unit, src_info, cfg.max_seconds,
+                                   str(shards / rel)): (rel, fp) for rel, unit, fp in todo}
+            for fut in as_completed(futures):
+                rel, fp = futures[fut]
+                index[rel] = {**fut.result(), "fingerprint": fp}
                 write_json(index_path, dict(sorted(index.items())))
-        finally:
-            if started:
-                ray.shutdown()
     write_json(index_path, dict(sorted(index.items())))
     rows = [{"key": key, "class": u.name, "codec": u.codec, "checkpoint": u.checkpoint,
              "held_out": u.held_out, **{t: u.family[t] for t in ("vq", "aux", "dec")},
