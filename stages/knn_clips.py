@@ -2,7 +2,7 @@
 
     python -m stages.knn_clips
         reads   data/corpus/manifest.parquet, data/codecs/zoo.json (+ checkpoints)
-                (source: manifest -> data/resynth/manifest.parquet)
+                (source: manifest -> the CoRS clips of data/corpus/manifest.parquet)
         writes  data/knn/shards/<codec>@<checkpoint>/shard-000000.tar (+ index.json),
                 data/knn/clips.parquet, reports/knn_clips.json
 """
@@ -27,7 +27,8 @@ def main() -> None:
     if cfg.source == "zoo":
         units = zoo_units(data_dir / "codecs" / "zoo.json", sources, cfg)
     else:
-        units = manifest_units(read_manifest(data_dir / "resynth" / "manifest.parquet"), sources)
+        # corpus.source codecfake_plus: the ingested manifest holds the whole release
+        units = manifest_units(corpus, sources)
     if not units:
         raise SystemExit(f"knn_clips: no classes (knn.clips.source: {cfg.source})")
     table, report = build_knn_clips(units, sources, data_dir / "knn", cfg)

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.knn.clips import select_sources
+from pipelines.knn.clips import manifest_units, select_sources
 from pipelines.knn.experiments import (LEVEL_COLUMN, Experiment, build_support_index,
                                        run_experiments)
 from pipelines.params.knn import KnnAttributionParams
@@ -105,3 +105,18 @@ def test_select_sources_distinct_prompts_per_speaker(per_speaker):
     assert chosen.groupby("speaker").size().max() <= per_speaker
     shuffled = select_sources(bona.sample(frac=1.0, random_state=0), per_speaker, seed=3)
     assert sorted(shuffled["key"]) == sorted(chosen["key"])
+
+
+def test_manifest_units_one_class_per_codec_from_the_selected_sources():
+    rows = [{"key": f"p{u}", "codec": "bonafide", "subset": "CoRS", "pair_key": f"p{u}",
+             "codec_seen": True, "path": f"p{u}.flac"} for u in range(3)]
+    for codec, seen in (("Encodec_24b24k", True), ("DAC24", False)):
+        rows += [{"key": f"p{u}_{codec}", "codec": codec, "subset": "CoRS", "pair_key": f"p{u}",
+                  "codec_seen": seen, "path": f"p{u}_{codec}.flac"} for u in range(3)]
+    rows.append({"key": "gen1", "codec": "DAC24", "subset": "CoSG", "pair_key": "gen1",
+                 "codec_seen": False, "path": "gen1.flac"})
+    units = manifest_units(pd.DataFrame(rows), pd.DataFrame({"key": ["p0", "p2"]}))
+    assert [(u.name, u.held_out) for u in units] == [("DAC24@release", True),
+                                                     ("Encodec_24b24k@release", False)]
+    assert [src for src, _, _ in units[0].items] == ["p0", "p2"]
+    assert units[0].checkpoint_path is None and set(units[0].family) == {"vq", "aux", "dec"}

@@ -9,8 +9,8 @@ resynthesized by each zoo codec at each saved checkpoint (early / mid / late,
 ``pipelines/codecs/zoo.py``); the resynthesize stage keeps only the late one. One class =
 one ``<codec>@<checkpoint>`` = one audio shard in the contract format (``<key>.flac`` +
 ``<key>.json``, docs/contracts.md), so the embeddings stage mirrors it with the features
-stage's actor pool. ``source: manifest`` takes the CoRS clips of the clip manifest instead
-(CodecFake+: one class per codec, no checkpoints).
+stage's actor pool. ``source: manifest`` takes the CoRS clips of the corpus manifest instead
+(CodecFake+ ingestion: the whole release; one class per codec, no checkpoints).
 
 Units (classes) run in ``workers`` processes, one torch thread each, like the zoo's training; a
 finished shard whose inputs did not change (checkpoint bytes, clips, length) is kept on a rerun.

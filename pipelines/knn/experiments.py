@@ -221,10 +221,13 @@ def open_set(exp: Experiment, ks: dict[str, int]) -> dict:
         pred = np.r_[np.where(q_known.distances > threshold, -1, q_known.labels),
                      np.where(q_unknown.distances > threshold, -1, q_unknown.labels)]
         figures["open_set_macro_f1"].append(knn.macro_f1(truth, pred))
-        for task in fallback:  # the unknown codec's family, from the known codecs' families
+        for tag, task in enumerate(fallback, start=30):
+            # the unknown codec's family by a vote of the known codecs' clips, balanced per
+            # family as in the taxonomy-level rows
             yt, _ = exp.labels(task)
-            pred_t = knn.knn_predict(xs, yt[known.support], exp.x[unknown.query],
-                                     min(ks[task], len(known.support))).labels
+            sup = exp.split(i, exp.known, task, tag).support
+            pred_t = knn.knn_predict(exp.x[sup], yt[sup], exp.x[unknown.query],
+                                     min(ks[task], len(sup))).labels
             fallback[task].append(knn.macro_f1(yt[unknown.query], pred_t))
         # enrolment: each held-out codec's support clips join the index, nothing else changes
         xe = np.r_[xs, exp.x[unknown.support]]

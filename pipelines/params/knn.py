@@ -19,8 +19,8 @@ class KnnClipsParams:
     """Which clips make the kNN classes (stage ``knn_clips``)."""
 
     # zoo: the same bona fide clips resynthesized by every saved checkpoint of every zoo codec
-    # (data/codecs); manifest: the CoRS clips of data/resynth/manifest.parquet as they are, one
-    # class per codec (CodecFake+ has no checkpoints)
+    # (data/codecs); manifest: the CoRS clips of data/corpus/manifest.parquet as they are (the
+    # CodecFake+ ingestion holds the whole release), one class per codec, no checkpoints
     source: Literal["zoo", "manifest"] = "zoo"
     # bona fide clips per speaker, each with its own prompt, resynthesized by every checkpoint
     # (paper: 600 prompts of one speaker; here 12 speakers x 5 = 60 per class, for the budget)
