@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pipelines.knn.embeddings import run_embeddings
 from pipelines.params import load_params
+from pipelines.common.process import stage_process
 from stages._io import write_json
 
 
@@ -30,4 +31,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with stage_process("embeddings"):
+        main()

@@ -20,6 +20,7 @@ from pipelines.knn.experiments import build_support_index, run_experiments
 from pipelines.knn.report import flat_metrics, plot_f1_vs_k, render_table
 from pipelines.params import load_params
 from pipelines.tracking.runs import flatten, git_commit, start_or_resume_run
+from pipelines.common.process import stage_process
 from stages._io import write_json, write_text
 
 
@@ -61,4 +62,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with stage_process("knn"):
+        main()

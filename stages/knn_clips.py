@@ -14,6 +14,7 @@ from pathlib import Path
 from pipelines.common.manifest import read_manifest
 from pipelines.knn.clips import build_knn_clips, manifest_units, select_sources, zoo_units
 from pipelines.params import load_params
+from pipelines.common.process import stage_process
 from stages._io import atomic_path, write_json
 
 
@@ -41,4 +42,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with stage_process("knn_clips"):
+        main()
