@@ -42,8 +42,11 @@ def profile(name: str = typer.Argument(None, help="profile to activate (profiles
 @app.command("check-params")
 def check_params(params_file: Path = typer.Argument(Path("params.yaml"))) -> None:
     """Validate a params file; exit 2 naming the bad key."""
+    from pipelines.params.model_check import check_model_params
+
     try:
         params = load_params(params_file)
+        check_model_params(params)
     except ParamsError as err:
         typer.echo(f"invalid params: {err}", err=True)
         raise typer.Exit(2) from None

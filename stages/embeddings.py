@@ -13,7 +13,7 @@ from pathlib import Path
 from pipelines.knn.embeddings import run_embeddings
 from pipelines.params import load_params
 from pipelines.common.process import stage_process
-from stages._io import write_json
+from pipelines.common.io import write_json
 
 
 def main() -> None:

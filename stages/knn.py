@@ -21,7 +21,7 @@ from pipelines.knn.report import flat_metrics, plot_f1_vs_k, render_table
 from pipelines.params import load_params
 from pipelines.tracking.runs import flatten, git_commit, start_or_resume_run
 from pipelines.common.process import stage_process
-from stages._io import write_json, write_text
+from pipelines.common.io import write_json, write_text
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ from pipelines.common.manifest import read_manifest
 from pipelines.knn.clips import build_knn_clips, manifest_units, select_sources, zoo_units
 from pipelines.params import load_params
 from pipelines.common.process import stage_process
-from stages._io import atomic_path, write_json
+from pipelines.common.io import atomic_path, write_json
 
 
 def main() -> None:

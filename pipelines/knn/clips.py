@@ -36,7 +36,7 @@ import soundfile as sf
 from pipelines.codecs.zoo import _exit_with_parent
 from pipelines.common.audio_io import load_audio
 from pipelines.params.knn import KnnClipsParams
-from pipelines.whisper.feature_shards import file_sha256, write_json
+from pipelines.common.io import file_sha256, write_json
 
 SAMPLE_RATE_HZ = 16000
 SHARD_NAME = "shard-000000.tar"
