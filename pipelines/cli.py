@@ -78,7 +78,7 @@ def trace(clips: list[Path] = typer.Argument(..., help="16 kHz mono audio files"
     if whisper:
         features = dataclasses.replace(features, model=whisper)
     # only versions trained in this project's experiment are loaded (README "Security")
-    experiment = (params.train if params else TrainParams()).experiment
+    experiment = (params.train if params else TrainParams()).mlflow_experiment
     from pipelines.evaluate.trace import PickleRefusedError
     from pipelines.tracking.registry import ForeignModelError
 

@@ -122,7 +122,7 @@ def check_origin(client: MlflowClient, name: str, version: str, experiment: str)
     got = client.get_experiment(run.info.experiment_id).name
     if got != experiment:
         raise ForeignModelError(f"{name} v{version} comes from run {mv.run_id} of experiment "
-                                f"{got!r}, not {experiment!r} (train.experiment); refusing to "
+                                f"{got!r}, not {experiment!r} (train.mlflow_experiment); refusing to "
                                 "load it. Point the alias at a version trained here, or pass "
                                 "the experiment it belongs to.")
     return mv.run_id

@@ -1,7 +1,7 @@
 """Ray job: Whisper features of K seeded RawBoost views of every training clip.
 
-    python -m pipelines.whisper.views     # params: features.augmented_views (K), train.rawboost_algo,
-                                          # train.tasks, common.seed -> data/features_views/v<k>/
+    python -m stages.features_views     # params: features.augmented_views (K), train.rawboost_algo,
+                                        # train.tasks, common.seed -> data/features_views/v<k>/
 
 The release runs Whisper on the RawBoost-augmented batch. To keep Whisper computed once, this
 job encodes, for each training shard ``train-<task>`` and each view ``k < K``, the clip
@@ -15,11 +15,11 @@ With K = 0 nothing is computed (the acoustic branch gets fresh RawBoost, Whisper
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
-from pipelines.whisper.feature_shards import extract_shard, write_json
+from pipelines.common.io import write_json
+from pipelines.whisper.feature_shards import extract_shard
 from pipelines.whisper.features import FeatureWorker, run_features
 from pipelines.params.features import FeaturesParams
 from sastnet.augment import rawboost_view
@@ -77,20 +77,3 @@ def run_view_features(shards_dir: str | Path, out_root: str | Path, cfg: Feature
     write_json(out_root / "report.json", report)
     return report
 
-
-def main() -> None:
-    from pipelines.params import load_params
-
-    params = load_params()
-    data_dir = Path(params.common.data_dir)
-    report = run_view_features(data_dir / "shards", data_dir / VIEWS_DIR, params.features,
-                               algo=params.train.rawboost_algo, seed=params.common.seed,
-                               tasks=params.train.tasks)
-    print(json.dumps({k: v for k, v in report.items() if k != "per_view"}, indent=2))
-
-
-if __name__ == "__main__":
-    from pipelines.common.process import stage_process
-
-    with stage_process("features_views"):
-        main()
