@@ -71,8 +71,16 @@ def check_ci_outputs(repo: Path, env: dict) -> None:
     entry = registry["tasks"]["aux"]
     assert [g["n"] for g in entry["groups"]] == [2, 2, 2]
     assert entry["champion"]["seed"] in ("0", "1")
-    for report in ("corpus", "zoo", "shards", "features", "vad"):
+    for report in ("corpus", "zoo", "shards", "features", "vad", "knn_clips", "embeddings"):
         assert (repo / "reports" / f"{report}.json").exists(), report
+    # training-free kNN attribution (stages knn_clips -> embeddings -> knn)
+    knn_table = (repo / "reports" / "knn" / "knn.md").read_text()
+    for row in ("| Checkpoint |", "| Architecture |", "| Taxonomy VQ |", "AUROC"):
+        assert row in knn_table, row
+    assert (repo / "reports" / "knn" / "knn_f1_vs_k.png").stat().st_size > 0
+    knn_metrics = json.loads((repo / "metrics" / "knn.json").read_text())
+    assert {"checkpoint", "architecture", "vq", "aux", "dec"} <= set(knn_metrics["in_domain"])
+    assert (repo / "data" / "knn" / "index" / "vectors.npz").exists()
 
     summary = (repo / "reports" / "summary.md").read_text()
     assert "mean ± sample std over seeds" in summary and "| SASTNet | 2 |" in summary
@@ -97,6 +105,7 @@ def check_ci_outputs(repo: Path, env: dict) -> None:
 
     shown = _run(["dvc", "metrics", "show"], repo, env)
     assert "metrics/evaluation.json" in shown
+    assert "metrics/knn.json" in shown
     again = _run(["dvc", "repro"], repo, env)
     assert "didn't change" in again or "up to date" in again
     assert "Running stage" not in again
