@@ -10,7 +10,9 @@ whole audio shards ``data/shards/<split>/shard-*.tar`` into feature shards
 ``data/features/<split>/shard-*.tar`` (see ``pipelines.whisper.feature_shards``). A clip found in
 several splits is encoded once, by its first shard, and copied into the others. The driver records
 each finished shard in ``data/features/index.json`` as soon as it arrives, so a killed job
-resumes where it stopped. On a multi-node cluster, ``data/`` must be on a shared filesystem.
+resumes where it stopped. The index holds only what the shards are (hashes, counts), never how
+long they took: timings go to the report (``reports/features.json``), so a resumed run leaves
+``data/features`` with the same DVC hash as one that ran through. On a multi-node cluster, ``data/`` must be on a shared filesystem.
 """
 
 from __future__ import annotations
@@ -26,20 +28,26 @@ from pathlib import Path
 import ray
 from tqdm import tqdm
 
-from pipelines.whisper.feature_shards import INDEX_NAME, extract_shard, is_done, sample_keys, write_json
+from pipelines.common.determinism import configure_torch, ray_runtime_env
 from pipelines.params.features import FeaturesParams
+from pipelines.whisper.feature_shards import (
+    INDEX_NAME,
+    extract_shard,
+    is_done,
+    sample_keys,
+    write_json,
+)
 
 
 class FeatureWorker:
     """One frozen Whisper encoder; turns whole audio shards into feature shards."""
 
     def __init__(self, cfg: FeaturesParams) -> None:
-        import torch
         from transformers import WhisperFeatureExtractor
 
         from sastnet.whisper import load_whisper_encoder
 
-        torch.set_num_threads(cfg.threads_per_actor)
+        configure_torch(threads=cfg.threads_per_actor)
         self.cfg = cfg
         self.faithful = cfg.variant == "faithful"
         seconds = None if self.faithful else cfg.fast_seconds
@@ -152,9 +160,10 @@ def _start_ray(cfg: FeaturesParams, address: str | None) -> bool:
         return False
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
-        ray.init(address=address)
+        ray.init(address=address)  # its nodes: started with NUMERIC_ENV (cluster.yaml)
     else:
-        ray.init(num_cpus=cfg.actors * cfg.threads_per_actor, include_dashboard=False)
+        ray.init(num_cpus=cfg.actors * cfg.threads_per_actor, include_dashboard=False,
+                 runtime_env=ray_runtime_env())
     return True
 
 
@@ -199,11 +208,11 @@ def run_features(shards_dir: str | Path, out_dir: str | Path, cfg: FeaturesParam
             pool = [remote.remote(worker_cfg) for _ in range(actors)]
             bar = tqdm(total=len(todo), unit="shard", desc="features", disable=not progress)
             for rel, record in _run_pool(pool, todo, borrows, out_dir, done):
+                busy_s += record.pop("seconds")  # a timing: report only, never in the index
                 index["shards"][rel] = record
                 write_json(out_dir / INDEX_NAME, index)
                 computed += record["computed"]
                 reused += record["reused"]
-                busy_s += record["seconds"]
                 bar.update()
                 bar.set_postfix(clips_per_s=f"{computed / (time.perf_counter() - start):.2f}")
             bar.close()
