@@ -20,11 +20,14 @@ import shutil
 import sys
 from pathlib import Path
 
+import subprocess
+
 import pytest
 import yaml
-from test_pipeline_repro import _copy_repo, _run
+from test_pipeline_repro import _copy_repo
 
-pytestmark = pytest.mark.slow
+# three pipeline runs in the fixture: well past the suite's default 900 s per test
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(5400)]
 TARGETS = ["train_baseline", "train"]
 
 
@@ -38,6 +41,11 @@ def _params(repo: Path, workers: int, seed: int | None = None) -> None:
     if seed is not None:
         params["common"]["seed"] = seed
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def _run(cmd: list[str], cwd: Path, env: dict) -> None:
+    out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=3600)
+    assert out.returncode == 0, f"{' '.join(cmd)} failed:\n{out.stdout[-4000:]}\n{out.stderr[-6000:]}"
 
 
 def _env(repo: Path) -> dict:

@@ -20,7 +20,7 @@ import torch
 from mlflow.tracking import MlflowClient
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # two trainings, each its own Ray
 
 
 def _train(out: Path, *extra: str) -> None:
