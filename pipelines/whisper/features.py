@@ -150,6 +150,8 @@ def _load_index(out_dir: Path, settings: dict) -> dict:
     if path.is_file():
         index = json.loads(path.read_text())
         if index.get("settings") == settings:
+            for record in index["shards"].values():
+                record.pop("seconds", None)  # written by older versions: a timing, not content
             return index
     return {"settings": settings, "complete": False, "shards": {}}
 
