@@ -6,6 +6,7 @@ of the repository (one Ray Train variant, to keep it short):
   VAD Ray tasks, Whisper feature actors), once with 1 of each: every ``data/`` output hash in
   ``dvc.lock`` and the trained weights (``best/model.pt``) must be identical;
 - once more from the 1-worker run with another ``common.seed``: they must change.
+The first two run side by side, so each also runs on a machine the other one keeps busy.
 
 What stays fixed on purpose: ``train.num_workers`` (the DDP world size is part of the
 training's arithmetic: per-rank batches and BatchNorm statistics) and thread counts
@@ -21,6 +22,7 @@ import sys
 from pathlib import Path
 
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import yaml
@@ -70,13 +72,17 @@ def _weights(repo: Path, variant: str) -> str:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    out = {}
-    for name, workers in (("two", 2), ("one", 1)):
+    def run(name: str, workers: int) -> Path:
         repo = tmp_path_factory.mktemp(name) / "repo"
         _copy_repo(repo)
         _params(repo, workers)
         _run(["dvc", "repro", *TARGETS], repo, _env(repo))
-        out[name] = repo
+        return repo
+
+    # side by side: each run loads the machine while the other one works (and it is faster)
+    with ThreadPoolExecutor(2) as pool:
+        two, one = pool.submit(run, "two", 2), pool.submit(run, "one", 1)
+        out = {"two": two.result(), "one": one.result()}
     seeded = tmp_path_factory.mktemp("seed") / "repo"
     shutil.copytree(out["one"], seeded, symlinks=True)
     for folder in ("ray_results", "mlruns"):

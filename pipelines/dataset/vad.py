@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from pipelines.common.audio_io import AudioError, load_audio
 from pipelines.common.determinism import configure_torch, ray_runtime_env
+from pipelines.common.ray_local import init_local_ray
 from pipelines.params.vad import VadParams
 from sastnet.silence import speech_fraction
 
@@ -138,8 +139,8 @@ def init_ray(num_cpus: int) -> bool:
     if address:
         ray.init(address=address, log_to_driver=False)
     else:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
-                 runtime_env=ray_runtime_env())
+        init_local_ray(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
+                       runtime_env=ray_runtime_env())
     return True
 
 

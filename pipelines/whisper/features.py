@@ -29,6 +29,7 @@ import ray
 from tqdm import tqdm
 
 from pipelines.common.determinism import configure_torch, ray_runtime_env
+from pipelines.common.ray_local import init_local_ray
 from pipelines.params.features import FeaturesParams
 from pipelines.whisper.feature_shards import (
     INDEX_NAME,
@@ -164,8 +165,8 @@ def _start_ray(cfg: FeaturesParams, address: str | None) -> bool:
     if address:
         ray.init(address=address)  # its nodes: started with NUMERIC_ENV (cluster.yaml)
     else:
-        ray.init(num_cpus=cfg.actors * cfg.threads_per_actor, include_dashboard=False,
-                 runtime_env=ray_runtime_env())
+        init_local_ray(num_cpus=cfg.actors * cfg.threads_per_actor, include_dashboard=False,
+                       runtime_env=ray_runtime_env())
     return True
 
 
