@@ -65,10 +65,22 @@ def trace(clips: list[Path] = typer.Argument(..., help="16 kHz mono audio files"
     from pipelines.evaluate.trace import load_registered, trace_clips
 
     # Whisper features exactly as the features stage computed them for training.
-    features = load_params().features if Path("params.yaml").exists() else FeaturesParams()
+    from pipelines.params.train import TrainParams
+
+    params = load_params() if Path("params.yaml").exists() else None
+    features = params.features if params else FeaturesParams()
     if whisper:
         features = dataclasses.replace(features, model=whisper)
-    scorer = load_registered(model_uri or f"models:/sastnet-{task}@champion")
+    # only versions trained in this project's experiment are loaded (README "Security")
+    experiment = (params.train if params else TrainParams()).experiment
+    from pipelines.evaluate.trace import PickleRefusedError
+    from pipelines.tracking.registry import ForeignModelError
+
+    try:
+        scorer = load_registered(model_uri or f"models:/sastnet-{task}@champion", experiment)
+    except (ForeignModelError, PickleRefusedError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
     whisper_fn = FeatureWorker(features).encode if scorer.whisper_dim else None
     try:
         df = trace_clips(clips, task, scorer, whisper_fn)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pipelines.common.process import stage_process
 from pipelines.params import load_params
 from pipelines.tracking.registry import champion_info, promote_if_better
 from stages._io import write_json
@@ -51,4 +52,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with stage_process("register"):
+        main()

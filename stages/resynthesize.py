@@ -21,6 +21,7 @@ from pipelines.common.manifest import read_manifest, write_manifest
 from pipelines.corpus.report import summarize_manifest
 from pipelines.params import load_params
 from stages._io import write_json
+from pipelines.common.process import stage_process
 
 
 def _codecs(params, data_dir: Path):
@@ -62,4 +63,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with stage_process("resynthesize"):
+        main()

@@ -8,6 +8,7 @@ by the ``features`` stage's own worker (same encoder settings).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -22,15 +23,45 @@ from sastnet.taxonomy import CLASS_NAMES
 WhisperFn = Callable[[list[np.ndarray]], np.ndarray]
 
 
-def load_registered(model_uri: str):
-    """The serving module behind an MLflow model URI, with a clear error when it is missing."""
+class PickleRefusedError(RuntimeError):
+    """A registered version with only a pickled serving model, and no permission to unpickle."""
+
+
+def load_registered(model_uri: str, experiment: str | None = None):
+    """The serving module behind an MLflow model URI, with a clear error when it is missing.
+
+    For a registry URI (``models:/<name>@<alias>`` or ``models:/<name>/<version>``) and an
+    ``experiment``, the version must come from a run of that experiment in this store
+    (``pipelines.tracking.registry.check_origin``), or nothing is loaded.
+    """
+    import mlflow.artifacts
     import mlflow.pytorch
     from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
 
+    from pipelines.tracking.registry import check_origin
     from pipelines.tracking.runs import default_tracking_uri
+    from pipelines.tracking.serving import has_serving_weights, load_serving_weights
 
     mlflow.set_tracking_uri(default_tracking_uri())  # MLFLOW_TRACKING_URI, else the repo's store
     try:
+        if experiment and model_uri.startswith("models:/"):
+            client = MlflowClient()
+            ref = model_uri[len("models:/"):]
+            if "@" in ref:
+                name, alias = ref.split("@", 1)
+                version = client.get_model_version_by_alias(name, alias).version
+            else:
+                name, version = ref.rsplit("/", 1)
+            check_origin(client, name, str(version), experiment)
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri))
+        if has_serving_weights(local / "extra_files"):
+            return load_serving_weights(local / "extra_files")  # nothing unpickled
+        if os.environ.get("SASTNET_TRUST_PICKLE") != "1":
+            raise PickleRefusedError(
+                f"{model_uri} has no weights-only copy (registered before it existed); loading "
+                "its pickle would run code from the artifact store. Retrain and register it "
+                "again, or, if you trust that store, set SASTNET_TRUST_PICKLE=1.")
         return mlflow.pytorch.load_model(model_uri, map_location="cpu").eval()
     except (MlflowException, OSError) as err:
         raise FileNotFoundError(

@@ -29,6 +29,7 @@ import ray
 from tqdm import tqdm
 
 from pipelines.common.determinism import configure_torch, ray_runtime_env
+from pipelines.common.process import stage_process
 from pipelines.common.ray_local import init_local_ray
 from pipelines.params.features import FeaturesParams
 from pipelines.whisper.feature_shards import (
@@ -265,4 +266,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with stage_process("features"):
+        main()
