@@ -2,7 +2,12 @@
 # Idempotent set-up: Debian speech synthesizers + sox, and a virtual environment in .venv/.
 # A second run reuses everything (a stamp holds the hash of what the install depends on).
 #
+# Python packages come from the lock of the machine's flavour (constraints/cpu.lock.txt or
+# constraints/cuda.lock.txt, refreshed by scripts/lock.sh), hash-checked.
+#
 #   SASTNET_TORCH=cpu|cuda   force the torch build (default: cuda when nvidia-smi works, else cpu)
+#   SASTNET_LOCK=0           install pyproject.toml's ranges instead of the lock (not reproducible)
+#   TORCH_CPU_WHEELS=DIR     a folder holding torch-2.13.0+cpu-*.whl (default /opt/wheels)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,7 +31,7 @@ fi
 PY="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || { echo "[setup] creating .venv"; "$PY" -m venv .venv; }
 stamp=".venv/.sastnet-stamp"
-want="$(cat pyproject.toml constraints/*.txt | sha256sum | cut -c1-16)-$flavour"
+want="$(cat pyproject.toml constraints/*.txt | sha256sum | cut -c1-16)-$flavour-lock${SASTNET_LOCK:-1}"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
@@ -37,11 +42,34 @@ pip_install() {
     | { grep -vE "is ignored: it is neither a file nor a directory|BuildBackendWarning|^ *!!|^ *\*+$" || true; }
 }
 pip_install --upgrade pip
-if [ "$flavour" = cpu ]; then
-  pip_install -c constraints/cpu.txt torch
-  pip_install -c constraints/cpu.txt -e ".[dev,whisper-tiny,snac]"
+pyver="$(.venv/bin/python -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
+lock="constraints/$flavour.lock.txt"
+if [ "${SASTNET_LOCK:-1}" = 1 ] && [ "$pyver" = 3.11 ] && [ "$(uname -m)" = x86_64 ]; then
+  # The lock (scripts/lock.sh): every package at one version, checked against its sha256.
+  torch_src=()
+  if [ "$flavour" = cpu ]; then
+    # torch 2.13.0+cpu is not on PyPI: a local wheel folder, else the PyTorch CPU index.
+    wheels="${TORCH_CPU_WHEELS:-/opt/wheels}"
+    if compgen -G "$wheels/torch-2.13.0+cpu-*.whl" >/dev/null; then
+      torch_src=(--find-links "$wheels")
+    else
+      torch_src=(--extra-index-url https://download.pytorch.org/whl/cpu)
+    fi
+  fi
+  echo "[setup] installing $lock (hash-checked)"
+  pip_install --require-hashes --no-deps -r "$lock" "${torch_src[@]}"
+  pip_install --no-deps -e .
+  .venv/bin/python -m pip check >/dev/null || { .venv/bin/python -m pip check >&2; exit 1; }
 else
-  pip_install -e ".[dev,whisper-tiny,snac]"
+  # No lock fits (another Python or CPU architecture, or SASTNET_LOCK=0): pyproject's ranges.
+  echo "[setup] WARNING: no lock for Python $pyver on $(uname -m) (locks: Python 3.11, x86_64);" \
+       "installing pyproject.toml's ranges: versions may differ from the committed results" >&2
+  if [ "$flavour" = cpu ]; then
+    pip_install -c constraints/cpu.txt torch
+    pip_install -c constraints/cpu.txt -e ".[dev,whisper-tiny,snac]"
+  else
+    pip_install -c constraints/cuda.txt -e ".[dev,whisper-tiny,snac]"
+  fi
 fi
 .venv/bin/python -c "import torch, sastnet, pipelines" || { echo "[setup] install failed" >&2; exit 1; }
 echo "$want" > "$stamp"

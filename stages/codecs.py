@@ -11,10 +11,15 @@ from pathlib import Path
 
 import typer
 
-from pipelines.codecs.zoo import build_zoo
+from pipelines.codecs.zoo import build_zoo, tracked_zoo
 from pipelines.common.io import write_json, write_text
 from pipelines.common.process import stage_process
 from pipelines.params import load_params
+
+
+def _train_s(rec: dict) -> str:
+    timing = rec.get("timing", {})
+    return "reused" if timing.get("reused") else f"{timing.get('train_seconds', float('nan')):.0f}"
 
 
 def zoo_markdown(zoo: dict) -> str:
@@ -37,7 +42,7 @@ def zoo_markdown(zoo: dict) -> str:
             f"| {name} | {fam['vq']} | {fam['aux']} | {fam['dec']} | "
             f"{'yes' if rec['held_out'] else 'no'} | {'yes' if rec['token_lm'] else 'no'} | "
             f"{rec['parameters'] / 1e6:.2f} | {rec['bitrate_kbps']:.2f} | "
-            f"{rec['train_seconds']:.0f} | {q['mel_distance']:.3f} | {t['mel_distance']:.3f} | "
+            f"{_train_s(rec)} | {q['mel_distance']:.3f} | {t['mel_distance']:.3f} | "
             f"{q['si_snr_db']:.1f} | {t['si_snr_db']:.1f} |")
     lines += ["", "Mel distance by checkpoint (early / mid / late):", ""]
     for name, rec in zoo["codecs"].items():
@@ -53,7 +58,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     params = load_params()
     zoo = build_zoo(params.codecs)
-    write_json(Path(params.codecs.out_dir) / "zoo.json", zoo)
+    write_json(Path(params.codecs.out_dir) / "zoo.json", tracked_zoo(zoo))  # no timings: DVC-hashed
     reports = Path(params.common.reports_dir)
     write_json(reports / "zoo.json", zoo)
     write_text(reports / "zoo.md", zoo_markdown(zoo))

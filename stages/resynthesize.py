@@ -15,10 +15,10 @@ import logging
 import time
 from pathlib import Path
 
-import torch
 import typer
 
 from pipelines.codecs.resynthesize import build_resynth_manifest, load_zoo
+from pipelines.common.determinism import configure_torch
 from pipelines.common.io import write_json
 from pipelines.common.manifest import read_manifest, write_manifest
 from pipelines.corpus.report import summarize_manifest
@@ -48,7 +48,7 @@ def main() -> None:
         df, report = corpus, summarize_manifest(corpus)
         report["note"] = "corpus.source is codecfake_plus: the ingested release passed through"
     else:
-        torch.set_num_threads(cfg.threads)
+        configure_torch(threads=cfg.threads)  # fixed threads, deterministic kernels
         from sastnet.codecs.zoo_spec import zoo_taxonomy  # CodecFake+ names + the zoo's own
 
         df, report = build_resynth_manifest(

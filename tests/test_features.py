@@ -161,6 +161,18 @@ def _shard_hashes(out_dir: Path) -> dict[str, str]:
     return {str(p.relative_to(out_dir)): file_sha256(p) for p in sorted(out_dir.glob("*/shard-*.tar"))}
 
 
+def _dvc_dir_hash(out_dir: Path) -> str:
+    """The folder's hash as DVC computes it for ``dvc.lock`` (every file, index.json included)."""
+    from dvc_data.hashfile.build import build
+    from dvc_data.hashfile.db import HashFileDB
+    from dvc_objects.fs import LocalFileSystem
+
+    fs = LocalFileSystem()
+    odb = HashFileDB(fs, str(out_dir.parent / f".{out_dir.name}-odb"))
+    _, _, obj = build(odb, str(out_dir), fs, "md5")
+    return obj.hash_info.value
+
+
 @pytest.fixture
 def ray_local():
     import ray
@@ -245,6 +257,10 @@ def test_killed_job_resumes_to_identical_output(tmp_path, tiny_model):
     fresh = run_features(tmp_path / "shards", tmp_path / "fresh", cfg, progress=False)
     assert fresh["skipped_shards"] == 0
     assert _shard_hashes(out) == _shard_hashes(tmp_path / "fresh")
+    # index.json too: no timings in it, so the resumed folder has the same DVC hash
+    records = json.loads((out / "index.json").read_text())["shards"].values()
+    assert records and not any("seconds" in r for r in records)
+    assert _dvc_dir_hash(out) == _dvc_dir_hash(tmp_path / "fresh")
 
 
 @pytest.mark.slow

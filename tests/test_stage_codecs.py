@@ -5,7 +5,7 @@ def _record(held_out: bool, lm: bool) -> dict:
     quality = {"mel_distance": 1.2, "si_snr_db": -20.0}
     return {"family": {"vq": "mvq", "aux": "none", "dec": "time"}, "held_out": held_out,
             "token_lm": "x/token_lm.pt" if lm else None, "parameters": 480000,
-            "bitrate_kbps": 1.6, "train_seconds": 61.0,
+            "bitrate_kbps": 1.6, "timing": {"reused": False, "train_seconds": 61.0},
             "quality": {**quality, "by_checkpoint": {s: {"step": i, **quality} for i, s in
                                                      enumerate(("early", "mid", "late"))}},
             "trivial": {"mel_distance": 2.2, "si_snr_db": -45.0}}

@@ -3,7 +3,9 @@
     python -m stages.codecs            # the DVC stage; writes data/codecs/ and reports/zoo.*
 
 Each codec trains in its own process with one torch thread (small convs do not scale across
-threads; two processes use two cores fully). Per codec: checkpoints early / mid / late, its
+threads; two processes use two cores fully), seeded by its name
+(``pipelines.common.determinism``), so 1 or N workers give the same bytes. Wall-clock timings
+go to ``reports/zoo.json`` only (each record's ``timing``), never into ``data/codecs``. Per codec: checkpoints early / mid / late, its
 resynthesis quality on bona fide dev clips (and that of a trivial input-independent baseline),
 and — for the generation subset — a token LM trained on its codes of the train split.
 """
@@ -26,6 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from pipelines.common.audio_io import AudioError, load_audio
+from pipelines.common.determinism import configure_torch, seed_everything
 from pipelines.common.io import atomic_path, write_json
 from pipelines.params.codecs import CodecsParams
 from sastnet.audio import SAMPLE_RATE_HZ
@@ -111,14 +114,15 @@ def train_zoo_codec(name: str, params: CodecsParams, out_dir: str | Path,
     so an interrupted stage keeps its finished codecs: a re-run with the same architecture and
     params reuses them instead of training again.
     """
-    torch.set_num_threads(1)
+    configure_torch(threads=1)
+    seed_everything(params.seed, "codec", name)  # global RNGs: whatever ran before in this worker
     spec = ZOO_CODECS[name]
     out = Path(out_dir) / name
     fingerprint = _fingerprint(name, params)
     done = _finished_record(out, fingerprint)
     if done is not None:
         log.info("%s: reusing the finished run in %s", name, out)
-        return done
+        return {**done, "timing": {"reused": True}}
     seed = params.seed + spec.seed
     train = load_split_audio(params.manifest, "train", params.max_train_clips, seed=params.seed)
     if not train:
@@ -144,6 +148,7 @@ def train_zoo_codec(name: str, params: CodecsParams, out_dir: str | Path,
     cpu0 = time.process_time()
     result = train_codec(codec, train, cfg, teacher=teacher, on_checkpoint=on_checkpoint,
                          desc=name, progress=progress)
+    timing = {"reused": False, "train_seconds": result["train_seconds"]}
     record = {
         "family": dataclasses.asdict(spec.family),
         "labels": spec.family.labels(),
@@ -155,7 +160,6 @@ def train_zoo_codec(name: str, params: CodecsParams, out_dir: str | Path,
         "bits_per_frame": codec.bits_per_frame,
         "bitrate_kbps": codec.bitrate_kbps,
         "steps": result["steps"],
-        "train_seconds": result["train_seconds"],
         "final_terms": result["final_terms"],
         "quality": {**by_checkpoint["late"], "by_checkpoint": by_checkpoint},
         "trivial": resynthesis_quality(None, dev, seed=seed),
@@ -173,11 +177,11 @@ def train_zoo_codec(name: str, params: CodecsParams, out_dir: str | Path,
             save_token_lm(lm, tmp, codec=name)
         record["token_lm"] = str(path)
         record["token_lm_loss"] = lm.final_loss
-        record["token_lm_seconds"] = time.perf_counter() - start
-    record["cpu_seconds"] = time.process_time() - cpu0
+        timing["token_lm_seconds"] = time.perf_counter() - start
+    timing["cpu_seconds"] = time.process_time() - cpu0
     record["fingerprint"] = fingerprint
     write_json(out / "record.json", record)
-    return record
+    return {**record, "timing": timing}
 
 
 def _exit_with_parent(parent_pid: int, poll_s: float = 1.0) -> None:
@@ -192,8 +196,16 @@ def _exit_with_parent(parent_pid: int, poll_s: float = 1.0) -> None:
     threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
 
 
+def tracked_zoo(zoo: dict) -> dict:
+    """``zoo`` without what changes run to run (timings, worker count): ``data/codecs/zoo.json``."""
+    return {"codecs": {n: {k: v for k, v in rec.items() if k != "timing"}
+                       for n, rec in zoo["codecs"].items()},
+            "sample_rate_hz": zoo["sample_rate_hz"]}
+
+
 def build_zoo(params: CodecsParams, progress: bool = True) -> dict:
-    """Train all selected codecs (``params.workers`` at a time); returns the ``zoo.json`` dict."""
+    """Train all selected codecs (``params.workers`` at a time); returns the zoo: per codec its
+    record (+ ``timing``), and ``wall_seconds`` / ``workers`` (``tracked_zoo`` drops those)."""
     names = params.selected()
     # heaviest first, so the last worker is not left alone with a big codec
     names.sort(key=lambda n: -sum(p.numel() for p in build_codec(ZOO_CODECS[n].config).parameters()))

@@ -46,16 +46,18 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp_path = Path(tmp)
+    # The temporary file has ``path``'s own name, in a fresh hidden folder beside it:
+    # ``torch.save`` names its zip records after the file, so a random temporary name would
+    # make every checkpoint's bytes differ from run to run.
+    tmp_dir = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    tmp_path = tmp_dir / path.name
+    tmp_path.touch()
     try:
         yield tmp_path
         os.chmod(tmp_path, _default_mode(is_dir=False))
         os.replace(tmp_path, path)
     finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+        shutil.rmtree(tmp_dir, ignore_errors=True)
 
 
 @contextmanager

@@ -27,6 +27,8 @@ import ray
 from tqdm import tqdm
 
 from pipelines.common.audio_io import AudioError, load_audio
+from pipelines.common.determinism import configure_torch, ray_runtime_env
+from pipelines.common.ray_local import init_local_ray
 from pipelines.params.vad import VadParams
 from sastnet.audio import SAMPLE_RATE_HZ
 from sastnet.silence import speech_fraction
@@ -128,10 +130,9 @@ def speech_segments_batch(waves: list, model, cfg: VadParams, sample_rate_hz: in
 
 def vad_batch(clips: list[tuple[str, str]], cfg: dict, sample_rate_hz: int) -> list[dict]:
     """Run silero-vad on ``(key, path)`` clips; one record per clip (see ``VAD_COLUMNS``)."""
-    import torch
     from silero_vad import load_silero_vad
 
-    torch.set_num_threads(1)
+    configure_torch(threads=1)  # the same bits whichever worker, whatever the load
     params = VadParams(**cfg)
     model = load_silero_vad()  # shipped inside the wheel: no network
     records, readable, waves = [], [], []
@@ -163,7 +164,8 @@ def init_ray(num_cpus: int) -> bool:
     if address:
         ray.init(address=address, log_to_driver=False)
     else:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+        init_local_ray(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
+                       runtime_env=ray_runtime_env())
     return True
 
 

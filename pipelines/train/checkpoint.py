@@ -1,24 +1,28 @@
 """What a training checkpoint holds, and the ``best/`` folder the rest of the pipeline reads.
 
 A Ray checkpoint directory (one per epoch, written by rank 0):
-    state.pt    model (unwrapped) / optimizer / scheduler state, epoch, per-epoch history
+    state.pt    model (unwrapped) / optimizer / scheduler state, epoch, per-epoch history,
+                ``rng``: the RNG states and the seeds the next epoch starts from
     meta.json   MLflow run id, epoch, this epoch's metrics and dev confusion matrix
 
 ``models/<task>/<variant>/best/`` (written by the driver from the best Ray checkpoint):
     model.pt    the model's state dict
     config.json the resolved TrainJob and model config (enough to rebuild the model)
-    metrics.json dev metrics of that epoch
+    metrics.json dev metrics of that epoch (no run id, timings, hosts or pids: the folder is a
+                DVC output and must hash the same for the same training)
 """
 
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from pipelines.common.determinism import derive_seed
 from pipelines.common.io import atomic_dir
 
 STATE_FILE, META_FILE = "state.pt", "meta.json"
@@ -45,6 +49,29 @@ def save_training_state(directory: str | Path, state: dict[str, Any], meta: dict
     (directory / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
 
 
+def rng_state(*, seed: int, next_epoch: int) -> dict[str, Any]:
+    """This process's Python / NumPy / torch RNG states, and the seeds ``next_epoch`` starts
+    from (the loop re-seeds every epoch from ``(seed, "train", epoch, rank)``; the data order
+    of an epoch is seeded by ``(seed, "train-data", epoch, ...)``, so no stream position needs
+    saving between epochs)."""
+    return {"python": random.getstate(), "numpy": np.random.get_state(),
+            "torch": torch.get_rng_state(), "seed": seed, "next_epoch": next_epoch,
+            "next_epoch_seed": derive_seed(seed, "train", next_epoch, 0)}
+
+
+def restore_rng_state(rng: dict[str, Any] | None, *, seed: int, epoch: int) -> None:
+    """Put back the RNG states of a checkpoint; refuse one written for another seed or epoch."""
+    if rng is None:  # a checkpoint from before RNG states were saved
+        return
+    if rng["seed"] != seed or rng["next_epoch"] != epoch:
+        raise ValueError(f"checkpoint RNG state is for seed {rng['seed']} epoch {rng['next_epoch']}, "
+                         f"the job resumes seed {seed} at epoch {epoch}: delete the Ray run folder "
+                         "(train.storage_path) to start this training over")
+    random.setstate(rng["python"])
+    np.random.set_state(rng["numpy"])
+    torch.set_rng_state(rng["torch"])
+
+
 def load_training_state(directory: str | Path) -> dict[str, Any]:
     """A checkpoint's state, read with ``weights_only=True``: checkpoints come from shared
     storage, and a pickle from there could run any code on load."""
@@ -62,6 +89,18 @@ def latest_run_id(run_dir: str | Path) -> str | None:
     return json.loads(metas[-1].read_text()).get("mlflow_run_id") if metas else None
 
 
+VOLATILE_META = ("mlflow_run_id", "workers", "numerics")  # differ run to run, same training
+VOLATILE_METRICS = ("samples_per_s",)
+
+
+def tracked_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """``meta`` without what changes between two runs of the same training (run id, hosts,
+    pids, throughput): what ``best/metrics.json`` keeps."""
+    out = {k: v for k, v in meta.items() if k not in VOLATILE_META}
+    out["metrics"] = {k: v for k, v in meta.get("metrics", {}).items() if k not in VOLATILE_METRICS}
+    return out
+
+
 def write_best(checkpoint_dir: str | Path, out_dir: str | Path, config: dict[str, Any]) -> None:
     """Turn a Ray checkpoint into ``best/`` (model state dict + config + metrics), atomically."""
     state = load_training_state(checkpoint_dir)
@@ -69,7 +108,7 @@ def write_best(checkpoint_dir: str | Path, out_dir: str | Path, config: dict[str
     with atomic_dir(out_dir) as tmp:
         torch.save(state["model"], tmp / MODEL_FILE)
         (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, default=str))
-        (tmp / METRICS_FILE).write_text(json.dumps(meta, indent=2, default=str))
+        (tmp / METRICS_FILE).write_text(json.dumps(tracked_meta(meta), indent=2, default=str))
 
 
 def load_best(best_dir: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

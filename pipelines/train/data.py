@@ -5,6 +5,11 @@ least as many shards as ranks (``make_dataset``'s ``split_by_node`` with this ra
 size), otherwise every ``world``-th sample. Every rank takes exactly ``steps_per_epoch``
 batches per epoch (cycling its part when it runs short), because DDP hangs when ranks take
 different numbers of steps. RawBoost is applied on the fly to training clips only.
+
+Every random choice is seeded by its identity (``pipelines.common.determinism.derive_seed``):
+the shard order and shuffle buffer of a pass by ``(seed, "train-data", epoch, pass)``,
+RawBoost by ``(seed, "rawboost", epoch, rank)``. An epoch's batches are therefore the same
+whether the training ran through or was resumed from the previous epoch's checkpoint.
 """
 
 from __future__ import annotations
@@ -17,18 +22,19 @@ from typing import Any
 import numpy as np
 import torch
 
+from pipelines.common.determinism import derive_seed
 from pipelines.train.job import TrainJob
 from pipelines.train.toy import synthetic_clips
 from sastnet.audio import SAMPLE_RATE_HZ
 
 
-def _clips(job: TrainJob, split: str, *, rank: int, world: int, epoch: int,
+def _clips(job: TrainJob, split: str, *, rank: int, world: int, seed: int,
            needs_whisper: bool) -> Iterable[dict]:
     train = split == "train"
     if job.data_source == "synthetic":
         count = job.num_train_clips if train else max(8 * world, job.num_train_clips // 4)
         clips = synthetic_clips(job.task, count=count, num_samples=job.num_samples,
-                                seed=job.seed + (epoch if train else 0), split=split)
+                                seed=seed, split=split)
         return itertools.islice(clips, rank, None, world)
     from pipelines.dataset.loader import make_dataset  # the loader (WebDataset); shards only
 
@@ -45,7 +51,7 @@ def _clips(job: TrainJob, split: str, *, rank: int, world: int, epoch: int,
         views = tuple(str(Path(job.views_dir) / f"v{k}") for k in range(job.feature_views))
     dataset = make_dataset(shards, num_samples=job.num_samples, rm_sil=job.rm_sil, view_dirs=views,
                            shuffle_buffer=job.shuffle_buffer if train else 0,
-                           seed=job.seed + epoch, feature_dir=feature_dir,
+                           seed=seed, feature_dir=feature_dir,
                            split_by_node=by_node, split_by_worker=True,
                            on_error="skip" if train else "raise",
                            rank=rank if by_node else None, world_size=world if by_node else None)
@@ -98,7 +104,8 @@ def train_batches(job: TrainJob, *, rank: int, world: int, epoch: int,
     def endless() -> Iterator[dict]:
         for repeat in itertools.count():
             empty = True
-            for clip in _clips(job, "train", rank=rank, world=world, epoch=epoch * 1000 + repeat,
+            for clip in _clips(job, "train", rank=rank, world=world,
+                               seed=derive_seed(job.seed, "train-data", epoch, repeat),
                                needs_whisper=needs_whisper):
                 empty = False
                 yield clip
@@ -110,7 +117,8 @@ def train_batches(job: TrainJob, *, rank: int, world: int, epoch: int,
 
     clips: Iterable[dict] = endless()
     if job.rawboost_algo:
-        clips = _augment(clips, job.rawboost_algo, np.random.default_rng([job.seed, epoch, rank]),
+        clips = _augment(clips, job.rawboost_algo, np.random.default_rng(
+            derive_seed(job.seed, "rawboost", epoch, rank)),
                          seed=job.seed, epoch=epoch, views_seed=job.views_seed)
     clips = iter(clips)
     for _ in range(job.steps_per_epoch):
@@ -120,6 +128,7 @@ def train_batches(job: TrainJob, *, rank: int, world: int, epoch: int,
 def dev_batches(job: TrainJob, *, rank: int, world: int, needs_whisper: bool,
                 batch_size: int = 16) -> Iterator[dict[str, Any]]:
     """This rank's part of the dev split, in order, no augmentation."""
-    clips = iter(_clips(job, "dev", rank=rank, world=world, epoch=0, needs_whisper=needs_whisper))
+    clips = iter(_clips(job, "dev", rank=rank, world=world, seed=derive_seed(job.seed, "dev-data"),
+                        needs_whisper=needs_whisper))
     while chunk := list(itertools.islice(clips, batch_size)):
         yield collate(chunk, job.task)

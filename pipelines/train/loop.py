@@ -4,6 +4,12 @@ It touches Ray only through ``prepare_model``, ``get_context`` / ``get_checkpoin
 ``report`` with a ``Checkpoint``; the data are this rank's part of the shards
 (``pipelines.train.data``), the model comes from ``job.model_builder`` (``sastnet.models``).
 MLflow is reached through the ``RunTracker`` in the config, from rank 0 only.
+
+Determinism (``pipelines.common.determinism``): every epoch on every rank starts its RNGs
+from ``(seed, "train", epoch, rank)`` and its data order from ``(seed, epoch)``, so a training
+killed after an epoch and resumed from that checkpoint takes the same steps as one that never
+stopped. The checkpoint also stores every RNG's state and the next epoch's seeds; on resume
+they are restored and checked.
 """
 
 from __future__ import annotations
@@ -17,14 +23,20 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import ray.train
 import ray.train.torch
 import torch
 import torch.distributed as dist
 from sklearn.metrics import confusion_matrix
 
-from pipelines.train.checkpoint import load_best, load_training_state, save_training_state
+from pipelines.common.determinism import configure_torch, seed_everything
+from pipelines.train.checkpoint import (
+    load_best,
+    load_training_state,
+    restore_rng_state,
+    rng_state,
+    save_training_state,
+)
 from pipelines.train.data import dev_batches, train_batches
 from pipelines.train.job import TrainJob, build_job_model
 from sastnet.metrics import macro_f1, weighted_f1
@@ -84,8 +96,10 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     tracker = config.get("tracker")
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
-    torch.manual_seed(job.seed)
-    np.random.seed(job.seed + rank)
+    # Ray gives each worker OMP_NUM_THREADS = its CPUs (train.cpus_per_worker): fixed by params
+    numerics = configure_torch(threads=int(float(os.environ.get("OMP_NUM_THREADS") or 1)),
+                               gpu=job.use_gpu)
+    seed_everything(job.seed, "init")  # the same initial weights on every rank
 
     model, builder = build_job_model(job)
     num_classes = _num_classes(job.task)
@@ -116,9 +130,12 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start_epoch, history, best = state["epoch"], state["history"], state["best"]
+        restore_rng_state(state.get("rng"), seed=job.seed, epoch=start_epoch)
     amp = job.use_gpu and job.mixed_precision and torch.cuda.is_available()
 
     for epoch in range(start_epoch, job.epochs):
+        # from the epoch's identity, not from what ran before in this process (a resume)
+        seed_everything(job.seed, "train", epoch, rank)
         ddp_model.train()
         sums: dict[str, float] = defaultdict(float)
         steps = samples = 0
@@ -163,10 +180,11 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                     "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(), "epoch": epoch + 1,
                     "history": history, "best": best,
+                    "rng": rng_state(seed=job.seed, next_epoch=epoch + 1),
                 }, {"mlflow_run_id": tracker.run_id if tracker else None, "epoch": epoch + 1,
                     "metrics": metrics, "confusion": dev["confusion"], "dev_clips": dev["dev_clips"],
                     "workers": workers, "job": job.run_name,
-                    "whisper_dim": whisper_dim})
+                    "whisper_dim": whisper_dim, "numerics": numerics})
                 ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(directory))
         else:
             ray.train.report(metrics, checkpoint=None)

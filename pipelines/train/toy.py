@@ -37,6 +37,9 @@ class ToyConfig:
     size: str = "tiny"
     channels: int = 16  # conv width; tiny on purpose
     num_samples: int = 16000  # accepted like sastnet.models' (the toy model takes any length)
+    # draws from torch's RNG at every step, as the real models' dropout and MAE masking do:
+    # what a resumed training must replay exactly (tests/pipelines/test_train_resume.py)
+    dropout: float = 0.1
 
 
 def model_config(variant: str, task: str, size: str = "tiny", **overrides: Any) -> ToyConfig:
@@ -53,13 +56,14 @@ class ToyModel(nn.Module):
         c = cfg.channels
         self.w2v2 = nn.Sequential(nn.Conv1d(1, c, 64, stride=16), nn.ReLU(),
                                   nn.Conv1d(c, c, 8, stride=4), nn.ReLU())
+        self.dropout = nn.Dropout(cfg.dropout)
         self.head = nn.Linear(c, NUM_CLASSES[cfg.task])
         self.awl = nn.Parameter(torch.ones(1))  # automatic weighted loss p_i (no weight decay)
 
     def forward(self, wave: torch.Tensor, whisper: torch.Tensor | None = None,
                 labels: torch.Tensor | None = None) -> ModelOutput:
         x = self.w2v2(wave.unsqueeze(1)).mean(dim=-1)
-        logits = self.head(x)
+        logits = self.head(self.dropout(x))
         if labels is None:
             return ModelOutput(logits, None, {})
         ce = F.cross_entropy(logits, labels)

@@ -10,7 +10,9 @@ whole audio shards ``data/shards/<split>/shard-*.tar`` into feature shards
 ``data/features/<split>/shard-*.tar`` (see ``pipelines.whisper.feature_shards``). A clip found in
 several splits is encoded once, by its first shard, and copied into the others. The driver records
 each finished shard in ``data/features/index.json`` as soon as it arrives, so a killed job
-resumes where it stopped. On a multi-node cluster, ``data/`` must be on a shared filesystem.
+resumes where it stopped. The index holds only what the shards are (hashes, counts), never how
+long they took: timings go to the report (``reports/features.json``), so a resumed run leaves
+``data/features`` with the same DVC hash as one that ran through. On a multi-node cluster, ``data/`` must be on a shared filesystem.
 """
 
 from __future__ import annotations
@@ -27,22 +29,23 @@ import ray
 import typer
 from tqdm import tqdm
 
+from pipelines.common.determinism import configure_torch, ray_runtime_env
 from pipelines.common.io import write_json
 from pipelines.whisper.feature_shards import INDEX_NAME, extract_shard, is_done, sample_keys
 from pipelines.params.features import FeaturesParams
 from pipelines.common.process import stage_process
+from pipelines.common.ray_local import init_local_ray
 
 
 class FeatureWorker:
     """One frozen Whisper encoder; turns whole audio shards into feature shards."""
 
     def __init__(self, cfg: FeaturesParams) -> None:
-        import torch
         from transformers import WhisperFeatureExtractor
 
         from sastnet.whisper import load_whisper_encoder
 
-        torch.set_num_threads(cfg.threads_per_actor)
+        configure_torch(threads=cfg.threads_per_actor)
         self.cfg = cfg
         self.faithful = cfg.variant == "faithful"
         seconds = None if self.faithful else cfg.fast_seconds
@@ -145,6 +148,8 @@ def _load_index(out_dir: Path, settings: dict) -> dict:
     if path.is_file():
         index = json.loads(path.read_text())
         if index.get("settings") == settings:
+            for record in index["shards"].values():
+                record.pop("seconds", None)  # written by older versions: a timing, not content
             return index
     return {"settings": settings, "complete": False, "shards": {}}
 
@@ -155,9 +160,9 @@ def _start_ray(num_cpus: int, address: str | None) -> bool:
         return False
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
-        ray.init(address=address)
+        ray.init(address=address)  # its nodes: started with NUMERIC_ENV (cluster.yaml)
     else:
-        ray.init(num_cpus=num_cpus, include_dashboard=False)
+        init_local_ray(num_cpus=num_cpus, include_dashboard=False, runtime_env=ray_runtime_env())
     return True
 
 
@@ -205,11 +210,11 @@ def run_shard_actors(shards_dir: str | Path, out_dir: str | Path, settings: dict
             pool = [remote.remote(*worker_args) for _ in range(actors)]
             bar = tqdm(total=len(todo), unit="shard", desc=desc, disable=not progress)
             for rel, record in _run_pool(pool, todo, borrows, out_dir, done):
+                busy_s += record.pop("seconds")  # a timing: report only, never in the index
                 index["shards"][rel] = record
                 write_json(out_dir / INDEX_NAME, index)
                 computed += record["computed"]
                 reused += record["reused"]
-                busy_s += record["seconds"]
                 bar.update()
                 bar.set_postfix(clips_per_s=f"{computed / (time.perf_counter() - start):.2f}")
             bar.close()

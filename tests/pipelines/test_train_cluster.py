@@ -3,6 +3,7 @@
 Checks: two workers on two different nodes, DDP kept parameters identical, one MLflow run
 with per-epoch metrics and a registered model version; and a worker SIGKILLed after a
 checkpoint -> the worker group restarts from that checkpoint, finishes, still one run.
+(Resumed weights == uninterrupted weights: test_train_resume.py.)
 """
 
 from __future__ import annotations
@@ -91,3 +92,4 @@ def test_killed_worker_resumes_from_checkpoint_in_the_same_run(cluster, tmp_path
     assert sorted(m.step for m in history) == [1, 2, 3]
     assert client.get_metric_history(run["mlflow_run_id"], "best_dev_macro_f1")
     assert runs[0].info.status == "FINISHED"
+
