@@ -58,3 +58,16 @@ def test_bad_shapes_and_labels_are_named():
         expected_calibration_error(np.full((2, 2), 0.5), np.array([0, 2]))
     with pytest.raises(ValueError, match="temperature must be > 0"):
         apply_temperature(np.full((1, 2), 0.5), 0.0)
+
+
+def test_family_in_words():
+    from sastnet.taxonomy import describe_family
+
+    assert describe_family({"vq": "MVQ", "aux": "SEM", "dec": "TIME"}) == \
+        "spoof: multi-codebook VQ, semantic distillation, time-domain decoder"
+    assert describe_family({"aux": "REAL", "bin": "bonafide"}) == "bona fide"
+    assert describe_family({"bin": "spoof"}) == "spoof"
+    assert describe_family({"aux": "Disent", "dec": "REAL"}) == \
+        "spoof: disentanglement (DEC says bona fide)"
+    with pytest.raises(ValueError, match="not a class"):
+        describe_family({"aux": "MVQ"})
