@@ -5,20 +5,72 @@
 Candidates are the versions the trainings registered (``models/<task>/<variant>/run.json``),
 in training order (baseline first); the alias moves only when a candidate is strictly
 better on ``train.select_metric`` (``pipelines/tracking/registry.py``).
+
+Each candidate is first calibrated (``calibrate_version``): a temperature fitted on the dev
+split, ECE before/after logged to its MLflow run and written to ``reports/calibration/``
+(``calibration.json``, ``calibration.md``, reliability diagrams), and the version is wrapped as
+the pyfunc trace model (``pipelines/tracking/pyfunc.py``) registered beside it; the champion
+alias points at that calibrated version, which ``sastnet trace`` and ``mlflow models serve`` use.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
+from pipelines.dataset.loader import shard_paths_for
 from pipelines.params import load_params
 from pipelines.tracking.registry import champion_info, promote_if_better
-from stages._io import write_json
+from stages._io import write_json, write_text
+
+
+@dataclasses.dataclass(frozen=True)
+class CalibrationInputs:
+    """Where the dev split lives, for fitting each candidate's temperature."""
+
+    dev_shards: list[str]
+    feature_dir: str | None  # Whisper features of dev (for models that use Whisper)
+    features: dict | None  # FeaturesParams fields, stored with the model for serving
+    reports_dir: Path  # reports/calibration/ goes here
+    seed: int
+
+
+def calibrate_version(run: dict, best_dir: Path, variant: str, cal: CalibrationInputs) -> tuple[str, dict]:
+    """Fit the temperature of one trained version on dev and register its trace model.
+
+    Returns:
+        (the calibrated version to promote, its calibration figures).
+    """
+    from mlflow.tracking import MlflowClient
+
+    from pipelines.evaluate.calibrate import calibrate_probs, dev_probabilities, plot_reliability
+    from pipelines.tracking.pyfunc import log_trace_model
+    from pipelines.tracking.runs import default_tracking_uri
+
+    task, name = run["task"], run["registered_model"]
+    tracking_uri = run.get("tracking_uri") or default_tracking_uri()
+    probs, labels = dev_probabilities(best_dir, task, cal.dev_shards, cal.feature_dir)
+    result = calibrate_probs(probs, labels, seed=cal.seed)
+    figures = result.to_dict()
+    client = MlflowClient(tracking_uri=tracking_uri)
+    client.log_metric(run["mlflow_run_id"], "calibration_temperature", result.temperature)
+    for key in ("ece_before", "ece_after", "ece_after_heldout"):
+        client.log_metric(run["mlflow_run_id"], f"dev_{key}", getattr(result, key))
+    png = plot_reliability(probs, labels, result.temperature, f"{task} / {variant} (dev)",
+                           cal.reports_dir / "calibration" / f"reliability_{task}_{variant}.png")
+    client.log_artifact(run["mlflow_run_id"], str(png), "plots")
+    version = log_trace_model(
+        run_id=run["mlflow_run_id"], tracking_uri=tracking_uri,
+        scorer_uri=f"models:/{name}/{run['version']}", task=task, registered_name=name,
+        temperature=result.temperature, calibration=figures, features=cal.features,
+        tags={"variant": variant, "task": task, "calibrated_from": str(run["version"])})
+    return version, figures
 
 
 def register_all(tasks: tuple[str, ...], variants: tuple[str, ...], models_dir: str | Path,
-                 metric: str, tracking_uri: str | None = None) -> dict:
+                 metric: str, tracking_uri: str | None = None,
+                 calibration: CalibrationInputs | None = None) -> dict:
     report: dict = {"metric": metric, "tasks": {}}
     for task in tasks:
         promotions = []
@@ -27,9 +79,14 @@ def register_all(tasks: tuple[str, ...], variants: tuple[str, ...], models_dir: 
             if not run_path.exists():
                 raise FileNotFoundError(f"{run_path}: not trained yet; run `dvc repro train`")
             run = json.loads(run_path.read_text())
-            promotion = promote_if_better(run["registered_model"], run["version"], metric=metric,
+            version, figures = run["version"], None
+            if calibration is not None:
+                version, figures = calibrate_version(run, run_path.parent / "best", variant,
+                                                     calibration)
+            promotion = promote_if_better(run["registered_model"], version, metric=metric,
                                           tracking_uri=tracking_uri or run.get("tracking_uri"))
-            promotions.append({"variant": variant, **promotion.to_dict()})
+            promotions.append({"variant": variant, **promotion.to_dict(),
+                               "trained_version": str(run["version"]), "calibration": figures})
         name = promotions[-1]["registered_model"]
         uri = tracking_uri or json.loads(
             (Path(models_dir) / task / variants[-1] / "run.json").read_text()).get("tracking_uri")
@@ -41,13 +98,36 @@ def register_all(tasks: tuple[str, ...], variants: tuple[str, ...], models_dir: 
 def main() -> None:
     params = load_params()
     tp = params.train
+    data = Path(params.common.data_dir)
+    reports = Path(params.common.reports_dir)
+    calibration = CalibrationInputs(
+        dev_shards=shard_paths_for(data / "shards", "dev"), feature_dir=str(data / "features"),
+        features=dataclasses.asdict(params.features), reports_dir=reports, seed=params.common.seed)
     report = register_all(tp.tasks, (tp.baseline_variant, *tp.variants), tp.models_dir,
-                          tp.select_metric)
-    write_json(Path(params.common.reports_dir) / "registry.json", report)
+                          tp.select_metric, calibration=calibration)
+    write_json(reports / "registry.json", report)
+    write_calibration_report(report, reports / "calibration")
     for task, entry in report["tasks"].items():
         champ = entry["champion"]
         print(f"{task}: champion {champ['registered_model']} v{champ['version']} "
               f"({champ['variant']}, {tp.select_metric} {champ[tp.select_metric]:.2f})")
+
+
+def write_calibration_report(report: dict, out_dir: Path) -> None:
+    """``calibration.json`` and a markdown table: temperature and dev ECE per trained model."""
+    rows = {f"{task}/{p['variant']}": p["calibration"]
+            for task, entry in report["tasks"].items() for p in entry["promotions"]
+            if p.get("calibration")}
+    write_json(out_dir / "calibration.json", rows)
+    lines = ["# Calibration (temperature scaling on dev)", "",
+             "ECE: expected calibration error, 10 equal-width confidence bins. *held out*: dev "
+             "halves scored with the temperature fitted on the other half.", "",
+             "| model | dev clips | T | ECE before | ECE after | ECE after (held out) | accuracy |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for key, c in rows.items():
+        lines.append(f"| {key} | {c['dev_clips']} | {c['temperature']:.2f} | {c['ece_before']:.3f} "
+                     f"| {c['ece_after']:.3f} | {c['ece_after_heldout']:.3f} | {c['accuracy']:.3f} |")
+    write_text(out_dir / "calibration.md", "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
