@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from pipelines.evaluate.per_system import load_system_predictions, render_per_system
 from pipelines.evaluate.scoring import RANDOM, evaluate, flat_metrics, load_predictions, with_cors
 from pipelines.params import load_params
 from pipelines.evaluate.plots import plot_confusion_matrix
@@ -38,6 +39,9 @@ def write_evaluation(pred_root: str | Path, reports_dir: str | Path, metrics_dir
     tables = render_tables(results)
     for name, text in tables.items():
         write_text(Path(reports_dir) / "tables" / f"{name}.md", text)
+    # Which systems fool the model (pipelines/evaluate/per_system.py): its own table file.
+    tables["per_system"] = render_per_system(load_system_predictions(pred_root))
+    write_text(Path(reports_dir) / "tables" / "per_system.md", tables["per_system"])
     # One metrics file (nested by ``<experiment>_<task>``) so `dvc metrics show` lists it all.
     write_json(Path(metrics_dir) / "evaluation.json", flat_metrics(results))
     for p in tqdm([p for p in with_cors(preds) if p.model != RANDOM], desc="confusion matrices"):
