@@ -71,3 +71,24 @@ def test_family_in_words():
         "spoof: disentanglement (DEC says bona fide)"
     with pytest.raises(ValueError, match="not a class"):
         describe_family({"aux": "MVQ"})
+
+
+def test_register_calibration_figures_reliability_plot_and_report(tmp_path):
+    from pipelines.evaluate.calibrate import calibrate_probs, plot_reliability
+    from stages.register import write_calibration_report
+
+    probs, labels = _overconfident(600, 4, sharpen=2.5, seed=5)
+    cal = calibrate_probs(probs, labels, seed=0)
+    assert cal.dev_clips == 600 and 1.8 < cal.temperature < 3.5
+    assert cal.ece_after < cal.ece_before and cal.ece_after_heldout < cal.ece_before
+    assert cal.nll_after < cal.nll_before
+    assert cal == calibrate_probs(probs, labels, seed=0)  # seeded: same split, same figures
+    png = plot_reliability(probs, labels, cal.temperature, "aux / test", tmp_path / "rel.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = {"tasks": {"aux": {"promotions": [
+        {"variant": "sastnet", "calibration": cal.to_dict()},
+        {"variant": "m_mae", "calibration": None}]}}}
+    write_calibration_report(report, tmp_path / "calibration")
+    text = (tmp_path / "calibration" / "calibration.md").read_text()
+    assert f"| aux/sastnet | 600 | {cal.temperature:.2f} | {cal.ece_before:.3f} |" in text
+    assert "m_mae" not in text
