@@ -109,8 +109,15 @@ def trace(paths: list[str] = typer.Argument(..., help="audio files, folders (rec
         try:
             models[t] = load_trace_model(spec, t)
         except (FileNotFoundError, ValueError) as err:
+            if task == "all" and spec is None:  # `all`: every task that has a model
+                typer.echo(f"note: no {t} model, task skipped ({str(err).split(':')[0]})", err=True)
+                continue
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(2) from None
+    if not models:
+        typer.echo("error: no model for any task: train and register one first (`dvc repro`)",
+                   err=True)
+        raise typer.Exit(2)
         if features and (whisper or models[t].features is None):
             models[t].features = features
     try:

@@ -81,3 +81,9 @@ def test_registry_pyfunc_gives_the_cli_probabilities(registry):
     assert raw_rec["calibrated"] is False
     cal = cli["files"][0]["results"]["aux"]
     assert raw_rec["decision"] == cal["decision"] and raw_rec["confidence"] >= cal["confidence"]
+
+    # `--task all` traces every task that has a model (only aux is registered here).
+    every = CliRunner().invoke(app, ["trace", "a.wav", "--task", "all", "--format", "json"])
+    assert every.exit_code == 0, every.output
+    assert list(json.loads(every.stdout)["models"]) == ["aux"]
+    assert "note: no vq model" in every.output
