@@ -41,12 +41,10 @@ class SastnetTraceModel(mlflow.pyfunc.PythonModel):
     """pyfunc wrapper: base64 audio files in, trace records out (``pipelines.evaluate.trace``)."""
 
     def load_context(self, context) -> None:
-        import mlflow.pytorch
-
-        from pipelines.evaluate.trace.models import TraceModel
+        from pipelines.evaluate.trace.models import TraceModel, load_logged_scorer
 
         cfg = context.model_config
-        scorer = mlflow.pytorch.load_model(context.artifacts["scorer"], map_location="cpu").eval()
+        scorer = load_logged_scorer(context.artifacts["scorer"])
         self.trace_model = TraceModel(
             task=cfg["task"], scorer=scorer, num_samples=scorer.num_samples,
             whisper_dim=scorer.whisper_dim, source=cfg.get("source", ARTIFACT_PATH),

@@ -131,16 +131,26 @@ def _registry_uri(spec: str | None, task: str) -> list[str]:
     return [spec]
 
 
+def load_logged_scorer(local_path: str | Path):
+    """The serving module of a logged training model (today a pickled ``ScoringModule``).
+
+    The one place that knows the serving format: the pyfunc trace model and ``--model`` URIs
+    both load through here, so a switch to weights-only (state dict + config) changes this only.
+    """
+    import mlflow.pytorch
+
+    return mlflow.pytorch.load_model(str(local_path), map_location="cpu").eval()
+
+
 def load_mlflow_model(uri: str, task: str) -> TraceModel:
     """A logged model: a calibrated trace model (pyfunc) or a raw training model (pytorch)."""
     import mlflow
-    import mlflow.pytorch
     from mlflow.models import Model
 
     local = mlflow.artifacts.download_artifacts(artifact_uri=uri)
     flavors = Model.load(local).flavors
     if "pytorch" in flavors:
-        scorer = mlflow.pytorch.load_model(local, map_location="cpu").eval()
+        scorer = load_logged_scorer(local)
         return TraceModel(task=task, scorer=scorer, num_samples=scorer.num_samples,
                           whisper_dim=scorer.whisper_dim, source=uri)
     traced = mlflow.pyfunc.load_model(local).unwrap_python_model()
