@@ -57,6 +57,17 @@ def test_dvc_repro_ci_profile_end_to_end(tmp_path):
         assert f"{model}/cors/macro_f1" in group, sorted(group)[:20]
     registry = json.loads((repo / "reports" / "registry.json").read_text())
     assert "aux" in json.dumps(registry)
+    # register calibrated every trained model and the champion is the calibrated trace model
+    calibration = json.loads((repo / "reports" / "calibration" / "calibration.json").read_text())
+    assert set(calibration) == {"aux/w2v2_aasist", "aux/m_mae", "aux/sastnet"}
+    assert all(c["temperature"] > 0 for c in calibration.values())
+    assert list((repo / "reports" / "calibration").glob("reliability_aux_*.png"))
+    assert "| system | class | n |" in (repo / "reports" / "tables" / "per_system.md").read_text()
+    clip = next((repo / "data").rglob("*.flac"))
+    traced = subprocess.run([sys.executable, "-m", "pipelines.cli", "trace", str(clip), "--format",
+                             "json"], cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+    assert traced.returncode == 0, traced.stderr[-3000:]
+    assert json.loads(traced.stdout)["models"]["aux"]["calibrated"] is True
     for report in ("corpus", "zoo", "shards", "features", "vad"):
         assert (repo / "reports" / f"{report}.json").exists(), report
 
