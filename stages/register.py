@@ -68,6 +68,22 @@ def calibrate_version(run: dict, best_dir: Path, variant: str, cal: CalibrationI
     return version, figures
 
 
+def hand_over_to_calibrated(run: dict, calibrated: str, tracking_uri: str | None) -> bool:
+    """A registry from before calibration may have the raw version of this very training as
+    champion; its calibrated wrapper is the same model, so it takes the alias (the strict
+    "better score" rule would never move it: the scores are equal)."""
+    from mlflow.tracking import MlflowClient
+
+    from pipelines.tracking.registry import CHAMPION, current_champion
+    from pipelines.tracking.runs import default_tracking_uri
+
+    client = MlflowClient(tracking_uri=tracking_uri or default_tracking_uri())
+    if current_champion(client, run["registered_model"]) != str(run["version"]):
+        return False
+    client.set_registered_model_alias(run["registered_model"], CHAMPION, calibrated)
+    return True
+
+
 def register_all(tasks: tuple[str, ...], variants: tuple[str, ...], models_dir: str | Path,
                  metric: str, tracking_uri: str | None = None,
                  calibration: CalibrationInputs | None = None) -> dict:
@@ -83,6 +99,7 @@ def register_all(tasks: tuple[str, ...], variants: tuple[str, ...], models_dir: 
             if calibration is not None:
                 version, figures = calibrate_version(run, run_path.parent / "best", variant,
                                                      calibration)
+                hand_over_to_calibrated(run, version, tracking_uri or run.get("tracking_uri"))
             promotion = promote_if_better(run["registered_model"], version, metric=metric,
                                           tracking_uri=tracking_uri or run.get("tracking_uri"))
             promotions.append({"variant": variant, **promotion.to_dict(),
