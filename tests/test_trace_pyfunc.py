@@ -18,6 +18,7 @@ from pipelines.tracking.registry import promote_if_better
 from pipelines.tracking.runs import log_and_register_model, start_or_resume_run
 from pipelines.train.export import ScoringModule
 from sastnet.models import build_model, model_config
+from stages.register import hand_over_to_calibrated
 from tests.test_trace import SCHEMA, _tone
 
 NUM_SAMPLES = 16000
@@ -40,9 +41,14 @@ def registry(tmp_path, monkeypatch):
                   task="aux", registered_name="sastnet-aux", temperature=TEMPERATURE,
                   calibration={"ece_before": 0.2, "ece_after": 0.05}, features=None,
                   tags={"variant": "m_mae"})
+    assert promote_if_better("sastnet-aux", raw, tracking_uri=uri).promoted  # a pre-calibration champion
     version = log_trace_model(**kwargs)
     assert version != raw and log_trace_model(**kwargs) == version  # idempotent
-    assert promote_if_better("sastnet-aux", version, tracking_uri=uri).promoted
+    # equal score: promote_if_better would keep the raw one; the register stage hands over
+    assert not promote_if_better("sastnet-aux", version, tracking_uri=uri).promoted
+    run = {"registered_model": "sastnet-aux", "version": raw}
+    assert hand_over_to_calibrated(run, version, uri)
+    assert not hand_over_to_calibrated(run, version, uri)  # already the calibrated one
     sf.write(tmp_path / "a.wav", _tone(2.5, 16000, seed=3), 16000)
     sf.write(tmp_path / "b.flac", _tone(1.2, 44100, channels=2, seed=4), 44100)
     return tmp_path, raw
