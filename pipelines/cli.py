@@ -98,28 +98,36 @@ def trace(paths: list[str] = typer.Argument(..., help="audio files, folders (rec
 
     if fmt not in ("table", "json", "csv"):
         raise typer.BadParameter(f"{fmt!r}: use table, json or csv", param_hint="--format")
+    from pipelines.evaluate.trace.models import PickleRefusedError
+    from pipelines.params.train import TrainParams
+
     specs = _model_specs(task, model or [])
-    features = None
-    if Path("params.yaml").exists():  # Whisper exactly as the features stage ran it
-        features = dataclasses.asdict(load_params().features)
+    params = load_params() if Path("params.yaml").exists() else None
+    # Whisper exactly as the features stage ran it
+    features = dataclasses.asdict(params.features) if params else None
     if whisper:
         features = {**(features or {}), "model": whisper}
+    # only versions trained in this project's experiment are loaded (README "Security")
+    experiment = (params.train if params else TrainParams()).experiment
     models = {}
     for t, spec in specs.items():
         try:
-            models[t] = load_trace_model(spec, t)
-        except (FileNotFoundError, ValueError) as err:
+            models[t] = load_trace_model(spec, t, experiment)
+        except FileNotFoundError as err:
             if task == "all" and spec is None:  # `all`: every task that has a model
                 typer.echo(f"note: no {t} model, task skipped ({str(err).split(':')[0]})", err=True)
                 continue
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(2) from None
+        except (ValueError, PickleRefusedError) as err:  # ForeignModelError is a ValueError
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(2) from None
+        if features and (whisper or models[t].features is None):
+            models[t].features = features
     if not models:
         typer.echo("error: no model for any task: train and register one first (`dvc repro`)",
                    err=True)
         raise typer.Exit(2)
-        if features and (whisper or models[t].features is None):
-            models[t].features = features
     try:
         files = expand_paths(paths)
     except ValueError as err:

@@ -10,6 +10,7 @@ import logging
 from pathlib import Path
 
 from pipelines.codecs.zoo import build_zoo
+from pipelines.common.process import stage_process
 from pipelines.params import load_params
 from stages._io import write_json, write_text
 
@@ -58,4 +59,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with stage_process("codecs"):
+        main()

@@ -16,6 +16,7 @@ from pipelines.corpus.report import summarize_manifest
 from pipelines.common.manifest import write_manifest
 from pipelines.params import Params, load_params
 from stages._io import write_json
+from pipelines.common.process import stage_process
 
 
 def build_corpus(params: Params) -> tuple[pd.DataFrame, dict]:
@@ -54,4 +55,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with stage_process("corpus"):
+        main()

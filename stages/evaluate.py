@@ -20,6 +20,7 @@ from pipelines.params import load_params
 from pipelines.evaluate.plots import plot_confusion_matrix
 from pipelines.evaluate.tables import SET_NAMES, display_name, render_tables
 from stages._io import write_json, write_text
+from pipelines.common.process import stage_process
 
 
 def write_evaluation(pred_root: str | Path, reports_dir: str | Path, metrics_dir: str | Path,
@@ -62,4 +63,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with stage_process("evaluate"):
+        main()

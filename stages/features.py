@@ -13,6 +13,7 @@ from pathlib import Path
 from pipelines.whisper.features import run_features
 from pipelines.params import load_params
 from stages._io import write_json
+from pipelines.common.process import stage_process
 
 
 def main() -> None:
@@ -26,4 +27,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with stage_process("features"):
+        main()

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipelines.codecs.fingerprint import clip_features, fingerprint_report
+from pipelines.common.process import stage_process
 from pipelines.params import load_params
 from stages._io import write_json
 
@@ -34,4 +35,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with stage_process("fingerprint"):
+        main()

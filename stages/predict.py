@@ -17,6 +17,7 @@ from pipelines.dataset.loader import shard_paths_for
 from pipelines.params import load_params
 from pipelines.evaluate.predict import load_trained_model, predict
 from stages._io import atomic_path, parse_task_variant
+from pipelines.common.process import stage_process
 
 # (evaluation set, rm_sil view): silence removal is the CoRS experiment of Table II.
 EVAL_VIEWS: tuple[tuple[str, bool], ...] = (
@@ -63,4 +64,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with stage_process("predict"):
+        main()

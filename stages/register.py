@@ -19,6 +19,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+from pipelines.common.process import stage_process
 from pipelines.dataset.loader import shard_paths_for
 from pipelines.params import load_params
 from pipelines.tracking.registry import champion_info, promote_if_better
@@ -148,4 +149,5 @@ def write_calibration_report(report: dict, out_dir: Path) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with stage_process("register"):
+        main()

@@ -22,6 +22,7 @@ from pipelines.corpus.report import summarize_manifest
 from pipelines.common.manifest import read_manifest, write_manifest
 from pipelines.codecs.resynthesize import build_resynth_manifest, load_zoo
 from stages._io import write_json
+from pipelines.common.process import stage_process
 
 
 def _codecs(params, data_dir: Path):
@@ -63,4 +64,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with stage_process("resynthesize"):
+        main()

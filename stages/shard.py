@@ -15,6 +15,7 @@ from pipelines.params import load_params
 from pipelines.dataset.shards import build_shards, shards_metrics, shards_report
 from pipelines.dataset.vad import read_vad
 from stages._io import write_json
+from pipelines.common.process import stage_process
 
 
 def main() -> None:
@@ -43,4 +44,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with stage_process("shard"):
+        main()

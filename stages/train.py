@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 
+from pipelines.common.process import stage_process
 from pipelines.params import load_params
 from pipelines.train import job_from_params, run_training, settings_from_params
 from stages._io import parse_task_variant
@@ -24,4 +25,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with stage_process("train"):
+        main()

@@ -11,6 +11,7 @@ from pipelines.common.manifest import read_manifest
 from pipelines.params import load_params
 from pipelines.dataset.vad import borrow_pair_segments, run_vad, vad_summary, write_vad
 from stages._io import atomic_path, write_json
+from pipelines.common.process import stage_process
 
 
 def main() -> None:
@@ -36,4 +37,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with stage_process("vad"):
+        main()

@@ -12,6 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from pipelines.common.process import stage_process
 from pipelines.params import load_params
 from pipelines.whisper.convert import bundled_model_dir, convert_whisper
 from stages._io import write_json
@@ -38,4 +39,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with stage_process("whisper_convert"):
+        main()

@@ -201,7 +201,35 @@ def test_missing_audio_is_an_error_listing_files(tmp_path):
         prepare_codecfake_plus(_params(audio_root=tmp_path))
     assert "SLMdemos_16k/VIOLA/entts_viola_generated_14" in str(err.value)
     df, log = prepare_codecfake_plus(_params(audio_root=tmp_path, on_bad_audio="skip"))
-    assert len(df) == 187 and len(log.bad_audio) == 3
+    # the bona fide p260_075 leaves with its resyntheses (they cannot be paired any more)
+    records, _ = read_release_lists(_params())
+    spoofs_of_p260_075 = {r["key"] for r in records
+                          if r["pair_key"] == "p260_075" and r["key"] != "p260_075"}
+    assert spoofs_of_p260_075 and set(log.dropped_with_source) == spoofs_of_p260_075
+    assert len(df) == 187 - len(spoofs_of_p260_075) and len(log.bad_audio) == 3
+    assert not set(df.key) & (missing | spoofs_of_p260_075)
+    assert log.as_dict()["skipped_with_their_bona_fide_source"] == log.dropped_with_source
+
+
+def test_skipped_clips_are_each_said_on_the_console(tmp_path, capsys):
+    _fake_release(tmp_path, skip={"p260_075"})
+    _, log = prepare_codecfake_plus(_params(audio_root=tmp_path, on_bad_audio="skip"))
+    out = capsys.readouterr()
+    said = out.out + out.err
+    assert "skipped " + str(tmp_path / "all_data_16k" / "p260_075") in said
+    for key in log.dropped_with_source:
+        assert f"skipped {key} (its bona fide source p260_075 was skipped)" in said
+
+
+def test_a_truncated_flac_passes_the_header_check_but_not_full_verification(tmp_path):
+    _fake_release(tmp_path)
+    victim = tmp_path / "all_data_16k" / "p260_075_Encodec_24b24k.flac"
+    data = victim.read_bytes()
+    victim.write_bytes(data[: len(data) // 2])  # cut mid-stream: the header still says all frames
+    df, _ = prepare_codecfake_plus(_params(audio_root=tmp_path))
+    assert "p260_075_Encodec_24b24k" in set(df.key)  # header only: not noticed (before)
+    with pytest.raises(BadAudioError, match=r"p260_075_Encodec_24b24k.flac \((truncated|unreadable)"):
+        prepare_codecfake_plus(_params(audio_root=tmp_path, verify_audio="full"))
 
 
 def test_corrupt_audio_is_named(tmp_path):

@@ -116,6 +116,41 @@ def test_rerun_rewrites_a_shard_whose_checksum_does_not_match(tmp_path, corpus):
     assert _tar_bytes(out) == before
 
 
+def test_a_same_size_source_with_new_content_is_resharded_even_with_its_old_mtime(tmp_path, corpus):
+    """Issue 20: reuse was keyed on the source's size; a re-exported release (same-size WAVs,
+    new audio, mtimes kept by ``cp -p``/``rsync -t``) trained on the old audio."""
+    import os
+    manifest, vad = corpus
+    out = tmp_path / "shards"
+    build_shards(manifest, vad, out, CFG, seed=1)
+    src = Path(manifest.set_index("key").loc["p003_249", "path"]).with_suffix(".wav")
+    old = Path(manifest.set_index("key").loc["p003_249", "path"])
+    wave, sr = sf.read(old, dtype="float32")
+    sf.write(src, wave, sr, format="WAV", subtype="PCM_16")
+    manifest = manifest.copy()
+    manifest.loc[manifest["key"] == "p003_249", "path"] = str(src)
+    build_shards(manifest, vad, out, CFG, seed=1)
+    before = _tar_bytes(out)
+    stat = src.stat()
+    flipped = np.clip(-wave + 0.01, -1, 1)  # new audio, same length: a byte-identical-size WAV
+    sf.write(src, flipped, sr, format="WAV", subtype="PCM_16")
+    os.utime(src, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert src.stat().st_size == stat.st_size and src.stat().st_mtime_ns == stat.st_mtime_ns
+    rewritten = []
+    build_shards(manifest, vad, out, CFG, seed=1,
+                 on_shard=lambda r, was_reused: None if was_reused else rewritten.append(r.path))
+    holders = {rel for rel, data in before.items() if b"p003_249." in data}
+    assert holders and set(rewritten) == holders  # exactly the shards holding that clip
+    after = _tar_bytes(out)
+    assert all(after[rel] != before[rel] for rel in holders)
+    key = "p003_249"
+    with tarfile.open(out / min(holders)) as tar:
+        flac = tar.extractfile(f"{key}.flac").read()
+    import io
+    got, _ = sf.read(io.BytesIO(flac), dtype="float32")
+    assert np.allclose(got, sf.read(src, dtype="float32")[0], atol=1e-4)
+
+
 def test_bad_inputs_are_rejected_with_reasons_and_partners_dropped(tmp_path, corpus):
     manifest, vad = corpus
     keys = manifest.set_index("key")

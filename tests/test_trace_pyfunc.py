@@ -33,7 +33,7 @@ def registry(tmp_path, monkeypatch):
     torch.manual_seed(0)
     model = build_model(model_config("m_mae", "aux", "tiny", num_samples=NUM_SAMPLES))
     scoring = ScoringModule(model, NUM_SAMPLES, None)
-    tracker = start_or_resume_run("trace-test", "aux/m_mae", tracking_uri=uri)
+    tracker = start_or_resume_run("sastnet", "aux/m_mae", tracking_uri=uri)  # train.experiment
     tracker.log_metrics({"best_dev_macro_f1": 50.0}, step=0)
     raw = log_and_register_model(tracker, scoring, scoring.input_example(),
                                  registered_name="sastnet-aux", tags={})

@@ -113,3 +113,20 @@ def test_resyntheses_borrow_their_time_aligned_sources_segments():
     assert frame.loc[1, "segments"] == []  # the input is not modified
     summary = vad_summary(out)
     assert summary["segments_from_pair"] == 2 and summary["no_speech"] == 1
+
+
+def test_length_groups_score_a_long_clip_alone_and_bound_the_padding():
+    from pipelines.dataset.vad import length_groups
+
+    seconds = [3, 2, 4, 600, 3, 5, 2, 4]
+    lengths = [s * 16000 for s in seconds]
+    groups = length_groups(lengths, forward_batch=32)
+    assert sorted(i for g in groups for i in g) == list(range(len(lengths)))
+    assert [3] in groups  # the 10-minute clip alone
+    for group in groups:
+        padded = len(group) * max(lengths[i] for i in group)
+        assert padded <= 2.0 * sum(lengths[i] for i in group)
+    assert len(length_groups([16000] * 10, forward_batch=4)) == 3  # 4 + 4 + 2
+    # without the bound (before): one group padded to 600 s, 8 x 600 s of work
+    assert length_groups(lengths, forward_batch=32, max_padding=float("inf")) == [sorted(
+        range(8), key=lambda i: lengths[i])]

@@ -5,7 +5,8 @@
 ``prepare_codecfake_plus(params)`` reads the official protocol lists, labels every clip from
 ``sastnet.taxonomy`` (never from the lists' label columns: those are only cross-checked, and
 each disagreement is counted), finds the audio under ``audio_root`` and reads its duration
-from the header. Splits: the training lists give ``train``, the dev lists ``dev``, CoRS_ALL and
+from the header (``verify_audio: full`` also decodes every file, in parallel, so a truncated
+file fails here rather than in the shard stage). Splits: the training lists give ``train``, the dev lists ``dev``, CoRS_ALL and
 CoSG_ALL ``test``. See docs/codecfake_plus.md for the layout and the release's defects.
 """
 
@@ -62,6 +63,7 @@ class IngestLog:
     cosg_seen_only: int = 0  # CoSG_SEEN rows absent from CoSG_ALL (added)
     cosg_seen_unseen_models: list[str] = field(default_factory=list)
     bad_audio: list[str] = field(default_factory=list)  # skipped (on_bad_audio: skip)
+    dropped_with_source: list[str] = field(default_factory=list)  # spoofs of a skipped bona fide
     audio_formats: Counter = field(default_factory=Counter)  # "16000 Hz x 1 ch" -> clips
 
     def disagree(self, list_name: str, task: str, source: str, detail: str) -> None:
@@ -78,6 +80,7 @@ class IngestLog:
             "cosg_seen_rows_not_in_cosg_all": self.cosg_seen_only,
             "cosg_seen_models_marked_unseen_in_taxonomy": self.cosg_seen_unseen_models,
             "skipped_bad_audio": self.bad_audio,
+            "skipped_with_their_bona_fide_source": self.dropped_with_source,
             "audio_formats": dict(self.audio_formats),
         }
 
@@ -200,30 +203,41 @@ class _AudioFinder:
         return None
 
 
-def _probe(path: Path | None) -> tuple[float, int, int] | str:
-    """(duration_s, sample rate, channels) from the header, or why there is none."""
+def _probe(path: Path | None, full: bool = False) -> tuple[float, int, int] | str:
+    """(duration_s, sample rate, channels) from the header, or why there is none. ``full``
+    decodes every frame too: a truncated or corrupt body passes a header read."""
     if path is None:
         return "missing"
     try:
         info = sf.info(str(path))
+        if info.frames == 0:
+            return "empty"
+        if full:
+            decoded = sum(len(block) for block in sf.blocks(str(path), blocksize=1 << 16))
+            if decoded != info.frames:
+                return f"truncated: header says {info.frames} frames, {decoded} decode"
     except (RuntimeError, sf.LibsndfileError) as err:
         return f"unreadable: {err}"
-    return "empty" if info.frames == 0 else (float(info.duration), info.samplerate, info.channels)
+    return (float(info.duration), info.samplerate, info.channels)
 
 
 def _attach_audio(records: list[dict], p: CodecFakePlusParams, log: IngestLog) -> list[dict]:
     finder = _AudioFinder(Path(p.audio_root), p.audio_extensions)
     stems = [rec.pop("audio_stem") for rec in records]
     paths = [finder.find(folder, stem) for folder, stem in stems]
-    # headers are tiny reads; threads hide the file system's latency (network storage)
+    full = p.verify_audio == "full"
+    # threads hide the file system's latency (network storage); libsndfile decodes without
+    # holding the GIL, so full decoding runs in parallel too
     with ThreadPoolExecutor(max_workers=PROBE_THREADS) as pool:
-        probes = list(tqdm(pool.map(_probe, paths), total=len(paths), unit="clip",
-                           desc="codecfake_plus audio headers", mininterval=2))
-    kept, bad = [], []
+        probes = list(tqdm(pool.map(functools.partial(_probe, full=full), paths), total=len(paths),
+                           unit="clip", mininterval=2,
+                           desc=f"codecfake_plus audio ({'full decode' if full else 'headers'})"))
+    kept, bad, bad_keys = [], [], set()
     for rec, (folder, stem), path, probe in zip(records, stems, paths, probes):
         if isinstance(probe, str):
             where = path or f"{Path(p.audio_root) / folder / stem}.{{{','.join(p.audio_extensions)}}}"
             bad.append(f"{where} ({probe})")
+            bad_keys.add(rec["key"])
             continue
         rec["path"], rec["duration_s"] = str(path), probe[0]
         log.audio_formats[f"{probe[1]} Hz x {probe[2]} ch"] += 1
@@ -236,8 +250,18 @@ def _attach_audio(records: list[dict], p: CodecFakePlusParams, log: IngestLog) -
             f".<ext>); first {min(len(bad), MAX_LISTED)}:\n  {listed}\nFix corpus.codecfake_plus."
             f"audio_root/cors_dir/cosg_dir/audio_extensions, or set on_bad_audio: skip to "
             f"leave them out (they are then listed in reports/corpus.json).")
+    # skip: a resynthesis without its bona fide source cannot be paired (training lists pair
+    # every spoof with its source), so it leaves with it; each one is said on the console
+    orphans = [rec for rec in kept if rec["pair_key"] != rec["key"] and rec["pair_key"] in bad_keys]
+    for line in bad:
+        tqdm.write(f"codecfake_plus: skipped {line}")
+    for rec in orphans:
+        tqdm.write(f"codecfake_plus: skipped {rec['key']} (its bona fide source {rec['pair_key']} "
+                   "was skipped)")
     log.bad_audio.extend(bad)
-    return kept
+    log.dropped_with_source.extend(rec["key"] for rec in orphans)
+    orphan_keys = {rec["key"] for rec in orphans}
+    return [rec for rec in kept if rec["key"] not in orphan_keys]
 
 
 def read_release_lists(p: CodecFakePlusParams, taxonomy: Taxonomy | None = None

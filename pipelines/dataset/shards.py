@@ -8,7 +8,8 @@ shards, and any tool that reads tar (or Ray Data's ``read_webdataset``) can open
 
 Each split is planned up front (which clips, in which shard), so every shard is an independent
 unit: written to a temporary file and renamed, then recorded in ``index.json`` (rewritten
-atomically after every shard) with its sha256 and a fingerprint of its plan. A rerun after a
+atomically after every shard) with its sha256 and a fingerprint of its plan (each clip's record,
+VAD and the sha256 of its source file's bytes: never size or mtime). A rerun after a
 crash keeps every shard whose plan fingerprint and checksum match and writes the rest; shards
 are byte-identical across runs (fixed tar mtime, FLAC bytes copied, JSON with sorted keys).
 A clip that cannot be read is left out with its reason (and, in paired training lists, so is
@@ -153,15 +154,30 @@ def sample_record(row: dict, segments: list[list[int]]) -> dict:
     return record
 
 
-def _fingerprint(shard: list[list[dict]], vad: dict[str, list]) -> str:
+def _fingerprint(shard: list[list[dict]], vad: dict[str, list], content: Callable[[Path], str]) -> str:
+    """What a shard is made of: each clip's record, VAD, source path and the sha256 of the
+    source file's bytes (``content``), so a source rewritten in place, even with the same size
+    and mtime, gets its shard rewritten."""
     digest = hashlib.sha256()
     for unit in shard:
         for row in unit:
             src = Path(str(row["path"]))
-            size = src.stat().st_size if src.exists() else -1
-            payload = [sample_record(row, vad.get(row["key"], [])), str(src), size]
+            payload = [sample_record(row, vad.get(row["key"], [])), str(src), content(src)]
             digest.update(json.dumps(payload, sort_keys=True, default=str).encode())
     return digest.hexdigest()
+
+
+def content_hasher() -> Callable[[Path], str]:
+    """sha256 of a file's bytes ("missing" when it does not exist), each file read once per run
+    (a clip sits in several splits)."""
+    seen: dict[Path, str] = {}
+
+    def content(path: Path) -> str:
+        if path not in seen:
+            seen[path] = sha256_file(path) if path.is_file() else "missing"
+        return seen[path]
+
+    return content
 
 
 def sha256_file(path: Path) -> str:
@@ -272,13 +288,14 @@ def build_shards(manifest: pd.DataFrame, vad: pd.DataFrame, shards_dir: str | Pa
     index = {"format": 1, "complete": False, "seed": seed, "params": asdict(cfg), "splits": {}}
     planned_files: set[str] = set()
     total = sum(len(chunk_units(p.units, cfg.samples_per_shard)) for p in plans)
+    content = content_hasher()
     with tqdm(total=total, desc="shards", unit="shard") as bar:
         for plan in plans:
             results: list[ShardResult] = []
             for i, shard in enumerate(chunk_units(plan.units, cfg.samples_per_shard)):
                 rel = f"{plan.name}/{SHARD_PATTERN % i}"
                 planned_files.add(rel)
-                fingerprint = _fingerprint(shard, segments)
+                fingerprint = _fingerprint(shard, segments, content)
                 old, path = previous.get(rel), shards_dir / rel
                 reused = bool(old and old["plan"] == fingerprint and path.exists()
                               and sha256_file(path) == old["sha256"])

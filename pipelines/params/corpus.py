@@ -32,7 +32,12 @@ class CodecFakePlusParams:
     cosg_seen_list: str = "CoSG_SEEN.txt"  # CoSG rows of codecs seen in training ("kn. codec")
     seen_max_utt_id: int = 250  # paper, Sec. IV-A: utt id <= 250 is "seen" content
     # a listed clip whose audio is missing or unreadable: stop (default) or skip and report it
+    # (skip: each one is printed and listed in reports/corpus.json, with the resyntheses of a
+    # skipped bona fide clip: they cannot be paired with their source)
     on_bad_audio: Literal["raise", "skip"] = "raise"
+    # "header": duration from the header only (fast); "full": decode every file at ingestion so
+    # a truncated/corrupt body is caught here, not in the shard stage (the paper profile)
+    verify_audio: Literal["header", "full"] = "header"
 
     def __post_init__(self) -> None:
         check(self.seen_max_utt_id > 0, "seen_max_utt_id", "must be > 0")

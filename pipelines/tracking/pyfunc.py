@@ -14,6 +14,11 @@ Request (``POST /invocations``; ``docs/trace.md`` has a full example)::
 
 Response: ``{"predictions": [<record>, ...]}``, one record per input in the schema of
 ``docs/trace.schema.json`` (``#/$defs/record``) - the same records ``sastnet trace`` prints.
+
+Safety (README "Security"): the network weights always load from the weights-only copy
+(``load_logged_scorer``). ``sastnet trace`` reads this model's settings from its ``MLmodel``
+file and unpickles nothing; ``mlflow models serve`` / ``mlflow.pyfunc.load_model`` unpickle the
+small wrapper class, as MLflow does for every pyfunc: serve only from a store you trust.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ class SastnetTraceModel(mlflow.pyfunc.PythonModel):
         from pipelines.evaluate.trace.models import TraceModel, load_logged_scorer
 
         cfg = context.model_config
-        scorer = load_logged_scorer(context.artifacts["scorer"])
+        scorer = load_logged_scorer(context.artifacts["scorer"])  # weights-only copy
         self.trace_model = TraceModel(
             task=cfg["task"], scorer=scorer, num_samples=scorer.num_samples,
             whisper_dim=scorer.whisper_dim, source=cfg.get("source", ARTIFACT_PATH),

@@ -45,6 +45,33 @@ def version_score(client: MlflowClient, name: str, version: str, metric: str) ->
     return float(metrics[key])
 
 
+class ForeignModelError(ValueError):
+    """A model version whose run is not in this project's experiment."""
+
+
+def check_origin(client: MlflowClient, name: str, version: str, experiment: str) -> str:
+    """Raise ``ForeignModelError`` unless ``name`` v``version`` was produced by a run of
+    ``experiment`` in this store; returns the run id.
+
+    Registry aliases can be moved by anyone who can reach the tracking server: this keeps a
+    version registered from elsewhere (another experiment, a run this store does not hold)
+    from being loaded as if this project had trained it.
+    """
+    mv = client.get_model_version(name, version)
+    try:
+        run = client.get_run(mv.run_id)
+    except MlflowException:
+        raise ForeignModelError(f"{name} v{version}: its run {mv.run_id!r} is not in this "
+                                "tracking store; refusing to load it") from None
+    got = client.get_experiment(run.info.experiment_id).name
+    if got != experiment:
+        raise ForeignModelError(f"{name} v{version} comes from run {mv.run_id} of experiment "
+                                f"{got!r}, not {experiment!r} (train.experiment); refusing to "
+                                "load it. Point the alias at a version trained here, or pass "
+                                "the experiment it belongs to.")
+    return mv.run_id
+
+
 def current_champion(client: MlflowClient, name: str, alias: str = CHAMPION) -> str | None:
     try:
         return str(client.get_model_version_by_alias(name, alias).version)

@@ -8,7 +8,9 @@ logging into the same run.
 
 Store: ``MLFLOW_TRACKING_URI`` when set, else ``sqlite:///<repo>/mlflow.db`` with artifacts
 in ``<repo>/mlruns/`` (both git-ignored). Browse with ``mlflow ui --backend-store-uri
-sqlite:///mlflow.db``.
+sqlite:///mlflow.db``. MLflow records artifact locations as absolute paths, so a moved or
+copied checkout would read (and write) the original's ``mlruns/``: ``relocate_store`` rewrites
+them to this checkout's on first use (``default_tracking_uri``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import sqlite3
 import subprocess
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +34,58 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def default_tracking_uri() -> str:
-    """``MLFLOW_TRACKING_URI``, else the SQLite store in the repository."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{REPO_ROOT / 'mlflow.db'}"
+    """``MLFLOW_TRACKING_URI``, else the SQLite store in the repository (relocated to this
+    checkout if it was moved or copied)."""
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    relocate_store(REPO_ROOT / "mlflow.db", REPO_ROOT / "mlruns")
+    return f"sqlite:///{REPO_ROOT / 'mlflow.db'}"
+
+
+_MLRUNS = re.compile(r"^(?:file://)?(/.*?/mlruns)/?$")
+
+
+def relocate_store(db: Path, artifacts: Path) -> dict[str, str]:
+    """Point a moved SQLite store's artifact paths at ``artifacts`` (this checkout's ``mlruns/``).
+
+    Experiments created here have ``<checkout>/mlruns`` as artifact location, and every run,
+    logged model and model version below them stores an absolute path starting with it. When
+    that prefix is not ``artifacts``, the checkout was moved or copied: every text column that
+    starts with the old prefix (plain or ``file://``) is rewritten in one transaction, so the
+    store reads its own artifacts and writes new ones beside itself. Idempotent.
+
+    Returns ``{old prefix: new prefix}`` (empty when nothing had to change).
+    """
+    if not db.is_file():
+        return {}
+    here = str(artifacts.resolve())
+    con = sqlite3.connect(db, timeout=60)
+    try:
+        tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        if "experiments" not in tables:
+            return {}
+        moved = {}
+        for (location,) in con.execute("SELECT artifact_location FROM experiments"):
+            match = _MLRUNS.match(location or "")
+            if match and match.group(1) != here:
+                moved[match.group(1)] = here
+        if not moved:
+            return {}
+        with con:
+            for table in tables:
+                columns = [c[1] for c in con.execute(f'PRAGMA table_info("{table}")')
+                           if any(t in (c[2] or "").upper() for t in ("CHAR", "TEXT", "CLOB"))]
+                for column in columns:
+                    for old, new in moved.items():
+                        for a, b in ((f"file://{old}", f"file://{new}"), (old, new)):
+                            con.execute(f'UPDATE "{table}" SET "{column}" = ? || substr("{column}", ?) '
+                                        f'WHERE "{column}" = ? OR substr("{column}", 1, ?) = ?',
+                                        (b, len(a) + 1, a, len(a) + 1, a + "/"))
+        print(f"{db}: the checkout moved; MLflow artifact paths rewritten "
+              + ", ".join(f"{old} -> {new}" for old, new in moved.items()), file=sys.stderr)
+        return moved
+    finally:
+        con.close()
 
 
 def _artifact_root(tracking_uri: str) -> str | None:
@@ -147,16 +202,23 @@ def start_or_resume_run(experiment: str, run_name: str, *, resume_run_id: str | 
 def log_and_register_model(tracker: RunTracker, model: Any, input_example: Any, *,
                            registered_name: str, tags: dict[str, str]) -> str:
     """Log ``model`` (pickled: MLflow 3's default pt2 export would fix the batch size to the
-    example's) with an input example, and register it as a new version of ``registered_name``.
+    example's; plus a weights-only copy, ``pipelines.tracking.serving``) with an input example,
+    and register it as a new version of ``registered_name``.
 
     Returns the new version number (a string, as MLflow gives it).
     """
+    import tempfile
+
+    from pipelines.tracking.serving import save_serving_weights
+
     mlflow.set_tracking_uri(tracker.tracking_uri)
-    with mlflow.start_run(run_id=tracker.run_id):
+    with mlflow.start_run(run_id=tracker.run_id), tempfile.TemporaryDirectory() as tmp:
+        # + a weights-only copy (extra_files/), which is what `sastnet trace` loads
         info = mlflow.pytorch.log_model(model, name="model", input_example=input_example,
                                         serialization_format="pickle",
                                         registered_model_name=registered_name,
-                                        code_paths=None)
+                                        code_paths=None,
+                                        extra_files=save_serving_weights(model, tmp) or None)
     client = tracker.client
     versions = client.search_model_versions(f"name='{registered_name}' and run_id='{tracker.run_id}'")
     if not versions:

@@ -17,20 +17,37 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 STATE_FILE, META_FILE = "state.pt", "meta.json"
 MODEL_FILE, CONFIG_FILE, METRICS_FILE = "model.pt", "config.json", "metrics.json"
 
 
+def plain(value: Any) -> Any:
+    """``value`` with numpy scalars as Python numbers and numpy arrays as tensors (recursively),
+    so ``torch.load(weights_only=True)`` can read it back (sklearn metrics are numpy floats)."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(plain(v) for v in value)
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(value)
+    return value
+
+
 def save_training_state(directory: str | Path, state: dict[str, Any], meta: dict[str, Any]) -> None:
     directory = Path(directory)
-    torch.save(state, directory / STATE_FILE)
+    torch.save(plain(state), directory / STATE_FILE)
     (directory / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
 
 
 def load_training_state(directory: str | Path) -> dict[str, Any]:
-    return torch.load(Path(directory) / STATE_FILE, map_location="cpu", weights_only=False)
+    """A checkpoint's state, read with ``weights_only=True``: checkpoints come from shared
+    storage, and a pickle from there could run any code on load."""
+    return torch.load(Path(directory) / STATE_FILE, map_location="cpu", weights_only=True)
 
 
 def read_meta(directory: str | Path) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from pipelines.whisper.feature_shards import INDEX_NAME, extract_shard, is_done, sample_keys, write_json
 from pipelines.params.features import FeaturesParams
+from pipelines.common.process import stage_process
 
 
 class FeatureWorker:
@@ -253,4 +254,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with stage_process("features"):
+        main()

@@ -131,38 +131,90 @@ def _registry_uri(spec: str | None, task: str) -> list[str]:
     return [spec]
 
 
-def load_logged_scorer(local_path: str | Path):
-    """The serving module of a logged training model (today a pickled ``ScoringModule``).
+class PickleRefusedError(RuntimeError):
+    """A logged model with only a pickled serving module, and no permission to unpickle."""
 
-    The one place that knows the serving format: the pyfunc trace model and ``--model`` URIs
-    both load through here, so a switch to weights-only (state dict + config) changes this only.
+
+def load_logged_scorer(local_path: str | Path):
+    """The serving module of a logged training model, rebuilt from its weights-only copy.
+
+    The one place that knows the serving format (``pipelines/tracking/serving.py``): the pyfunc
+    trace model and ``--model`` URIs both load through here. Nothing is unpickled unless the
+    version predates the weights-only copy and ``SASTNET_TRUST_PICKLE=1`` says the store is
+    trusted (README "Security").
     """
+    import os
+
+    from pipelines.tracking.serving import has_serving_weights, load_serving_weights
+
+    local_path = Path(local_path)
+    if has_serving_weights(local_path / "extra_files"):
+        return load_serving_weights(local_path / "extra_files")
+    if os.environ.get("SASTNET_TRUST_PICKLE") != "1":
+        raise PickleRefusedError(
+            f"{local_path} has no weights-only copy (registered before it existed); loading its "
+            "pickle would run code from the artifact store. Retrain and register it again, or, "
+            "if you trust that store, set SASTNET_TRUST_PICKLE=1.")
     import mlflow.pytorch
 
     return mlflow.pytorch.load_model(str(local_path), map_location="cpu").eval()
 
 
-def load_mlflow_model(uri: str, task: str) -> TraceModel:
-    """A logged model: a calibrated trace model (pyfunc) or a raw training model (pytorch)."""
+def _check_origin(uri: str, experiment: str | None) -> None:
+    """Registry URIs must name a version trained in this project's experiment."""
+    if not experiment or not uri.startswith("models:/"):
+        return
+    from mlflow.tracking import MlflowClient
+
+    from pipelines.tracking.registry import check_origin
+
+    client = MlflowClient()
+    ref = uri[len("models:/"):]
+    if "@" in ref:
+        name, alias = ref.split("@", 1)
+        version = client.get_model_version_by_alias(name, alias).version
+    else:
+        name, version = ref.rsplit("/", 1)
+    check_origin(client, name, str(version), experiment)
+
+
+def load_mlflow_model(uri: str, task: str, experiment: str | None = None) -> TraceModel:
+    """A logged model: a calibrated trace model (pyfunc) or a raw training model (pytorch).
+
+    Neither is unpickled: the pyfunc's settings are read from its ``MLmodel`` file and its
+    scorer from the weights-only copy inside its artifacts.
+    """
     import mlflow
     from mlflow.models import Model
 
-    local = mlflow.artifacts.download_artifacts(artifact_uri=uri)
-    flavors = Model.load(local).flavors
+    _check_origin(uri, experiment)
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+    flavors = Model.load(str(local)).flavors
     if "pytorch" in flavors:
         scorer = load_logged_scorer(local)
         return TraceModel(task=task, scorer=scorer, num_samples=scorer.num_samples,
                           whisper_dim=scorer.whisper_dim, source=uri)
-    traced = mlflow.pyfunc.load_model(local).unwrap_python_model()
-    model = traced.trace_model
-    if model.task != task:
-        raise ValueError(f"{uri} is a {model.task} model, not {task}: pass --task {model.task}")
-    model.source = uri
-    return model
+    conf = flavors.get("python_function", {})
+    cfg = conf.get("model_config") or {}
+    scorer_dirs = sorted(p.parent for p in (local / "artifacts").rglob("MLmodel"))
+    if not cfg.get("task") or len(scorer_dirs) != 1:
+        raise ValueError(f"{uri} is not a sastnet trace model (no task in its model_config, or "
+                         f"not one scorer in its artifacts)")
+    if cfg["task"] != task:
+        raise ValueError(f"{uri} is a {cfg['task']} model, not {task}: pass --task {cfg['task']}")
+    scorer = load_logged_scorer(scorer_dirs[0])
+    return TraceModel(task=task, scorer=scorer, num_samples=scorer.num_samples,
+                      whisper_dim=scorer.whisper_dim, source=uri,
+                      temperature=cfg.get("temperature"),
+                      calibration=dict(cfg.get("calibration") or {}), features=cfg.get("features"))
 
 
-def load_trace_model(spec: str | None, task: str) -> TraceModel:
-    """The model for ``task`` named by ``spec`` (see the module docstring)."""
+def load_trace_model(spec: str | None, task: str, experiment: str | None = None) -> TraceModel:
+    """The model for ``task`` named by ``spec`` (see the module docstring).
+
+    ``experiment``: when given, a registry version must come from a run of that experiment
+    (``train.experiment``) in this store, or nothing is loaded (``ForeignModelError``).
+    """
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; allowed: {', '.join(TASKS)}")
     if spec is not None and Path(spec).is_dir():
@@ -176,7 +228,7 @@ def load_trace_model(spec: str | None, task: str) -> TraceModel:
     errors = []
     for uri in _registry_uri(spec, task):
         try:
-            return load_mlflow_model(uri, task)
+            return load_mlflow_model(uri, task, experiment)
         except (MlflowException, OSError) as err:
             errors.append(f"{uri}: {err}")
     raise FileNotFoundError(

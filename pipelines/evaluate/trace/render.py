@@ -54,7 +54,7 @@ def print_table(records: list[dict], models: dict[str, TraceModel], console=None
         state = (f"calibrated (temperature {m.temperature:.2f} fitted on dev)" if m.calibrated
                  else "NOT calibrated (raw softmax)")
         console.print(f"{task.upper()} model: {m.source}; probabilities {state}")
-    table = Table(title="source tracing")
+    table = Table(title=f"{'/'.join(t.upper() for t in models)} source tracing")
     table.add_column("file", overflow="fold")
     for task in models:
         table.add_column(task.upper())
