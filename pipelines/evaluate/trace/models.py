@@ -195,14 +195,14 @@ def load_mlflow_model(uri: str, task: str, experiment: str | None = None) -> Tra
         return TraceModel(task=task, scorer=scorer, num_samples=scorer.num_samples,
                           whisper_dim=scorer.whisper_dim, source=uri)
     conf = flavors.get("python_function", {})
-    cfg = conf.get("model_config") or {}
-    scorer_dirs = sorted(p.parent for p in (local / "artifacts").rglob("MLmodel"))
-    if not cfg.get("task") or len(scorer_dirs) != 1:
-        raise ValueError(f"{uri} is not a sastnet trace model (no task in its model_config, or "
-                         f"not one scorer in its artifacts)")
+    cfg = conf.get("config") or {}  # the pyfunc's model_config, as MLmodel stores it
+    scorer_rel = (conf.get("artifacts") or {}).get("scorer", {}).get("path")
+    if not cfg.get("task") or not scorer_rel:
+        raise ValueError(f"{uri} is not a sastnet trace model (its MLmodel has no task in the "
+                         "pyfunc config or no scorer artifact)")
     if cfg["task"] != task:
         raise ValueError(f"{uri} is a {cfg['task']} model, not {task}: pass --task {cfg['task']}")
-    scorer = load_logged_scorer(scorer_dirs[0])
+    scorer = load_logged_scorer(local / scorer_rel)
     return TraceModel(task=task, scorer=scorer, num_samples=scorer.num_samples,
                       whisper_dim=scorer.whisper_dim, source=uri,
                       temperature=cfg.get("temperature"),
