@@ -45,7 +45,8 @@ def calibrate_version(run: dict, best_dir: Path, variant: str, cal: CalibrationI
     """
     from mlflow.tracking import MlflowClient
 
-    from pipelines.evaluate.calibrate import calibrate_probs, dev_probabilities, plot_reliability
+    from pipelines.evaluate.calibrate import (calibrate_probs, dev_probabilities, plot_reliability,
+                                              temperature_to_apply)
     from pipelines.tracking.pyfunc import log_trace_model
     from pipelines.tracking.runs import default_tracking_uri
 
@@ -53,7 +54,8 @@ def calibrate_version(run: dict, best_dir: Path, variant: str, cal: CalibrationI
     tracking_uri = run.get("tracking_uri") or default_tracking_uri()
     probs, labels = dev_probabilities(best_dir, task, cal.dev_shards, cal.feature_dir)
     result = calibrate_probs(probs, labels, seed=cal.seed)
-    figures = result.to_dict()
+    temperature = temperature_to_apply(result)
+    figures = {**result.to_dict(), "applied": temperature is not None}
     client = MlflowClient(tracking_uri=tracking_uri)
     client.log_metric(run["mlflow_run_id"], "calibration_temperature", result.temperature)
     for key in ("ece_before", "ece_after", "ece_after_heldout"):
@@ -64,7 +66,7 @@ def calibrate_version(run: dict, best_dir: Path, variant: str, cal: CalibrationI
     version = log_trace_model(
         run_id=run["mlflow_run_id"], tracking_uri=tracking_uri,
         scorer_uri=f"models:/{name}/{run['version']}", task=task, registered_name=name,
-        temperature=result.temperature, calibration=figures, features=cal.features,
+        temperature=temperature, calibration=figures, features=cal.features,
         tags={"variant": variant, "task": task, "calibrated_from": str(run["version"])})
     return version, figures
 
@@ -139,11 +141,14 @@ def write_calibration_report(report: dict, out_dir: Path) -> None:
     write_json(out_dir / "calibration.json", rows)
     lines = ["# Calibration (temperature scaling on dev)", "",
              "ECE: expected calibration error, 10 equal-width confidence bins. *held out*: dev "
-             "halves scored with the temperature fitted on the other half.", "",
-             "| model | dev clips | T | ECE before | ECE after | ECE after (held out) | accuracy |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "halves scored with the temperature fitted on the other half. *applied*: the "
+             "registered model uses T only when it lowers the held-out ECE.", "",
+             "| model | dev clips | T | applied | ECE before | ECE after | ECE after (held out) "
+             "| accuracy |",
+             "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |"]
     for key, c in rows.items():
-        lines.append(f"| {key} | {c['dev_clips']} | {c['temperature']:.2f} | {c['ece_before']:.3f} "
+        lines.append(f"| {key} | {c['dev_clips']} | {c['temperature']:.2f} "
+                     f"| {'yes' if c.get('applied', True) else 'no'} | {c['ece_before']:.3f} "
                      f"| {c['ece_after']:.3f} | {c['ece_after_heldout']:.3f} | {c['accuracy']:.3f} |")
     write_text(out_dir / "calibration.md", "\n".join(lines) + "\n")
 

@@ -1,5 +1,7 @@
 """Temperature scaling and ECE (sastnet/calibration.py) on seeded synthetic classifiers."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -90,5 +92,16 @@ def test_register_calibration_figures_reliability_plot_and_report(tmp_path):
         {"variant": "m_mae", "calibration": None}]}}}
     write_calibration_report(report, tmp_path / "calibration")
     text = (tmp_path / "calibration" / "calibration.md").read_text()
-    assert f"| aux/sastnet | 600 | {cal.temperature:.2f} | {cal.ece_before:.3f} |" in text
+    assert f"| aux/sastnet | 600 | {cal.temperature:.2f} | yes | {cal.ece_before:.3f} |" in text
     assert "m_mae" not in text
+
+
+def test_temperature_is_applied_only_when_it_lowers_the_held_out_ece():
+    from pipelines.evaluate.calibrate import calibrate_probs, temperature_to_apply
+
+    probs, labels = _overconfident(600, 4, sharpen=2.5, seed=5)
+    cal = calibrate_probs(probs, labels, seed=0)
+    assert temperature_to_apply(cal) == cal.temperature
+    # the ci profile's baseline on its 12 dev clips (00:40 run, docs/trace.md): the fit hurt
+    worse = dataclasses.replace(cal, ece_before=0.025, ece_after=0.136, ece_after_heldout=0.329)
+    assert temperature_to_apply(worse) is None

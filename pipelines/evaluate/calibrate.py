@@ -59,6 +59,13 @@ def calibrate_probs(probs: np.ndarray, labels: np.ndarray, seed: int) -> Calibra
         accuracy=float((probs.argmax(1) == labels).mean()))
 
 
+def temperature_to_apply(cal: Calibration) -> float | None:
+    """The fitted temperature, or None (stay uncalibrated) when it does not lower the held-out
+    ECE: on a small or near-chance dev set the fit can make calibration worse, and a model
+    should not then claim calibrated probabilities."""
+    return cal.temperature if cal.ece_after_heldout < cal.ece_before else None
+
+
 def dev_probabilities(best_dir: str | Path, task: str, dev_shards: list[str],
                       feature_dir: str | None) -> tuple[np.ndarray, np.ndarray]:
     """(probabilities, labels) of a ``best/`` model of ``task`` on the dev shards."""
