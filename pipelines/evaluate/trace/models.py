@@ -61,7 +61,7 @@ class TraceModel:
     def describe(self) -> dict:
         return {"task": self.task, "source": self.source, "calibrated": self.calibrated,
                 "temperature": self.temperature, "input_s": self.num_samples / 16000,
-                "min_input_s": self.min_samples / 16000, **self.calibration}
+                "min_input_s": self.min_samples / 16000, "dev_calibration": self.calibration}
 
     def whisper_fn(self) -> Callable | None:
         """Whisper features exactly as the features stage computed them (lazy: loads once)."""
