@@ -10,14 +10,14 @@ benchmarks/results/codec_zoo_step.json.
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+import typer
 
+from pipelines.common.io import write_json
 from sastnet.codecs import build_codec
 from sastnet.codecs.semantic import load_teacher
 from sastnet.codecs.train import CodecTrainConfig, codec_loss
@@ -44,11 +44,9 @@ def cpu_per_step(name: str, batch: torch.Tensor, steps: int = 3) -> float:
     return (time.process_time() - start) / steps
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--steps", type=int, default=200)
-    parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args()
+def main(steps: int = typer.Option(200, help="training steps per codec to extrapolate to"),
+         workers: int = typer.Option(2, help="zoo worker processes (idle cores)")) -> None:
+    """CPU seconds per codec-zoo training step, extrapolated to the whole zoo."""
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)
     batch = torch.from_numpy((0.1 * rng.standard_normal((8, 16000))).astype(np.float32))
@@ -56,16 +54,14 @@ def main() -> None:
     for name in ZOO_CODECS:
         per_step[name] = cpu_per_step(name, batch)
         print(f"{name:24s} {per_step[name]:.3f} CPU-s/step")
-    total = sum(per_step.values()) * args.steps
-    wall = total / args.workers
-    print(f"all {len(per_step)} codecs x {args.steps} steps: {total:.0f} CPU-s "
-          f"-> ~{wall / 60:.1f} min on {args.workers} idle cores (training only)")
-    out = Path("benchmarks/results/codec_zoo_step.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"cpu_s_per_step": per_step, "steps": args.steps,
-                               "workers": args.workers, "total_cpu_s": total,
-                               "estimated_wall_s": wall}, indent=2) + "\n")
+    total = sum(per_step.values()) * steps
+    wall = total / workers
+    print(f"all {len(per_step)} codecs x {steps} steps: {total:.0f} CPU-s "
+          f"-> ~{wall / 60:.1f} min on {workers} idle cores (training only)")
+    write_json("benchmarks/results/codec_zoo_step.json",
+               {"cpu_s_per_step": per_step, "steps": steps, "workers": workers,
+                "total_cpu_s": total, "estimated_wall_s": wall})
 
 
 if __name__ == "__main__":
-    main()
+    typer.run(main)

@@ -9,8 +9,6 @@ file. Writes ``benchmarks/results/loader_throughput.json``.
 
 from __future__ import annotations
 
-import argparse
-import json
 import platform
 import sys
 import tempfile
@@ -20,17 +18,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import soundfile as sf
+import typer
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipelines.common.clip_audio import decode_clip
+from pipelines.common.io import write_json
+from pipelines.common.audio_io import load_audio
 from pipelines.dataset.loader import make_dataset, shard_paths_for
-from pipelines.params.shard import ShardParams
 from pipelines.dataset.shards import build_shards
+from pipelines.params.shard import ShardParams
+from sastnet.audio import SAMPLE_RATE_HZ
 from sastnet.crop import repeat_crop
 
-SR = 16000
+SR = SAMPLE_RATE_HZ
 
 
 def make_clips(root: Path, clips: int, seconds: float, seed: int = 0) -> pd.DataFrame:
@@ -54,7 +55,7 @@ def make_clips(root: Path, clips: int, seconds: float, seed: int = 0) -> pd.Data
 def read_files(paths: list[str], num_samples: int) -> int:
     count = 0
     for path in paths:
-        repeat_crop(decode_clip(path, SR), num_samples)
+        repeat_crop(load_audio(path, sample_rate_hz=SR), num_samples)
         count += 1
     return count
 
@@ -73,35 +74,33 @@ def best_of(fn, repeats: int) -> float:
     return min(times)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clips", type=int, default=600)
-    parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--num-samples", type=int, default=48000)
-    parser.add_argument("--samples-per-shard", type=int, default=200)
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
+def main(clips: int = typer.Option(600, help="synthetic clips"),
+         seconds: float = typer.Option(3.0, help="mean clip length"),
+         num_samples: int = typer.Option(48000, help="fixed input length"),
+         samples_per_shard: int = typer.Option(200, help="clips per shard"),
+         repeats: int = typer.Option(3, help="best of this many passes")) -> None:
+    """Loader throughput: streaming WebDataset shards vs reading the same clips one file at a time."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        manifest = make_clips(root, args.clips, args.seconds)
+        manifest = make_clips(root, clips, seconds)
         vad = pd.DataFrame({"key": manifest["key"], "segments": [[] for _ in range(len(manifest))]})
         start = time.perf_counter()
-        build_shards(manifest, vad, root / "shards", ShardParams(samples_per_shard=args.samples_per_shard,
+        build_shards(manifest, vad, root / "shards", ShardParams(samples_per_shard=samples_per_shard,
                                                                  tasks=("bin",)), seed=0)
         write_s = time.perf_counter() - start
         shards = shard_paths_for(root / "shards", "test_seen")
         files = manifest["path"].tolist()
-        assert read_shards(shards, args.num_samples) == read_files(files, args.num_samples) == args.clips
-        files_s = best_of(lambda: read_files(files, args.num_samples), args.repeats)
-        shards_s = best_of(lambda: read_shards(shards, args.num_samples), args.repeats)
+        assert read_shards(shards, num_samples) == read_files(files, num_samples) == clips
+        files_s = best_of(lambda: read_files(files, num_samples), repeats)
+        shards_s = best_of(lambda: read_shards(shards, num_samples), repeats)
     result = {
-        "clips": args.clips, "mean_clip_s": args.seconds, "num_samples": args.num_samples,
-        "shards": len(shards), "samples_per_shard": args.samples_per_shard,
-        "one_file_at_a_time_clips_per_s": round(args.clips / files_s, 1),
-        "streaming_shards_clips_per_s": round(args.clips / shards_s, 1),
+        "clips": clips, "mean_clip_s": seconds, "num_samples": num_samples,
+        "shards": len(shards), "samples_per_shard": samples_per_shard,
+        "one_file_at_a_time_clips_per_s": round(clips / files_s, 1),
+        "streaming_shards_clips_per_s": round(clips / shards_s, 1),
         "ratio_shards_over_files": round(files_s / shards_s, 3),
-        "shard_write_clips_per_s": round(args.clips / write_s, 1),
-        "repeats_best_of": args.repeats, "machine": platform.platform(), "note":
+        "shard_write_clips_per_s": round(clips / write_s, 1),
+        "repeats_best_of": repeats, "machine": platform.platform(), "note":
         "local disk, page cache warm after the first pass; single process, no DataLoader workers",
     }
     print(f"{'one file at a time':>22}: {result['one_file_at_a_time_clips_per_s']:8.1f} clips/s")
@@ -109,9 +108,8 @@ def main() -> None:
     print(f"{'ratio':>22}: {result['ratio_shards_over_files']:.2f}x  (shards / files)")
     print(f"{'shard writing':>22}: {result['shard_write_clips_per_s']:8.1f} clips/s")
     out = ROOT / "benchmarks" / "results" / "loader_throughput.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(out, result)
 
 
 if __name__ == "__main__":
-    main()
+    typer.run(main)

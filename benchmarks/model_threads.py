@@ -8,12 +8,13 @@ pinning one thread per process pays off here (it decides the model tests' settin
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from pipelines.common.io import write_json
 
 STEPS = 3
 
@@ -54,8 +55,7 @@ def main() -> dict:
     print(f"tiny SASTNet train step: 1 thread {times[1]:.3f} s | 2 threads {times[2]:.3f} s | "
           f"2/1 = {times[2] / times[1]:.2f}x (load avg {load:.1f}, {os.cpu_count()} CPUs)")
     out_path = root / "benchmarks" / "results" / "model_threads.json"
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(json.dumps(result, indent=2))
+    write_json(out_path, result)
     return result
 
 

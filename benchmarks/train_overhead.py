@@ -13,7 +13,6 @@ Writes ``benchmarks/results/train_overhead.json``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -26,6 +25,9 @@ from pathlib import Path
 os.environ["OMP_NUM_THREADS"] = "1"
 
 import torch
+import typer
+
+from pipelines.common.io import write_json
 
 RESULTS = Path(__file__).resolve().parent / "results" / "train_overhead.json"
 
@@ -100,16 +102,14 @@ def steady(times: list[float], warmup: int) -> float:
     return min(times[warmup:])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--variant", default="w2v2_aasist")
-    parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--num-samples", type=int, default=16000)
-    args = parser.parse_args()
-    cfg = {"variant": args.variant, "batch": args.batch, "num_samples": args.num_samples,
-           "steps": args.steps}
+def main(steps: int = typer.Option(30, help="training steps per run"),
+         warmup: int = typer.Option(5, help="first steps left out of the medians"),
+         variant: str = typer.Option("w2v2_aasist", help="model variant (tiny size)"),
+         batch: int = typer.Option(4, help="batch size"),
+         num_samples: int = typer.Option(16000, help="input length (samples)")) -> None:
+    """Per-step cost of Ray Train vs a bare single-process PyTorch loop (same model, cached batches)."""
+    cfg = {"variant": variant, "batch": batch, "num_samples": num_samples,
+           "steps": steps}
     import tempfile
 
     import ray
@@ -121,8 +121,8 @@ def main() -> None:
         two, two_wall = under_ray(cfg, 2, Path(tmp) / "w2")
     ray.shutdown()
     bare_after = bare(cfg)  # bare runs on both sides of the Ray runs: load drifts on shared machines
-    bare_times = min(bare_before, bare_after, key=lambda t: steady(t, args.warmup))
-    b, r1, r2 = (steady(t, args.warmup) for t in (bare_times, one, two))
+    bare_times = min(bare_before, bare_after, key=lambda t: steady(t, warmup))
+    b, r1, r2 = (steady(t, warmup) for t in (bare_times, one, two))
     result = {
         "config": cfg, "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                                    "torch": torch.__version__},
@@ -131,20 +131,19 @@ def main() -> None:
         "ray_2workers_overhead_pct": 100 * (r2 / b - 1),
         "ray_1worker_wall_s_incl_startup": one_wall, "ray_2workers_wall_s_incl_startup": two_wall,
         "bare_wall_s": sum(bare_times),
-        "median_step_s": {name: statistics.median(t[args.warmup:]) for name, t in
+        "median_step_s": {name: statistics.median(t[warmup:]) for name, t in
                           (("bare_before", bare_before), ("bare_after", bare_after),
                            ("ray_1worker", one), ("ray_2workers", two))},
         "load_average": os.getloadavg(),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(RESULTS, result)
     print(f"{'':24}{'step (min)':>14}{'vs bare':>10}   load average {os.getloadavg()[0]:.1f}")
     print(f"{'bare PyTorch':24}{b:>13.3f}s{'1.00x':>10}")
     print(f"{'Ray Train, 1 worker':24}{r1:>13.3f}s{r1 / b:>9.2f}x")
     print(f"{'Ray Train, 2 workers':24}{r2:>13.3f}s{r2 / b:>9.2f}x  (DDP, shared cores)")
-    print(f"start-up + {args.steps} steps: bare {sum(bare_times):.1f}s, Ray 1 worker {one_wall:.1f}s, "
+    print(f"start-up + {steps} steps: bare {sum(bare_times):.1f}s, Ray 1 worker {one_wall:.1f}s, "
           f"2 workers {two_wall:.1f}s -> {RESULTS}")
 
 
 if __name__ == "__main__":
-    main()
+    typer.run(main)

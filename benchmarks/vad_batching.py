@@ -9,8 +9,6 @@ default corpus. One process, torch on one thread (as in a Ray VAD task). Writes
 
 from __future__ import annotations
 
-import argparse
-import json
 import platform
 import subprocess
 import sys
@@ -21,14 +19,17 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import torch
+import typer
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipelines.params.vad import VadParams
+from pipelines.common.io import write_json
 from pipelines.dataset.vad import speech_segments, speech_segments_batch
+from pipelines.params.vad import VadParams
+from sastnet.audio import SAMPLE_RATE_HZ
 
-SR = 16000
+SR = SAMPLE_RATE_HZ
 SENTENCES = ["Please call Stella.", "Ask her to bring these things with her from the store.",
              "Six spoons of fresh snow peas, five thick slabs of blue cheese.",
              "We also need a small plastic snake and a big toy frog for the kids.",
@@ -51,17 +52,15 @@ def make_clips(count: int, seed: int = 0) -> list[np.ndarray]:
     return clips
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clips", type=int, default=32)
-    parser.add_argument("--forward-batch", type=int, default=32)
-    args = parser.parse_args()
+def main(n_clips: int = typer.Option(32, "--clips", help="synthetic clips"),
+         forward_batch: int = typer.Option(32, help="windows per silero forward call")) -> None:
+    """silero-vad: clips one by one (``get_speech_timestamps``) vs length-sorted batches (same output)."""
     from silero_vad import load_silero_vad
 
     torch.set_num_threads(1)
     model = load_silero_vad()
-    cfg = VadParams(forward_batch=args.forward_batch)
-    clips = make_clips(args.clips)
+    cfg = VadParams(forward_batch=forward_batch)
+    clips = make_clips(n_clips)
     audio_s = sum(len(c) for c in clips) / SR
     start = time.perf_counter()
     one_by_one = [speech_segments(c, model, cfg) for c in clips]
@@ -70,9 +69,9 @@ def main() -> None:
     batched = speech_segments_batch(clips, model, cfg)
     batch_s = time.perf_counter() - start
     assert batched == one_by_one, "batched segments differ from silero's reference path"
-    result = {"clips": args.clips, "audio_s": round(audio_s, 1), "forward_batch": args.forward_batch,
-              "one_by_one_clips_per_s": round(args.clips / seq_s, 2),
-              "batched_clips_per_s": round(args.clips / batch_s, 2),
+    result = {"clips": n_clips, "audio_s": round(audio_s, 1), "forward_batch": forward_batch,
+              "one_by_one_clips_per_s": round(n_clips / seq_s, 2),
+              "batched_clips_per_s": round(n_clips / batch_s, 2),
               "ratio_batched_over_one_by_one": round(seq_s / batch_s, 2),
               "real_time_factor_batched": round(batch_s / audio_s, 4),
               "identical_segments": True, "torch_threads": 1, "machine": platform.platform()}
@@ -80,9 +79,8 @@ def main() -> None:
     print(f"{'batched':>12}: {result['batched_clips_per_s']:7.2f} clips/s  "
           f"({result['ratio_batched_over_one_by_one']:.1f}x, identical segments)")
     out = ROOT / "benchmarks" / "results" / "vad_batching.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(out, result)
 
 
 if __name__ == "__main__":
-    main()
+    typer.run(main)

@@ -3,13 +3,13 @@
     python benchmarks/whisper_downstream.py [--task aux] [--variant sastnet] [--seeds 1]
 
 Run after the default pipeline (it reads ``data/shards`` and the task's trained baseline in
-``models/<task>/<baseline>/best``). Side by side, on the same shards and the same training job:
+``models/<task>/<baseline>/seed<k>/best`` of the first ``--seeds`` of ``train.seeds``). Side by side, on the same shards and the same training job:
 
 1. the features stage (``python -m pipelines.whisper.features``) for the task's train list and dev,
    once with ``--variant fast`` and once with ``--variant faithful``: wall seconds, clips/s,
    and the ratio;
 2. the model trained on each set of features (``python -m pipelines.train``, Ray Train, the
-   profile's schedule, wav2vec 2.0 initialised from the same baseline), for ``--seeds``
+   profile's schedule, wav2vec 2.0 initialised from the baseline of the same seed), for ``--seeds``
    seeds each: dev macro F1 and weighted F1 (%), and their difference.
 
 Everything is written under a scratch folder (``--work-dir``, default a temporary one); MLflow
@@ -32,6 +32,8 @@ import time
 from pathlib import Path
 
 import yaml
+
+from pipelines.common.io import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = ("fast", "faithful")
@@ -60,9 +62,13 @@ def main() -> None:
     data_dir = (ROOT / params["common"]["data_dir"]).resolve()
     shards = data_dir / "shards"
     models_dir = (ROOT / params["train"]["models_dir"]).resolve()
-    baseline = models_dir / args.task / params["train"]["baseline_variant"] / "best"
-    for need, fix in ((shards / "index.json", "dvc repro shard"),
-                      (baseline, f"dvc repro train_baseline@{args.task}")):
+    seeds = list(params["train"]["seeds"])[: args.seeds]  # each starts from its seed's baseline
+    if len(seeds) < args.seeds:
+        raise SystemExit(f"--seeds {args.seeds}: train.seeds lists only {len(seeds)}")
+    needs = [(shards / "index.json", "dvc repro shard")] + [
+        (models_dir / args.task / params["train"]["baseline_variant"] / f"seed{s}" / "best",
+         f"dvc repro train_baseline@{args.task}-{s}") for s in seeds]
+    for need, fix in needs:
         if not need.exists():
             raise SystemExit(f"{need} is missing; run `{fix}` first")
 
@@ -86,7 +92,7 @@ def main() -> None:
             shutil.rmtree(vdir / "features", ignore_errors=True)  # measure, never reuse
             start = time.perf_counter()
             run([sys.executable, "-m", "pipelines.whisper.features", "--params", str(args.params),
-                 "--variant", variant, "--splits", *splits, "--out-dir", str(vdir / "features"),
+                 "--variant", variant, *[a for s in splits for a in ("--splits", s)], "--out-dir", str(vdir / "features"),
                  "--report", str(vdir / "features.json")], env, vdir / "features.log")
             report = json.loads((vdir / "features.json").read_text())
             result["features"][variant] = {
@@ -99,20 +105,19 @@ def main() -> None:
 
         for variant in VARIANTS:  # 2. the same training job on each set of features
             runs = []
-            for i in range(args.seeds):
-                seed = int(params["common"]["seed"]) + i
+            for seed in seeds:
                 p = json.loads(json.dumps(params))
-                p["common"]["seed"] = seed
-                p["train"]["models_dir"] = str(models_dir)  # the shared baseline for init
+                p["train"]["models_dir"] = str(models_dir)  # the shared baselines for init
                 pfile = work / variant / f"params_seed{seed}.yaml"
                 pfile.write_text(yaml.safe_dump(p, sort_keys=False))
                 out_models = work / variant / f"models_seed{seed}"
                 run([sys.executable, "-m", "pipelines.train", "--task", args.task,
-                     "--variant", args.variant, "--params", str(pfile),
+                     "--variant", args.variant, "--seed", str(seed), "--params", str(pfile),
                      "--data-dir", str(work / variant), "--models-dir", str(out_models),
                      "--storage-path", str(work / "ray_results")],
                     env, work / variant / f"train_seed{seed}.log")
-                summary = json.loads((out_models / args.task / args.variant / "run.json").read_text())
+                summary = json.loads(
+                    (out_models / args.task / args.variant / f"seed{seed}" / "run.json").read_text())
                 runs.append({"seed": seed, "best_epoch": summary["best_epoch"],
                              **{k: round(v, 2) for k, v in summary["dev"].items()}})
                 print(f"{variant} seed {seed}: {runs[-1]}", flush=True)
@@ -129,8 +134,7 @@ def main() -> None:
         k: round(t["faithful"][f"mean_{k}"] - t["fast"][f"mean_{k}"], 2)
         for k in ("dev_macro_f1", "dev_weighted_f1")}
     result["load_average_1m_at_end"] = round(os.getloadavg()[0], 1)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.out, result)
     f = result["features"]
     print(f"{'':30}{'fast':>12}{'faithful':>12}{'ratio/diff':>12}")
     print(f"{'features wall s':30}{f['fast']['wall_s']:>12}{f['faithful']['wall_s']:>12}"

@@ -20,7 +20,6 @@ Writes ``benchmarks/results/whisper_features.json``. Needs ``data/whisper/tiny.e
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -35,10 +34,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
+from pipelines.common.io import write_json
 from pipelines.dataset.loader import make_dataset
-from pipelines.whisper.features import run_features
 from pipelines.params.features import FeaturesParams
 from pipelines.whisper.check import SENTENCES, synthesize
+from pipelines.whisper.features import run_features
+from sastnet.audio import SAMPLE_RATE_HZ
 from sastnet.crop import repeat_crop
 from sastnet.whisper import load_whisper_encoder, whisper_features
 
@@ -57,7 +58,7 @@ def make_shards(root: Path, waves: list[np.ndarray], per_shard: int) -> Path:
         with wds.TarWriter(str(path)) as writer:
             for i, wave in enumerate(waves[s:s + per_shard], start=s):
                 buf = io.BytesIO()
-                sf.write(buf, wave, 16000, format="FLAC", subtype="PCM_16")
+                sf.write(buf, wave, SAMPLE_RATE_HZ, format="FLAC", subtype="PCM_16")
                 key = f"clip_{i:04d}"
                 writer.write({"__key__": key, "flac": buf.getvalue(),
                               "json": {"key": key, "label_vq": 0, "label_aux": 0, "label_dec": 0,
@@ -164,8 +165,7 @@ def main() -> None:
               "torch_threads": 1, "machine": f"{platform.machine()}, {os.cpu_count()} CPUs (shared)",
               "load_average_1m_at_end": round(os.getloadavg()[0], 1),
               "actors": actors_cmp, "fast_vs_faithful": variants, "epoch_whisper_work": epoch}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.out, result)
     print(f"{'':34}{'A':>12}{'B':>12}{'B/A or A/B':>12}")
     print(f"{'actors: clips/s (1 | 2)':34}{actors_cmp['1_actor_clips_per_s']:>12}"
           f"{actors_cmp['2_actor_clips_per_s']:>12}{actors_cmp['speedup_2_over_1']:>12}x")

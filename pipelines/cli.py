@@ -39,8 +39,11 @@ def profile(name: str = typer.Argument(None, help="profile to activate (profiles
 @app.command("check-params")
 def check_params(params_file: Path = typer.Argument(Path("params.yaml"))) -> None:
     """Validate a params file; exit 2 naming the bad key."""
+    from pipelines.params.model_check import check_model_params
+
     try:
         params = load_params(params_file)
+        check_model_params(params)
     except ParamsError as err:
         typer.echo(f"invalid params: {err}", err=True)
         raise typer.Exit(2) from None
@@ -108,7 +111,7 @@ def trace(paths: list[str] = typer.Argument(..., help="audio files, folders (rec
     if whisper:
         features = {**(features or {}), "model": whisper}
     # only versions trained in this project's experiment are loaded (README "Security")
-    experiment = (params.train if params else TrainParams()).experiment
+    experiment = (params.train if params else TrainParams()).mlflow_experiment
     models = {}
     for t, spec in specs.items():
         try:

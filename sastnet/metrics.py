@@ -3,8 +3,14 @@
 F1 scores and EER are returned in percent (0..100), as the paper prints them. Source tracing
 labels include bona fide (class 0), exactly as the official evaluation scores them.
 
-* ``macro_f1``: unweighted mean of the per-class F1 over the classes present in ``y_true`` or
-  ``y_pred`` (scikit-learn's ``average="macro"``); every class counts the same.
+Both F1s are defined over the task's classes ``0 .. n_classes - 1`` (the same function serves
+training's checkpoint selection, the registry's champion metric and the tables):
+
+* ``macro_f1``: unweighted mean of the per-class F1; every class counts the same. A class that
+  has clips or predictions counts (a class predicted but absent from ``y_true`` scores 0, one
+  never predicted scores 0); a class with neither has no F1 and is left out of the mean rather
+  than counted as 0, so an evaluation set without, say, any SQ clip is not scored down for what
+  it lacks (CoSG). On a set holding every class this is scikit-learn's ``average="macro"``.
 * ``weighted_f1``: per-class F1 weighted by the class's support in ``y_true``
   (``average="weighted"``); what the official SASTNet evaluation script computes.
 * ``eer``: ASVspoof-style equal error rate with bona fide (label 0) as the target class; the
@@ -23,16 +29,27 @@ def _labels(y: np.ndarray | list) -> np.ndarray:
     return np.asarray(y).astype(np.int64).ravel()
 
 
-def macro_f1(y_true, y_pred) -> float:
-    """Macro-averaged F1 in percent."""
-    return 100.0 * float(f1_score(_labels(y_true), _labels(y_pred), average="macro",
-                                  zero_division=0))
+def _f1(y_true, y_pred, n_classes: int, average: str) -> float:
+    y_true, y_pred = _labels(y_true), _labels(y_pred)
+    for name, y in (("y_true", y_true), ("y_pred", y_pred)):
+        if y.size and (y.min() < 0 or y.max() >= n_classes):
+            raise ValueError(f"{name} holds labels outside 0..{n_classes - 1} "
+                             f"({sorted(set(y.tolist()) - set(range(n_classes)))})")
+    if not y_true.size:
+        return float("nan")
+    # zero_division=nan: a class with neither clips nor predictions is left out of the mean
+    return 100.0 * float(f1_score(y_true, y_pred, labels=np.arange(n_classes), average=average,
+                                  zero_division=np.nan))
 
 
-def weighted_f1(y_true, y_pred) -> float:
+def macro_f1(y_true, y_pred, n_classes: int) -> float:
+    """Macro-averaged F1 in percent over the task's ``n_classes`` classes (module docstring)."""
+    return _f1(y_true, y_pred, n_classes, "macro")
+
+
+def weighted_f1(y_true, y_pred, n_classes: int) -> float:
     """Support-weighted F1 in percent (the official evaluation's number)."""
-    return 100.0 * float(f1_score(_labels(y_true), _labels(y_pred), average="weighted",
-                                  zero_division=0))
+    return _f1(y_true, y_pred, n_classes, "weighted")
 
 
 def confusion_matrix_normalized(y_true, y_pred, n_classes: int) -> np.ndarray:
@@ -95,8 +112,8 @@ def summarize(y_true, probs, task: str) -> dict:
         raise ValueError(f"probs must be (N, {n_classes}) for task {task!r}, got {probs.shape}")
     y_true = _labels(y_true)
     y_pred = probs.argmax(axis=1)
-    out = {"n": int(y_true.size), "macro_f1": macro_f1(y_true, y_pred),
-           "weighted_f1": weighted_f1(y_true, y_pred),
+    out = {"n": int(y_true.size), "macro_f1": macro_f1(y_true, y_pred, n_classes),
+           "weighted_f1": weighted_f1(y_true, y_pred, n_classes),
            "accuracy": 100.0 * float(np.mean(y_true == y_pred)) if y_true.size else float("nan")}
     for name, recall in zip(CLASS_NAMES[task], per_class_recall(y_true, y_pred, n_classes)):
         out[f"recall_{name}"] = 100.0 * float(recall)

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from typing import Mapping
 
 TASKS: tuple[str, ...] = ("vq", "aux", "dec", "bin")
+# The source tracing tasks (BIN is plain spoof detection): the rows of the paper's Table II.
+TRACING_TASKS: tuple[str, ...] = TASKS[:3]
 
 # Class names per task, in label-index order. Index 0 is bona fide everywhere.
 CLASS_NAMES: dict[str, tuple[str, ...]] = {

@@ -29,11 +29,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from sastnet.audio import SAMPLE_RATE_HZ
+
 if TYPE_CHECKING:  # transformers imports yaml: keep it out of `import sastnet`
     from transformers import WhisperFeatureExtractor
     from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-SAMPLE_RATE_HZ = 16000
 KEPT_FRAMES = 256  # official SASTNet: encoder output[:, :256]
 POOL = 2  # official SASTNet: avg_pool1d(kernel_size=2, stride=2) -> 128 frames
 FRAMES_PER_SECOND = 50  # encoder frame = 20 ms (mel hop 10 ms, conv2 stride 2)

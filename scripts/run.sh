@@ -5,4 +5,6 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH" RAY_AUTH_MODE="${RAY_AUTH_MODE:-disabled}"
 [ -d .dvc ] || dvc init -q
-dvc repro "$@"
+# `dvc repro "$@"`, with each stage's wall time recorded in reports/stage_times.json and
+# reports/summary.md (outside every DVC output: times differ between identical runs)
+python -m pipelines.tracking.stage_clock "$@"

@@ -39,9 +39,9 @@ pip_install() {
 pip_install --upgrade pip
 if [ "$flavour" = cpu ]; then
   pip_install -c constraints/cpu.txt torch
-  pip_install -c constraints/cpu.txt -e ".[dev]"
+  pip_install -c constraints/cpu.txt -e ".[dev,whisper-tiny,snac]"
 else
-  pip_install -e ".[dev]"
+  pip_install -e ".[dev,whisper-tiny,snac]"
 fi
 .venv/bin/python -c "import torch, sastnet, pipelines" || { echo "[setup] install failed" >&2; exit 1; }
 echo "$want" > "$stamp"

@@ -15,17 +15,22 @@ import dataclasses
 import sys
 from pathlib import Path
 
+import typer
+
+from pipelines.common.io import write_json, write_text
 from pipelines.common.process import stage_process
 from pipelines.params import ParamsError, load_params
-from stages._io import write_json, write_text
+from pipelines.params.model_check import check_model_params
 
 MARKER = "params.ok"
 MARKER_TEXT = "params.yaml passed stages.check_params; every stage depends on this file\n"
 
 
-def main(params_path: str | Path = "params.yaml") -> None:
+def main(params_path: Path = Path("params.yaml")) -> None:
+    """Validate every section of params.yaml (and model.overrides against the model code)."""
     try:
         params = load_params(params_path)
+        check_model_params(params)
     except ParamsError as err:
         sys.exit(f"params error: {err}\nNothing else ran and no output was removed: fix "
                  f"{params_path} and rerun `dvc repro`.")
@@ -38,4 +43,4 @@ def main(params_path: str | Path = "params.yaml") -> None:
 
 if __name__ == "__main__":
     with stage_process("check_params"):
-        main()
+        typer.run(main)

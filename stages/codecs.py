@@ -9,10 +9,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import typer
+
 from pipelines.codecs.zoo import build_zoo
+from pipelines.common.io import write_json, write_text
 from pipelines.common.process import stage_process
 from pipelines.params import load_params
-from stages._io import write_json, write_text
 
 
 def zoo_markdown(zoo: dict) -> str:
@@ -47,6 +49,7 @@ def zoo_markdown(zoo: dict) -> str:
 
 
 def main() -> None:
+    """Train the codec zoo and report on it."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     params = load_params()
     zoo = build_zoo(params.codecs)
@@ -60,4 +63,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     with stage_process("codecs"):
-        main()
+        typer.run(main)

@@ -1,6 +1,7 @@
 """DVC stage ``corpus``: the clip manifest of the corpus named by ``corpus.source``.
 
     python -m stages.corpus      # writes data/corpus/manifest.parquet and reports/corpus.json
+                                 # (+ data/corpus/lists.parquet for CodecFake+)
 
 ``codecfake_plus``: ingests the CodecFake+ release on disk (``pipelines.corpus.codecfake_plus``).
 ``synthetic``: builds the embedded offline corpus (``pipelines.corpus.synthetic``).
@@ -11,27 +12,34 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import typer
 
-from pipelines.corpus.report import summarize_manifest
+from pipelines.common.io import atomic_path, write_json
 from pipelines.common.manifest import write_manifest
+from pipelines.corpus.report import summarize_manifest
 from pipelines.params import Params, load_params
-from stages._io import write_json
 from pipelines.common.process import stage_process
 
+LISTS_NAME = "lists.parquet"  # beside manifest.parquet; read by stages.shard
 
-def build_corpus(params: Params) -> tuple[pd.DataFrame, dict]:
-    """(manifest, report) for ``params.corpus.source``.
+
+def build_corpus(params: Params) -> tuple[pd.DataFrame, dict, pd.DataFrame | None]:
+    """(manifest, report, official list rows or None) for ``params.corpus.source``.
 
     The CodecFake+ path only reads; the synthetic builder writes its audio under
     ``<data_dir>/corpus/audio/`` itself. The manifest and report are written by ``main``.
     """
     source = params.corpus.source
     report: dict = {"source": source}
+    lists = None
     if source == "codecfake_plus":
-        from pipelines.corpus.codecfake_plus import prepare_codecfake_plus
+        from pipelines.corpus.codecfake_plus import list_table, prepare_codecfake_plus
 
         df, log = prepare_codecfake_plus(params.corpus.codecfake_plus)
         report["release_defects"] = log.as_dict()
+        lists = list_table(log)
+        report["official_lists"] = {str(k): int(v) for k, v in lists["list"].value_counts(
+            sort=False).sort_index().items()}
     elif source == "synthetic":
         # imported here so the CodecFake+ path works without the synthetic builder's deps
         from pipelines.corpus.synthetic import build_synthetic_corpus
@@ -42,13 +50,20 @@ def build_corpus(params: Params) -> tuple[pd.DataFrame, dict]:
     else:  # unreachable: params validation allows only the values above
         raise ValueError(f"corpus.source: {source!r} is not supported")
     report.update(summarize_manifest(df))
-    return df, report
+    return df, report, lists
 
 
 def main() -> None:
+    """The clip manifest of the corpus named by ``corpus.source``."""
     params = load_params()
-    df, report = build_corpus(params)
+    df, report, lists = build_corpus(params)
     manifest = Path(params.common.data_dir) / "corpus" / "manifest.parquet"
+    lists_path = manifest.parent / LISTS_NAME
+    if lists is not None:  # CodecFake+: the official lists, row for row (shard stage)
+        with atomic_path(lists_path) as tmp:
+            lists.to_parquet(tmp, index=False)
+    elif lists_path.exists():
+        lists_path.unlink()  # from an earlier CodecFake+ run: not this corpus' lists
     write_manifest(df, manifest)
     write_json(Path(params.common.reports_dir) / "corpus.json", report)
     print(f"corpus ({params.corpus.source}): {len(df)} clips -> {manifest}")
@@ -56,4 +71,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     with stage_process("corpus"):
-        main()
+        typer.run(main)

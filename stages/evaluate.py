@@ -1,41 +1,61 @@
-"""Stage ``evaluate``: the paper's tables, metrics and confusion matrices from prediction files.
+"""Stage ``evaluate``: the paper's tables (mean ± std over seeds), metrics, confusion matrices
+and ``reports/summary.md``, from prediction files.
 
     python -m stages.evaluate [predictions]    # default folder: predictions/
 
-Reads ``<pred_root>/<task>/<model>/<experiment>/<eval_set>[.rm_sil].parquet`` (see
+Reads ``<pred_root>/<task>/<model>/seed<k>/<experiment>/<eval_set>[.rm_sil].parquet`` (see
 ``pipelines.evaluate.scoring``) and writes ``reports/tables/*.md``, ``metrics/evaluation.json``
-and ``reports/plots/cm_<experiment>_<task>_<model>_<eval_set>[_rm_sil].png``.
+(mean, std, n over seeds), ``metrics/evaluation_seeds.json`` (every seed),
+``reports/plots/cm_<experiment>_<task>_<model>_seed<k>_<eval_set>[_rm_sil].png`` and, outside
+DVC's outputs, ``reports/summary.md`` (headline table, fingerprint, stage times). The test and
+CoSG scores of each model are also logged to its training's MLflow run (found through
+``models/<task>/<model>/seed<k>/run.json``).
 """
 
 from __future__ import annotations
 
-import sys
+import json
+import math
+from collections import defaultdict
 from pathlib import Path
 
+import typer
 from tqdm import tqdm
 
+from pipelines.common.io import write_json, write_text
 from pipelines.evaluate.per_system import load_system_predictions, render_per_system
-from pipelines.evaluate.scoring import RANDOM, evaluate, flat_metrics, load_predictions, with_cors
-from pipelines.params import load_params
 from pipelines.evaluate.plots import plot_confusion_matrix
+from pipelines.evaluate.scoring import (
+    RANDOM,
+    EvalResult,
+    evaluate,
+    flat_metrics,
+    flat_metrics_per_seed,
+    load_predictions,
+    with_cors,
+)
+from pipelines.evaluate.summary import summary_record, write_summary
 from pipelines.evaluate.tables import SET_NAMES, display_name, render_tables
-from stages._io import write_json, write_text
+from pipelines.params import load_params
+from pipelines.params.train import model_dir
+from pipelines.tracking.fingerprint import params_digest, run_fingerprint
+from pipelines.tracking.runs import log_to_existing_run
 from pipelines.common.process import stage_process
 
 
 def write_evaluation(pred_root: str | Path, reports_dir: str | Path, metrics_dir: str | Path,
-                     seed: int) -> dict[str, str]:
+                     seed: int) -> tuple[dict[str, str], list[EvalResult]]:
     """Score all predictions under ``pred_root`` and write tables, metrics and plots.
 
     Returns:
-        the rendered markdown tables by name.
+        the rendered markdown tables by name, and the per-seed results.
     Raises:
         FileNotFoundError: no prediction files under ``pred_root``.
     """
     preds = load_predictions(pred_root)
     if not preds:
         raise FileNotFoundError(f"{pred_root}: no prediction files "
-                                "(<task>/<model>/<experiment>/<eval_set>[.rm_sil].parquet)")
+                                "(<task>/<model>/seed<k>/<experiment>/<eval_set>[.rm_sil].parquet)")
     results = evaluate(preds, seed=seed)
     tables = render_tables(results)
     for name, text in tables.items():
@@ -43,25 +63,77 @@ def write_evaluation(pred_root: str | Path, reports_dir: str | Path, metrics_dir
     # Which systems fool the model (pipelines/evaluate/per_system.py): its own table file.
     tables["per_system"] = render_per_system(load_system_predictions(pred_root))
     write_text(Path(reports_dir) / "tables" / "per_system.md", tables["per_system"])
-    # One metrics file (nested by ``<experiment>_<task>``) so `dvc metrics show` lists it all.
+    # One metrics file each (nested by ``<experiment>_<task>``) so `dvc metrics show` lists all.
     write_json(Path(metrics_dir) / "evaluation.json", flat_metrics(results))
+    write_json(Path(metrics_dir) / "evaluation_seeds.json", flat_metrics_per_seed(results))
     for p in tqdm([p for p in with_cors(preds) if p.model != RANDOM], desc="confusion matrices"):
         view = "_rm_sil" if p.rm_sil else ""
+        seed_part = "" if p.seed is None else f"_seed{p.seed}"
+        seed_title = "" if p.seed is None else f" - seed {p.seed}"
         title = (f"{display_name(p.model, p.task)} - {p.task.upper()} - "
-                 f"{SET_NAMES.get(p.eval_set, p.eval_set)}{' rm_sil' if p.rm_sil else ''}")
+                 f"{SET_NAMES.get(p.eval_set, p.eval_set)}{' rm_sil' if p.rm_sil else ''}"
+                 f"{seed_title}")
         plot_confusion_matrix(p.labels, p.probs.argmax(axis=1), p.task, title,
-                              Path(reports_dir) / "plots"
-                              / f"cm_{p.experiment}_{p.task}_{p.model}_{p.eval_set}{view}.png")
-    return tables
+                              Path(reports_dir) / "plots" / (
+                                  f"cm_{p.experiment}_{p.task}_{p.model}{seed_part}_"
+                                  f"{p.eval_set}{view}.png"))
+    return tables, results
 
 
-def main() -> None:
+def log_to_training_runs(results: list[EvalResult], models_dir: str | Path) -> list[str]:
+    """Log each model's test / CoSG scores to its training's MLflow run; returns the runs
+    reached (``<task>/<model>/seed<k>``). Models without a ``run.json`` are skipped."""
+    by_model: dict[tuple, dict[str, float]] = defaultdict(dict)
+    for r in results:
+        if r.model == RANDOM or r.seed is None:
+            continue
+        for metric in ("macro_f1", "weighted_f1", "accuracy", "eer"):
+            value = r.metrics.get(metric)
+            if value is not None and math.isfinite(value):
+                name = f"{r.eval_set}{'_rm_sil' if r.rm_sil else ''}_{metric}"
+                by_model[(r.task, r.model, r.seed, r.experiment)][name] = float(value)
+    reached = []
+    for (task, model, seed, experiment), metrics in sorted(by_model.items()):
+        run_path = model_dir(models_dir, task, model, seed) / "run.json"
+        if not run_path.is_file():
+            print(f"evaluate: {run_path} not found, {task}/{model}/seed{seed} not logged to MLflow")
+            continue
+        run = json.loads(run_path.read_text())
+        if log_to_existing_run(run["mlflow_run_id"], run["tracking_uri"], metrics,
+                               {"eval_experiment": experiment}):
+            reached.append(f"{task}/{model}/seed{seed}")
+        else:
+            print(f"evaluate: MLflow run {run['mlflow_run_id']} of {run_path} is not in "
+                  f"{run['tracking_uri']}; not logged")
+    return reached
+
+
+def evaluation_inputs(params) -> list[str]:
+    """The DVC outputs the numbers come from: data, features and every model's best/."""
+    data = Path(params.common.data_dir)
+    tp = params.train
+    inputs = [str(data / "shards"), str(data / "features"), str(data / "features_rm_sil")]
+    for task in tp.tasks:
+        for variant in (tp.baseline_variant, *tp.variants):
+            inputs += [str(model_dir(tp.models_dir, task, variant, s) / "best") for s in tp.seeds]
+    return inputs
+
+
+def main(pred_root: str = typer.Argument("predictions", help="prediction files' root folder"),
+         ) -> None:
+    """The paper's tables, metrics and confusion matrices from prediction files."""
     params = load_params()
-    pred_root = sys.argv[1] if len(sys.argv) > 1 else "predictions"
-    tables = write_evaluation(pred_root, params.common.reports_dir, "metrics", params.common.seed)
-    print(f"evaluate: wrote {', '.join(sorted(tables))} to {params.common.reports_dir}/tables")
+    reports_dir = params.common.reports_dir
+    tables, results = write_evaluation(pred_root, reports_dir, "metrics", params.common.seed)
+    print(f"evaluate: wrote {', '.join(sorted(tables))} to {reports_dir}/tables")
+    reached = log_to_training_runs(results, params.train.models_dir)
+    print(f"evaluate: test and CoSG scores logged to {len(reached)} MLflow run(s)")
+    fingerprint = run_fingerprint(params_digest(params), evaluation_inputs(params))
+    record = summary_record(results, task=params.train.tasks[0], seeds=params.train.seeds,
+                            fingerprint=fingerprint)
+    print(f"evaluate: {write_summary(reports_dir, record)}")
 
 
 if __name__ == "__main__":
     with stage_process("evaluate"):
-        main()
+        typer.run(main)

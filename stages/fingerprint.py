@@ -11,14 +11,16 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import typer
 
 from pipelines.codecs.fingerprint import clip_features, fingerprint_report
+from pipelines.common.io import write_json
 from pipelines.common.process import stage_process
 from pipelines.params import load_params
-from stages._io import write_json
 
 
 def main() -> None:
+    """Can a simple classifier tell the codecs' clips from bona fide?."""
     params = load_params()
     start = time.perf_counter()
     df = pd.read_parquet(Path(params.common.data_dir) / "resynth" / "manifest.parquet")
@@ -36,4 +38,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     with stage_process("fingerprint"):
-        main()
+        typer.run(main)

@@ -1,16 +1,19 @@
-"""DVC stage ``register``: move each task's ``champion`` alias to its best registered version.
+"""DVC stage ``register``: move each task's ``champion`` alias to its best group of versions.
 
     python -m stages.register     # writes reports/registry.json
 
-Candidates are the versions the trainings registered (``models/<task>/<variant>/run.json``),
-in training order (baseline first); the alias moves only when a candidate is strictly
-better on ``train.select_metric`` (``pipelines/tracking/registry.py``).
-
-Each candidate is first calibrated (``calibrate_version``): a temperature fitted on the dev
+Each trained version is first calibrated (``calibrate_version``): a temperature fitted on the dev
 split, ECE before/after logged to its MLflow run and written to ``reports/calibration/``
 (``calibration.json``, ``calibration.md``, reliability diagrams), and the version is wrapped as
-the pyfunc trace model (``pipelines/tracking/pyfunc.py``) registered beside it; the champion
-alias points at that calibrated version, which ``sastnet trace`` and ``mlflow models serve`` use.
+the pyfunc trace model (``pipelines/tracking/pyfunc.py``) registered beside it; the groups below
+are made of those calibrated versions, so the champion is one (``docs/trace.md``).
+
+Candidates are the versions the trainings registered (``models/<task>/<variant>/seed<k>/run.json``),
+grouped by variant (one version per seed). Each group is scored by its **mean** dev metric
+(``train.select_metric``) over the seeds, its versions are tagged with their seed and the
+group's mean / std / n, and the alias goes to the best seed's version of the group with the
+highest mean, only if that mean strictly beats the current champion's
+(``pipelines/tracking/registry.py``). ``reports/registry.json`` lists every group's spread.
 """
 
 from __future__ import annotations
@@ -19,11 +22,36 @@ import dataclasses
 import json
 from pathlib import Path
 
+import typer
+from mlflow.tracking import MlflowClient
+
+from pipelines.common.io import write_json, write_text
 from pipelines.common.process import stage_process
 from pipelines.dataset.loader import shard_paths_for
 from pipelines.params import load_params
-from pipelines.tracking.registry import champion_info, promote_if_better
-from stages._io import write_json, write_text
+from pipelines.params.train import model_dir
+from pipelines.tracking.registry import (
+    best_group,
+    champion_info,
+    group_scores,
+    promote_if_better,
+    tag_group,
+)
+from pipelines.tracking.runs import default_tracking_uri
+
+
+def load_run_records(models_dir: str | Path, task: str, variant: str,
+                     seeds: tuple[int, ...]) -> dict[int, dict]:
+    """``run.json`` of every seed of one (task, variant), with a clear error when one is missing."""
+    records = {}
+    for seed in seeds:
+        path = model_dir(models_dir, task, variant, seed) / "run.json"
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: not trained yet; run `dvc repro train` "
+                                    f"(or `python -m stages.train --task {task} --variant "
+                                    f"{variant} --seed {seed}`)")
+        records[seed] = json.loads(path.read_text())
+    return records
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,7 +65,8 @@ class CalibrationInputs:
     seed: int
 
 
-def calibrate_version(run: dict, best_dir: Path, variant: str, cal: CalibrationInputs) -> tuple[str, dict]:
+def calibrate_version(run: dict, best_dir: Path, variant: str, cal: CalibrationInputs,
+                      label: str | None = None) -> tuple[str, dict]:
     """Fit the temperature of one trained version on dev and register its trace model.
 
     Returns:
@@ -60,8 +89,9 @@ def calibrate_version(run: dict, best_dir: Path, variant: str, cal: CalibrationI
     client.log_metric(run["mlflow_run_id"], "calibration_temperature", result.temperature)
     for key in ("ece_before", "ece_after", "ece_after_heldout"):
         client.log_metric(run["mlflow_run_id"], f"dev_{key}", getattr(result, key))
-    png = plot_reliability(probs, labels, result.temperature, f"{task} / {variant} (dev)",
-                           cal.reports_dir / "calibration" / f"reliability_{task}_{variant}.png")
+    label = label or variant
+    png = plot_reliability(probs, labels, result.temperature, f"{task} / {label} (dev)",
+                           cal.reports_dir / "calibration" / f"reliability_{task}_{label}.png")
     client.log_artifact(run["mlflow_run_id"], str(png), "plots")
     version = log_trace_model(
         run_id=run["mlflow_run_id"], tracking_uri=tracking_uri,
@@ -87,57 +117,53 @@ def hand_over_to_calibrated(run: dict, calibrated: str, tracking_uri: str | None
     return True
 
 
-def register_all(tasks: tuple[str, ...], variants: tuple[str, ...], models_dir: str | Path,
-                 metric: str, tracking_uri: str | None = None,
-                 calibration: CalibrationInputs | None = None) -> dict:
-    report: dict = {"metric": metric, "tasks": {}}
-    for task in tasks:
-        promotions = []
-        for variant in variants:
-            run_path = Path(models_dir) / task / variant / "run.json"
-            if not run_path.exists():
-                raise FileNotFoundError(f"{run_path}: not trained yet; run `dvc repro train`")
-            run = json.loads(run_path.read_text())
-            version, figures = run["version"], None
-            if calibration is not None:
-                version, figures = calibrate_version(run, run_path.parent / "best", variant,
-                                                     calibration)
+def register_task(task: str, variants: tuple[str, ...], seeds: tuple[int, ...],
+                  models_dir: str | Path, metric: str, tracking_uri: str | None = None,
+                  calibration: CalibrationInputs | None = None) -> dict:
+    """Score, tag and promote the groups (variants) of one task; returns its report entry."""
+    records = {v: load_run_records(models_dir, task, v, seeds) for v in variants}
+    figures = {}
+    if calibration is not None:  # the groups are made of the calibrated trace versions
+        for variant, by_seed in records.items():
+            for seed, run in by_seed.items():
+                best = model_dir(models_dir, task, variant, seed) / "best"
+                version, figures[f"{variant}/seed{seed}"] = calibrate_version(
+                    run, best, variant, calibration, label=f"{variant}_seed{seed}")
                 hand_over_to_calibrated(run, version, tracking_uri or run.get("tracking_uri"))
-            promotion = promote_if_better(run["registered_model"], version, metric=metric,
-                                          tracking_uri=tracking_uri or run.get("tracking_uri"))
-            promotions.append({"variant": variant, **promotion.to_dict(),
-                               "trained_version": str(run["version"]), "calibration": figures})
-        name = promotions[-1]["registered_model"]
-        uri = tracking_uri or json.loads(
-            (Path(models_dir) / task / variants[-1] / "run.json").read_text()).get("tracking_uri")
-        report["tasks"][task] = {"champion": champion_info(name, metric=metric, tracking_uri=uri),
-                                 "promotions": promotions}
-    return report
+                by_seed[seed] = {**run, "trained_version": run["version"], "version": version}
+    first = records[variants[0]][seeds[0]]
+    name = first["registered_model"]
+    uri = tracking_uri or first.get("tracking_uri") or default_tracking_uri()
+    client = MlflowClient(tracking_uri=uri)
+    groups = []
+    for variant in variants:
+        score = group_scores(client, name, variant,
+                             {s: str(r["version"]) for s, r in records[variant].items()}, metric)
+        tag_group(client, name, score, metric)
+        groups.append(score)
+    winner = best_group(groups)
+    promotion = promote_if_better(name, winner.best_version, metric=metric, tracking_uri=uri,
+                                  score=winner.mean)
+    return {"rule": f"highest mean {metric} over seeds; champion = that group's best seed",
+            "calibration": figures,
+            "groups": [g.to_dict() for g in groups], "winner": winner.group,
+            "promotion": promotion.to_dict(),
+            "champion": champion_info(name, metric=metric, tracking_uri=uri)}
 
 
-def main() -> None:
-    params = load_params()
-    tp = params.train
-    data = Path(params.common.data_dir)
-    reports = Path(params.common.reports_dir)
-    calibration = CalibrationInputs(
-        dev_shards=shard_paths_for(data / "shards", "dev"), feature_dir=str(data / "features"),
-        features=dataclasses.asdict(params.features), reports_dir=reports, seed=params.common.seed)
-    report = register_all(tp.tasks, (tp.baseline_variant, *tp.variants), tp.models_dir,
-                          tp.select_metric, calibration=calibration)
-    write_json(reports / "registry.json", report)
-    write_calibration_report(report, reports / "calibration")
-    for task, entry in report["tasks"].items():
-        champ = entry["champion"]
-        print(f"{task}: champion {champ['registered_model']} v{champ['version']} "
-              f"({champ['variant']}, {tp.select_metric} {champ[tp.select_metric]:.2f})")
+def register_all(tasks: tuple[str, ...], variants: tuple[str, ...], seeds: tuple[int, ...],
+                 models_dir: str | Path, metric: str, tracking_uri: str | None = None,
+                 calibration: CalibrationInputs | None = None) -> dict:
+    return {"metric": metric, "seeds": list(seeds),
+            "tasks": {task: register_task(task, variants, seeds, models_dir, metric, tracking_uri,
+                                          calibration)
+                      for task in tasks}}
 
 
 def write_calibration_report(report: dict, out_dir: Path) -> None:
     """``calibration.json`` and a markdown table: temperature and dev ECE per trained model."""
-    rows = {f"{task}/{p['variant']}": p["calibration"]
-            for task, entry in report["tasks"].items() for p in entry["promotions"]
-            if p.get("calibration")}
+    rows = {f"{task}/{key}": figures for task, entry in report["tasks"].items()
+            for key, figures in (entry.get("calibration") or {}).items()}
     write_json(out_dir / "calibration.json", rows)
     lines = ["# Calibration (temperature scaling on dev)", "",
              "ECE: expected calibration error, 10 equal-width confidence bins. *held out*: dev "
@@ -153,6 +179,32 @@ def write_calibration_report(report: dict, out_dir: Path) -> None:
     write_text(out_dir / "calibration.md", "\n".join(lines) + "\n")
 
 
+
+
+
+def main() -> None:
+    """Move each task's ``champion`` alias to its best registered version."""
+    params = load_params()
+    tp = params.train
+    data = Path(params.common.data_dir)
+    reports = Path(params.common.reports_dir)
+    calibration = CalibrationInputs(
+        dev_shards=shard_paths_for(data / "shards", "dev"), feature_dir=str(data / "features"),
+        features=dataclasses.asdict(params.features), reports_dir=reports, seed=params.common.seed)
+    report = register_all(tp.tasks, (tp.baseline_variant, *tp.variants), tp.seeds,
+                          tp.models_dir, tp.select_metric, calibration=calibration)
+    write_json(reports / "registry.json", report)
+    write_calibration_report(report, reports / "calibration")
+    for task, entry in report["tasks"].items():
+        champ = entry["champion"]
+        for g in entry["groups"]:
+            print(f"{task}/{g['group']}: {tp.select_metric} {g['mean']:.2f} ± {g['std']:.2f} "
+                  f"(n={g['n']})")
+        print(f"{task}: champion {champ['registered_model']} v{champ['version']} "
+              f"({champ['variant']} seed {champ['seed']}, group mean "
+              f"{champ[f'group_mean_{tp.select_metric}']:.2f})")
+
+
 if __name__ == "__main__":
     with stage_process("register"):
-        main()
+        typer.run(main)

@@ -16,12 +16,13 @@ import time
 from pathlib import Path
 
 import torch
+import typer
 
-from pipelines.params import load_params
-from pipelines.corpus.report import summarize_manifest
-from pipelines.common.manifest import read_manifest, write_manifest
 from pipelines.codecs.resynthesize import build_resynth_manifest, load_zoo
-from stages._io import write_json
+from pipelines.common.io import write_json
+from pipelines.common.manifest import read_manifest, write_manifest
+from pipelines.corpus.report import summarize_manifest
+from pipelines.params import load_params
 from pipelines.common.process import stage_process
 
 
@@ -35,6 +36,7 @@ def _codecs(params, data_dir: Path):
 
 
 def main() -> None:
+    """The full clip manifest, bona fide + spoofed."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     params = load_params()
     cfg = params.resynthesize
@@ -65,4 +67,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     with stage_process("resynthesize"):
-        main()
+        typer.run(main)

@@ -3,6 +3,10 @@
     python -m stages.shard   # -> data/shards/<split>/shard-%06d.tar, data/shards/index.json,
                              #    reports/shards.json, metrics/shards.json
 
+``shard.train_lists: official`` (paper profile) writes each task's CodecFake+ list row for row
+(from data/corpus/lists.parquet); ``train.experiment: seen250`` keeps only training and dev
+clips with utterance id <= ``shard.seen_max_utt_id``.
+
 Rerunning after a crash keeps the finished shards (checked by sha256 against index.json).
 """
 
@@ -10,15 +14,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+import typer
+
+from pipelines.common.io import write_json
 from pipelines.common.manifest import read_manifest
-from pipelines.params import load_params
-from pipelines.dataset.shards import build_shards, shards_metrics, shards_report
+from pipelines.dataset.shards import build_shards, official_splits, shards_metrics, shards_report
 from pipelines.dataset.vad import read_vad
-from stages._io import write_json
+from pipelines.params import load_params
 from pipelines.common.process import stage_process
 
 
 def main() -> None:
+    """WebDataset shards per split from the clip manifest and VAD timestamps."""
     params = load_params()
     data = Path(params.common.data_dir)
     manifest_path, vad_path = data / "resynth" / "manifest.parquet", data / "vad" / "timestamps.parquet"
@@ -26,10 +34,20 @@ def main() -> None:
         if not path.exists():
             raise SystemExit(f"{path} not found: run `dvc repro {stage}` first")
     manifest = read_manifest(manifest_path)
+    official = None
+    if params.shard.train_lists == "official":
+        lists_path = data / "corpus" / "lists.parquet"
+        if not lists_path.exists():
+            raise SystemExit(f"{lists_path} not found: shard.train_lists: official needs "
+                             "corpus.source: codecfake_plus (run `dvc repro corpus`)")
+        official = official_splits(pd.read_parquet(lists_path),
+                                   params.corpus.codecfake_plus.task_lists, params.shard.tasks)
+    max_utt_id = params.shard.seen_max_utt_id if params.train.experiment == "seen250" else None
     reused: list[bool] = []
     index = build_shards(manifest, read_vad(vad_path), data / "shards", params.shard,
                          seed=params.common.seed, sample_rate_hz=params.common.sample_rate_hz,
-                         on_shard=lambda _result, was_reused: reused.append(was_reused))
+                         on_shard=lambda _result, was_reused: reused.append(was_reused),
+                         official=official, max_utt_id=max_utt_id)
     report = shards_report(index)
     write_json(Path(params.common.reports_dir) / "shards.json", report)
     write_json(Path("metrics") / "shards.json", shards_metrics(index))
@@ -45,4 +63,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     with stage_process("shard"):
-        main()
+        typer.run(main)

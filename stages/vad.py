@@ -7,14 +7,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import typer
+
+from pipelines.common.io import atomic_path, write_json
 from pipelines.common.manifest import read_manifest
-from pipelines.params import load_params
 from pipelines.dataset.vad import borrow_pair_segments, run_vad, vad_summary, write_vad
-from stages._io import atomic_path, write_json
+from pipelines.params import load_params
 from pipelines.common.process import stage_process
 
 
 def main() -> None:
+    """Silero-vad speech timestamps for every clip of the clip manifest."""
     params = load_params()
     data = Path(params.common.data_dir)
     manifest_path = data / "resynth" / "manifest.parquet"
@@ -38,4 +41,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     with stage_process("vad"):
-        main()
+        typer.run(main)

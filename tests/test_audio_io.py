@@ -55,3 +55,26 @@ def test_write_refuses_nan(tmp_path):
     with pytest.raises(ValueError, match="NaN"):
         write_audio(tmp_path / "x.flac", np.array([0.0, np.nan], np.float32))
     assert not (tmp_path / "x.flac").exists()
+
+
+def test_shard_bytes_follow_the_same_policy_and_name_the_member(tmp_path):
+    import io
+
+    buf = io.BytesIO()
+    sf.write(buf, np.zeros((160, 2), np.float32), 16000, format="FLAC")
+    with pytest.raises(AudioError, match=r"^shard-000001.tar:k1: 2 channels, expected mono"):
+        load_audio(buf.getvalue(), name="shard-000001.tar:k1")
+    buf = io.BytesIO()
+    sf.write(buf, _tone(), 16000, format="FLAC", subtype="PCM_16")
+    np.testing.assert_allclose(load_audio(buf.getvalue()), _tone(), atol=1 / 2**15)
+
+
+def test_downmix_averages_channels_only_when_asked(tmp_path):
+    path = tmp_path / "st.wav"
+    left, right = _tone(), np.zeros_like(_tone())
+    sf.write(path, np.stack([left, right], axis=1), 16000, subtype="FLOAT")
+    np.testing.assert_allclose(load_audio(path, channels="downmix"), left / 2, atol=1e-7)
+    with pytest.raises(AudioError, match="2 channels"):
+        load_audio(path)
+    with pytest.raises(AudioError, match="sample rate 16000 Hz, expected 8000 Hz"):
+        load_audio(path, sample_rate_hz=8000, channels="downmix")

@@ -79,7 +79,11 @@ def test_rm_sil_view_uses_vad_segments(shards):
     np.testing.assert_array_equal(view["wave"][half:2 * half], plain["wave"][:half])
 
 
-def _write_features(shards_dir: Path, feature_dir: Path, split: str, d: int = 8, drop_last: bool = False):
+def _write_features(shards_dir: Path, feature_dir: Path, split: str, d: int = 8,
+                    drop_last: bool = False) -> dict[str, float]:
+    """Feature shards mirroring ``split``; each clip's features are filled with a value of its
+    own (1, 2, 3, ... over the whole split), returned by WebDataset key."""
+    values: dict[str, float] = {}
     for path in shard_paths_for(shards_dir, split):
         keys = [s["__key__"] for s in wds.WebDataset(path, shardshuffle=False)]
         if drop_last:
@@ -87,17 +91,31 @@ def _write_features(shards_dir: Path, feature_dir: Path, split: str, d: int = 8,
         out = feature_dir / split / Path(path).name
         out.parent.mkdir(parents=True, exist_ok=True)
         with wds.TarWriter(str(out)) as sink:
-            for i, key in enumerate(keys):
+            for key in keys:
+                values[key] = float(len(values) + 1)
                 buf = io.BytesIO()
-                np.save(buf, np.full((128, d), i, dtype=np.float16))
+                np.save(buf, np.full((128, d), values[key], dtype=np.float16))
                 sink.write({"__key__": key, "npy": buf.getvalue()})
+    return values
 
 
 def test_feature_shards_are_joined_key_by_key(shards, tmp_path):
-    shards_dir, _ = shards
-    _write_features(shards_dir, tmp_path / "features", "dev")
-    batch = collate(list(make_dataset(shard_paths_for(shards_dir, "dev"), num_samples=N,
-                                      feature_dir=str(tmp_path / "features"))))
+    shards_dir, manifest = shards
+    values = _write_features(shards_dir, tmp_path / "features", "dev")
+    samples = list(make_dataset(shard_paths_for(shards_dir, "dev"), num_samples=N,
+                                feature_dir=str(tmp_path / "features")))
+    assert len(samples) == len(values) == 6
+    rows = manifest.set_index("key")
+    for sample in samples:
+        # the features written for this clip's key, not a neighbour's
+        np.testing.assert_array_equal(sample["whisper"], values[sample["key"].replace(".", "_")])
+        # the audio and labels of the same clip as the manifest row
+        row = rows.loc[sample["key"]]
+        assert sample["labels"]["aux"] == int(row["label_aux"])
+        source, _ = sf.read(row["path"], dtype="float32")
+        np.testing.assert_allclose(sample["wave"][: min(len(source), N)],
+                                   source[: min(len(source), N)], atol=1 / 2**15)
+    batch = collate(samples)
     assert batch["whisper"].shape == (6, 128, 8) and batch["whisper"].dtype == torch.float32
     assert batch["wave"].shape == (6, N) and batch["labels"]["aux"].dtype == torch.long
 
@@ -153,13 +171,13 @@ def test_corrupt_member_and_wrong_rate_clip(shards, tmp_path, caplog):
     sf.write(buf, np.zeros(4000, np.float32), 8000, format="FLAC")
     _rewrite_member(paths[0], "VALLE__0", "flac", buf.getvalue())
     _rewrite_member(paths[0], "MASKGCT__1", "flac", b"garbage")
-    with pytest.raises(ValueError, match="shard-000000.tar:MASKGCT__1: cannot decode audio"):
+    with pytest.raises(ValueError, match=r"shard-000000.tar:MASKGCT__1: unreadable audio \(Format not recognised"):
         list(make_dataset(paths, num_samples=N))
     with caplog.at_level(logging.WARNING):
         keys = _keys(make_dataset(paths, num_samples=N, on_error="skip"))
     assert sorted(keys) == ["MASKGCT__0", "VALLE__1"]
     assert "VALLE__0: sample rate 8000 Hz, expected 16000 Hz" in caplog.text
-    assert "MASKGCT__1: cannot decode audio" in caplog.text
+    assert "MASKGCT__1: unreadable audio" in caplog.text
 
 
 def test_shard_paths_for_unknown_split_names_the_splits(shards):

@@ -19,20 +19,40 @@ Y_PRED = [0, 0, 1, 1, 2, 2]
 
 
 def test_macro_f1_by_hand():
-    assert macro_f1(Y_TRUE, Y_PRED) == pytest.approx(100 * (0.8 + 0.5 + 2 / 3) / 3)  # 65.56
+    assert macro_f1(Y_TRUE, Y_PRED, 3) == pytest.approx(100 * (0.8 + 0.5 + 2 / 3) / 3)  # 65.56
 
 
 def test_weighted_f1_by_hand():
     # supports 3, 2, 1
-    assert weighted_f1(Y_TRUE, Y_PRED) == pytest.approx(100 * (0.8 * 3 + 0.5 * 2 + 2 / 3) / 6)
+    assert weighted_f1(Y_TRUE, Y_PRED, 3) == pytest.approx(100 * (0.8 * 3 + 0.5 * 2 + 2 / 3) / 6)
 
 
 def test_macro_and_weighted_differ_on_imbalanced_classes():
     y_true = [0] * 8 + [1, 2]
     y_pred = [0] * 8 + [0, 0]
     # class 0 F1 = 2*0.8*1/1.8 = 0.8889; classes 1, 2 F1 = 0
-    assert macro_f1(y_true, y_pred) == pytest.approx(100 * 0.8888889 / 3, rel=1e-6)
-    assert weighted_f1(y_true, y_pred) == pytest.approx(100 * 0.8888889 * 0.8, rel=1e-6)
+    assert macro_f1(y_true, y_pred, 3) == pytest.approx(100 * 0.8888889 / 3, rel=1e-6)
+    assert weighted_f1(y_true, y_pred, 3) == pytest.approx(100 * 0.8888889 * 0.8, rel=1e-6)
+
+
+def test_f1_is_over_the_task_classes():
+    # 4-class task, class 3 has neither clips nor predictions: left out, not counted as 0
+    assert macro_f1(Y_TRUE, Y_PRED, 4) == pytest.approx(macro_f1(Y_TRUE, Y_PRED, 3))
+    # class 3 predicted once but absent from y_true: counts with F1 0
+    # true 0 0 0 1 1 2 / pred 0 0 1 1 2 3: class 2 P 0/1 R 0/1 F1 0 -> (0.8 + 0.5 + 0 + 0) / 4
+    y_pred = [0, 0, 1, 1, 2, 3]
+    assert macro_f1(Y_TRUE, y_pred, 4) == pytest.approx(100 * (0.8 + 0.5 + 0 + 0) / 4)
+    with pytest.raises(ValueError, match="outside 0..2"):
+        macro_f1(Y_TRUE, y_pred, 3)
+
+
+def test_training_dev_metrics_use_the_same_f1():
+    import inspect
+
+    from pipelines.train import loop
+
+    source = inspect.getsource(loop.evaluate)
+    assert "macro_f1(y_true, y_pred, num_classes)" in source and "f1_score" not in source
 
 
 def test_confusion_matrix_rows_are_true_labels_and_sum_to_one():

@@ -77,22 +77,40 @@ def test_adapter_interface_16k_in_and_out(kind):
     assert out.shape == wave.shape and torch.isfinite(out).all()
 
 
+def _resynth(codec, wave: torch.Tensor) -> torch.Tensor:
+    torch.manual_seed(0)  # SNAC's decoder adds noise: the same draws for both models
+    with torch.inference_mode():
+        return codec.resynthesize(wave)
+
+
 @pytest.mark.slow
 def test_load_from_local_folder(tmp_path):
-    tiny_encodec().save_pretrained(tmp_path / "enc")
+    torch.manual_seed(1)
+    model = tiny_encodec().eval()
+    model.save_pretrained(tmp_path / "enc")
     codec = load_real_codec("encodec", tmp_path / "enc", bandwidth_kbps=3.0)
     assert isinstance(codec, EncodecAdapter) and codec.bandwidth == 3.0
-    assert codec.resynthesize(torch.zeros(1, 1600)).shape == (1, 1600)
+    wave = 0.1 * torch.randn(1, 1600, generator=torch.Generator().manual_seed(2))
+    out = _resynth(codec, wave)
+    assert out.shape == (1, 1600)
+    # the reloaded codec computes what the saved model computes, and another model does not
+    torch.testing.assert_close(out, _resynth(EncodecAdapter(model, 3.0), wave))
+    assert not torch.allclose(out, _resynth(EncodecAdapter(tiny_encodec().eval(), 3.0), wave))
 
 
 @pytest.mark.slow
 def test_load_snac_from_local_folder(tmp_path):
-    model = tiny_snac()
+    torch.manual_seed(1)
+    model = tiny_snac().eval()
     (tmp_path / "snac").mkdir()
     (tmp_path / "snac" / "config.json").write_text(json.dumps(SNAC_CONFIG))
     torch.save(model.state_dict(), tmp_path / "snac" / "pytorch_model.bin")
     codec = load_real_codec("snac", tmp_path / "snac")
-    assert codec.resynthesize(torch.zeros(1, 1600)).shape == (1, 1600)
+    wave = 0.1 * torch.randn(1, 1600, generator=torch.Generator().manual_seed(2))
+    out = _resynth(codec, wave)
+    assert out.shape == (1, 1600)
+    torch.testing.assert_close(out, _resynth(SnacAdapter(model), wave))
+    assert not torch.allclose(out, _resynth(SnacAdapter(tiny_snac().eval()), wave))
 
 
 @pytest.mark.parametrize("kind", ["encodec", "dac", "mimi", "snac"])

@@ -27,11 +27,11 @@ def _write(root, experiment, task, model, eval_set, labels, preds):
 def pred_root(tmp_path):
     root = tmp_path / "predictions"
     for model in ("w2v2_aasist", "sastnet_tuned"):
-        _write(root, "main", "aux", model, "test_seen", [0, 1], [0, 1])
-        _write(root, "main", "aux", model, "test_unseen", [2, 3], [2, 2])
-        _write(root, "main", "aux", model, "cosg_known", [0, 1], [0, 1])
-    _write(root, "main", "aux", "w2v2_aasist", "cosg_all", [0, 0, 0, 1], [0, 0, 1, 1])
-    _write(root, "main", "aux", "sastnet_tuned", "cosg_all", [0, 0, 1, 2, 3, 3],
+        _write(root, "full", "aux", model, "test_seen", [0, 1], [0, 1])
+        _write(root, "full", "aux", model, "test_unseen", [2, 3], [2, 2])
+        _write(root, "full", "aux", model, "cosg_known", [0, 1], [0, 1])
+    _write(root, "full", "aux", "w2v2_aasist", "cosg_all", [0, 0, 0, 1], [0, 0, 1, 1])
+    _write(root, "full", "aux", "sastnet_tuned", "cosg_all", [0, 0, 1, 2, 3, 3],
            [0, 0, 1, 2, 3, 3])
     _write(root, "seen250", "vq", "w2v2_aasist", "test_seen", [0, 1, 2, 3], [0, 1, 2, 3])
     _write(root, "seen250", "vq", "w2v2_aasist", "test_seen.rm_sil", [0, 1, 2, 3], [0, 1, 1, 1])
@@ -50,8 +50,9 @@ def test_table_i_cells_macro_and_weighted(pred_root):
     assert "macro F1 / weighted F1" in md and "weighted F1" in md.splitlines()[0]
     # w2v2_aasist, cosg_all: class 0 F1 0.8 (support 3), class 1 F1 2/3 (support 1)
     # CoRS = seen + unseen: labels 0 1 2 3 / preds 0 1 2 2 -> F1 1, 1, 2/3, 0
-    assert _row(md, "S-AUX") == ["S-AUX", "66.67 / 66.67", "100.00 / 100.00", "73.33 / 76.67"]
-    assert _row(md, "SASTNet (Tuned W2V2)")[3] == "100.00 / 100.00"
+    assert _row(md, "S-AUX") == ["S-AUX", "66.67 / 66.67 (n=1)", "100.00 / 100.00 (n=1)",
+                                 "73.33 / 76.67 (n=1)"]
+    assert _row(md, "SASTNet (Tuned W2V2)")[3] == "100.00 / 100.00 (n=1)"
     assert md.index("| Random |") < md.index("| S-AUX |") < md.index("| SASTNet")
 
 
@@ -65,8 +66,8 @@ def test_random_row_is_seeded(pred_root):
 def test_table_ii_difference(pred_root):
     md = table_ii(evaluate(load_predictions(pred_root)))
     # rm_sil: labels 0 1 2 3 / preds 0 1 1 1 -> F1 1, 0.5, 0, 0 -> 37.5
-    assert _row(md, "S-VQ") == ["S-VQ", "100.00 / 100.00", "37.50 / 37.50", "-62.50 / -62.50",
-                                "–", "–", "–"]
+    assert _row(md, "S-VQ") == ["S-VQ", "100.00 / 100.00 (n=1)", "37.50 / 37.50 (n=1)",
+                                "-62.50 / -62.50 (n=1)", "–", "–", "–"]
     assert "rm_sil - original" in md
 
 
@@ -88,19 +89,19 @@ def test_display_names():
 
 @pytest.mark.slow  # renders ~10 PNGs
 def test_write_evaluation_outputs(pred_root, tmp_path):
-    tables = write_evaluation(pred_root, tmp_path / "reports", tmp_path / "metrics", seed=1)
+    tables, _ = write_evaluation(pred_root, tmp_path / "reports", tmp_path / "metrics", seed=1)
     assert sorted(tables) == ["per_system", "table_i", "table_ii", "table_iii", "table_iv"]
     assert (tmp_path / "reports" / "tables" / "table_i.md").read_text() == tables["table_i"]
     everything = json.loads((tmp_path / "metrics" / "evaluation.json").read_text())
-    metrics = everything["main_aux"]
+    metrics = everything["full_aux"]
     assert metrics["w2v2_aasist/cosg_all/macro_f1"] == pytest.approx(73.3333, abs=1e-3)
     assert metrics["w2v2_aasist/cosg_all/weighted_f1"] == pytest.approx(76.6667, abs=1e-3)
     assert all(isinstance(v, (int, float)) for v in metrics.values())
     seen = everything["seen250_vq"]
     assert seen["w2v2_aasist/test_seen/rm_sil/macro_f1"] == 37.5
-    png = tmp_path / "reports" / "plots" / "cm_main_aux_w2v2_aasist_cosg_all.png"
+    png = tmp_path / "reports" / "plots" / "cm_full_aux_w2v2_aasist_cosg_all.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert (tmp_path / "reports" / "plots" / "cm_main_aux_w2v2_aasist_cors.png").exists()
+    assert (tmp_path / "reports" / "plots" / "cm_full_aux_w2v2_aasist_cors.png").exists()
 
 
 def test_flat_metrics_drop_nan(pred_root):
@@ -111,7 +112,7 @@ def test_flat_metrics_drop_nan(pred_root):
 
 
 def test_predictions_missing_columns_are_named(tmp_path):
-    path = tmp_path / "vq" / "m" / "main" / "cosg_all.parquet"
+    path = tmp_path / "vq" / "m" / "full" / "cosg_all.parquet"
     path.parent.mkdir(parents=True)
     pd.DataFrame({"key": ["a"], "label_vq": [0], "prob_0": [1.0]}).to_parquet(path)
     with pytest.raises(ValueError, match=r"lack column\(s\) prob_1, prob_2, prob_3"):
@@ -132,9 +133,9 @@ def test_bin_table_eer(tmp_path):
     # one-hot probs: prob_0 = 0.95 for predicted bona fide, 0.05 otherwise
     # labels 0 0 1 1 / preds 0 1 1 1 -> bona fide scores .95 .05, spoof .05 .05:
     # threshold .05 accepts all (FRR 0, FAR 1); threshold .95: FRR 1/2, FAR 0 -> EER 25
-    _write(root, "main", "bin", "sastnet", "cosg_all", [0, 0, 1, 1], [0, 1, 1, 1])
+    _write(root, "full", "bin", "sastnet", "cosg_all", [0, 0, 1, 1], [0, 1, 1, 1])
     md = table_bin(evaluate(load_predictions(root)))
-    assert _row(md, "SASTNet") == ["SASTNet", "–", "–", "25.00"]
+    assert _row(md, "SASTNet") == ["SASTNet", "–", "–", "25.00 (n=1)"]
     assert "EER" in md.splitlines()[0]
 
 
@@ -143,7 +144,7 @@ def test_seen250_only_run_still_gets_tables_i_and_iv(tmp_path):
     _write(root, "seen250", "aux", "sastnet", "test_seen", [0, 1], [0, 1])
     _write(root, "seen250", "aux", "sastnet", "test_unseen", [0, 2], [0, 1])
     _write(root, "seen250", "aux", "sastnet", "cosg_all", [0, 3], [0, 3])
-    tables = write_evaluation(root, tmp_path / "reports", tmp_path / "metrics", seed=1)
+    tables, _ = write_evaluation(root, tmp_path / "reports", tmp_path / "metrics", seed=1)
     assert sorted(tables) == ["table_i", "table_ii", "table_iii", "table_iv"]
     assert "utt. id <= 250 only" in tables["table_i"]
     assert "| SASTNet |" in tables["table_i"]

@@ -48,6 +48,6 @@ def test_write_evaluation_writes_the_per_system_table(tmp_path):
     from stages.evaluate import write_evaluation
 
     _write(tmp_path / "pred", "m_mae", fooled_by="zoo_a")
-    tables = write_evaluation(tmp_path / "pred", tmp_path / "reports", tmp_path / "metrics", 0)
+    tables, _ = write_evaluation(tmp_path / "pred", tmp_path / "reports", tmp_path / "metrics", 0)
     written = (tmp_path / "reports" / "tables" / "per_system.md").read_text()
     assert written == tables["per_system"] and "| zoo_a | None | 10 | 0.0 |" in written

@@ -29,10 +29,10 @@ from tqdm import tqdm
 from transformers.audio_utils import mel_filter_bank
 
 from pipelines.common.audio_io import AudioError, load_audio
+from sastnet.audio import SAMPLE_RATE_HZ
+from sastnet.taxonomy import TASKS
 
 __all__ = ["clip_features", "fingerprint_report", "log_mel_mean"]
-
-TASKS = ("vq", "aux", "dec", "bin")
 
 
 @lru_cache(maxsize=4)
@@ -41,7 +41,7 @@ def _mel_filters(n_mels: int, sample_rate_hz: int) -> np.ndarray:
                            norm="slaney", mel_scale="slaney").T.astype(np.float32)
 
 
-def log_mel_mean(wave: np.ndarray, n_mels: int = 64, sample_rate_hz: int = 16000) -> np.ndarray:
+def log_mel_mean(wave: np.ndarray, n_mels: int = 64, sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:
     """Mean over time of a log-mel spectrogram (25 ms windows, 10 ms hop)."""
     _, _, spec = stft(wave, fs=sample_rate_hz, nperseg=400, noverlap=240, nfft=512)
     power = (np.abs(spec) ** 2).astype(np.float32)  # (257, frames)

@@ -25,6 +25,8 @@ import torch
 from scipy.signal import resample_poly
 from torch import Tensor, nn
 
+from sastnet.audio import SAMPLE_RATE_HZ
+
 __all__ = [
     "KINDS",
     "DacAdapter",
@@ -37,7 +39,6 @@ __all__ = [
     "real_codec_entry",
 ]
 
-SAMPLE_RATE_HZ = 16000
 
 
 class RealCodecUnavailable(RuntimeError):
@@ -152,7 +153,11 @@ def _load_transformers(kind: str, source: str, allow_download: bool) -> nn.Modul
 
 
 def _load_snac(source: str, allow_download: bool) -> nn.Module:
-    from snac import SNAC
+    try:
+        from snac import SNAC
+    except ImportError:
+        raise ImportError("resynthesize.real_codecs kind 'snac' needs the package snac: "
+                          "`pip install -e \".[snac]\"`") from None
 
     if os.path.isdir(source):
         return SNAC.from_pretrained(source)

@@ -26,9 +26,16 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from pipelines.common.audio_io import AudioError, audio_duration_s, load_audio, write_audio
+from pipelines.common.audio_io import (
+    AudioError,
+    audio_duration_s,
+    audio_problem,
+    load_audio,
+    write_audio,
+)
 from pipelines.corpus.report import summarize_manifest
 from pipelines.corpus.synthetic import to_manifest_frame
+from sastnet.audio import SAMPLE_RATE_HZ
 from sastnet.taxonomy import Taxonomy
 
 __all__ = [
@@ -38,12 +45,12 @@ __all__ = [
     "generate_cosg",
     "load_bonafide",
     "load_zoo",
+    "match_level",
     "resynthesize_codec",
     "select_bonafide",
 ]
 
 log = logging.getLogger(__name__)
-SAMPLE_RATE_HZ = 16000
 
 
 class Resynthesizer(Protocol):
@@ -143,6 +150,27 @@ def _spoof_row(bona: pd.Series, entry: CodecEntry, path: Path, taxonomy: Taxonom
     return row
 
 
+def match_level(wave: np.ndarray, reference: np.ndarray, max_peak: float = 0.999) -> np.ndarray:
+    """``wave`` scaled to the RMS level of ``reference`` (its bona fide source).
+
+    The small codecs change the level of what they resynthesize, so loudness alone told codecs
+    apart (stage fingerprint): a shortcut a model could take instead of the codec traces.
+    One gain over the whole clip keeps the codec's own dynamics. When that gain would push a
+    peak past ``max_peak`` (the FLAC file would clip), the gain is lowered to just fit, and the
+    clip ends up quieter than its source. A silent output (RMS 0) is returned unchanged.
+    """
+    wave = np.asarray(wave, dtype=np.float32)
+    rms_out = float(np.sqrt(np.mean(np.square(wave, dtype=np.float64))))
+    rms_ref = float(np.sqrt(np.mean(np.square(np.asarray(reference), dtype=np.float64))))
+    if rms_out == 0.0 or rms_ref == 0.0:
+        return wave
+    gain = rms_ref / rms_out
+    peak = float(np.max(np.abs(wave)))
+    if peak * gain > max_peak:
+        gain = max_peak / peak
+    return (wave * gain).astype(np.float32)
+
+
 @torch.inference_mode()
 def resynthesize_codec(entry: CodecEntry, bona: pd.DataFrame, waves: dict[str, np.ndarray],
                        taxonomy: Taxonomy, out_dir: str | Path, *, batch_size: int = 8,
@@ -169,18 +197,13 @@ def resynthesize_codec(entry: CodecEntry, bona: pd.DataFrame, waves: dict[str, n
             wave = out[i, :lengths[i]]
             if not np.isfinite(wave).all():
                 raise ValueError(f"codec {entry.name} produced NaN/inf for {k}")
+            wave = match_level(wave, waves[k])  # no loudness shortcut between codecs
             write_audio(path_of[k], wave, SAMPLE_RATE_HZ)
     return [_spoof_row(todo.loc[k], entry, path_of[k], taxonomy) for k in todo.index]
 
 
 def _readable(path: Path) -> bool:
-    if not path.exists():
-        return False
-    try:
-        load_audio(path)
-        return True
-    except AudioError:
-        return False
+    return audio_problem(path) is None
 
 
 @torch.inference_mode()

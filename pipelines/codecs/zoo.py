@@ -15,20 +15,20 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
-import soundfile as sf
 import torch
 from tqdm.auto import tqdm
 
+from pipelines.common.audio_io import AudioError, load_audio
+from pipelines.common.io import atomic_path, write_json
 from pipelines.params.codecs import CodecsParams
+from sastnet.audio import SAMPLE_RATE_HZ
 from sastnet.codecs.codec import NeuralCodec, build_codec, save_codec
 from sastnet.codecs.losses import matched_noise, mel_distance, si_snr
 from sastnet.codecs.semantic import load_teacher
@@ -38,7 +38,6 @@ from sastnet.codecs.zoo_spec import ZOO_CODECS
 from sastnet.taxonomy import BONAFIDE
 
 log = logging.getLogger(__name__)
-SAMPLE_RATE_HZ = 16000
 
 
 def load_split_audio(manifest_path: str | Path, split: str, max_clips: int | None = None,
@@ -57,33 +56,11 @@ def load_split_audio(manifest_path: str | Path, split: str, max_clips: int | Non
         rows = rows.sample(max_clips, random_state=seed)
     waves = []
     for path in rows.path:
-        try:
-            wave, rate = sf.read(path, dtype="float32", always_2d=True)
-        except (OSError, RuntimeError, sf.LibsndfileError) as err:
-            log.warning("skipping %s: unreadable (%s)", path, err)
-            continue
-        if rate != SAMPLE_RATE_HZ:
-            log.warning("skipping %s: %d Hz, expected %d Hz (resample it)", path, rate,
-                        SAMPLE_RATE_HZ)
-            continue
-        wave = wave.mean(1)  # stereo -> mono
-        if len(wave) == 0 or not np.isfinite(wave).all():
-            log.warning("skipping %s: empty or non-finite audio", path)
-            continue
-        waves.append(wave)
+        try:  # any speech trains a codec: a stereo clip is down-mixed, not rejected
+            waves.append(load_audio(path, channels="downmix"))
+        except AudioError as err:
+            log.warning("skipping %s", err)
     return waves
-
-
-def _atomic_save(save: Callable[[Path], None], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save(Path(tmp))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def dev_batch(waves: list[np.ndarray], clips: int, clip_s: float) -> list[torch.Tensor]:
@@ -159,7 +136,8 @@ def train_zoo_codec(name: str, params: CodecsParams, out_dir: str | Path,
 
     def on_checkpoint(stage: str, step: int, model: NeuralCodec) -> None:
         path = out / f"{stage}.pt"
-        _atomic_save(lambda p: save_codec(model, p, name=name, stage=stage, step=step), path)
+        with atomic_path(path) as tmp:
+            save_codec(model, tmp, name=name, stage=stage, step=step)
         checkpoints[stage] = str(path)
         by_checkpoint[stage] = {"step": step, **resynthesis_quality(model, dev)}
 
@@ -191,13 +169,14 @@ def train_zoo_codec(name: str, params: CodecsParams, out_dir: str | Path,
                             steps=params.lm_steps, seq_frames=params.lm_seq_frames, seed=seed,
                             speaker_bank=speakers, progress=progress, desc=f"{name} lm")
         path = out / "token_lm.pt"
-        _atomic_save(lambda p: save_token_lm(lm, p, codec=name), path)
+        with atomic_path(path) as tmp:
+            save_token_lm(lm, tmp, codec=name)
         record["token_lm"] = str(path)
         record["token_lm_loss"] = lm.final_loss
         record["token_lm_seconds"] = time.perf_counter() - start
     record["cpu_seconds"] = time.process_time() - cpu0
     record["fingerprint"] = fingerprint
-    _atomic_save(lambda p: p.write_text(json.dumps(record, indent=2) + "\n"), out / "record.json")
+    write_json(out / "record.json", record)
     return record
 
 

@@ -14,14 +14,17 @@ stage can log a per-file skip reason and carry on. ``write_audio`` writes 16-bit
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import soundfile as sf
 
-__all__ = ["AudioError", "audio_duration_s", "load_audio", "write_audio"]
+from pipelines.common.io import atomic_path
+from sastnet.audio import SAMPLE_RATE_HZ
+
+__all__ = ["AudioError", "audio_duration_s", "audio_problem", "load_audio", "write_audio"]
 
 
 class AudioError(ValueError):
@@ -38,45 +41,73 @@ class AudioError(ValueError):
         return {"path": self.path, "reason": self.reason, "fix": self.fix}
 
 
-def load_audio(path: str | Path, expected_sr: int = 16000) -> np.ndarray:
-    """Read one clip as float32 mono samples in [-1, 1].
+def load_audio(source: str | Path | bytes, *, sample_rate_hz: int = SAMPLE_RATE_HZ,
+               channels: Literal["mono", "downmix"] = "mono", name: str | None = None) -> np.ndarray:
+    """Read one clip (a file, or the encoded bytes of a shard member) as float32 mono samples.
+
+    The one audio policy of the project:
+
+    * rate: exactly ``sample_rate_hz``; another rate is an error, never resampled silently (a
+      wrong rate usually means the wrong file list);
+    * channels: ``"mono"`` (default) rejects multi-channel audio, because a stereo file in a
+      16 kHz mono corpus is a sign of a wrong source; ``"downmix"`` averages the channels
+      (training the codec zoo, where any speech will do);
+    * samples: at least one, all finite (NaN or inf is an error);
+    * format: anything libsndfile reads (FLAC, WAV, OGG, ...).
 
     Args:
-        path: any format libsndfile reads (FLAC, WAV, OGG, ...).
-        expected_sr: the sample rate the caller needs; other rates are an error, not resampled
-            silently, because a wrong rate usually means the wrong file list.
-
-    Returns:
-        1-D float32 array.
+        source: a path, or encoded audio bytes.
+        name: how errors name ``source`` (default: the path; ``"<bytes>"`` for bytes), e.g.
+            ``"shard-000003.tar:key"``.
 
     Raises:
-        AudioError: missing, unreadable, empty, multi-channel, wrong rate, or non-finite samples.
+        AudioError: missing, unreadable, empty, multi-channel (``"mono"``), wrong rate, or
+            non-finite samples; it names the file and the fix.
     """
-    path = Path(path)
-    if not path.exists():
-        raise AudioError(path, "file not found", "check the manifest path and the data folder")
-    if path.stat().st_size == 0:
-        raise AudioError(path, "empty file (0 bytes)", "re-create or remove this clip")
+    is_bytes = isinstance(source, (bytes, bytearray))
+    where = name if name is not None else "<bytes>" if is_bytes else str(source)
+    if not is_bytes:
+        path = Path(source)
+        if not path.exists():
+            raise AudioError(where, "file not found",
+                             "check the manifest path and the data folder, or rerun the stage "
+                             "that writes it")
+        if path.stat().st_size == 0:
+            raise AudioError(where, "empty file (0 bytes)", "re-create or remove this clip")
     try:
-        wave, sr = sf.read(str(path), dtype="float32", always_2d=True)
+        wave, sr = sf.read(io.BytesIO(source) if is_bytes else str(source), dtype="float32",
+                           always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
-        raise AudioError(path, f"unreadable audio ({err})",
-                         "re-encode it as 16 kHz mono FLAC/WAV or remove it") from None
-    if wave.shape[1] != 1:
-        raise AudioError(path, f"{wave.shape[1]} channels, expected mono",
+        detail = str(err).split(": ", 1)[-1] if is_bytes else str(err)  # not the BytesIO repr
+        raise AudioError(where, f"unreadable audio ({detail})",
+                         f"re-encode it as {sample_rate_hz} Hz mono FLAC/WAV or remove it") from None
+    if sr != sample_rate_hz:
+        raise AudioError(where, f"sample rate {sr} Hz, expected {sample_rate_hz} Hz",
+                         f"resample it, e.g. `sox in.wav -r {sample_rate_hz} out.flac`")
+    if wave.shape[1] != 1 and channels == "mono":
+        raise AudioError(where, f"{wave.shape[1]} channels, expected mono",
                          "down-mix to one channel, e.g. `sox in.wav -c 1 out.flac`")
-    if sr != expected_sr:
-        raise AudioError(path, f"sample rate {sr} Hz, expected {expected_sr} Hz",
-                         f"resample it, e.g. `sox in.wav -r {expected_sr} out.flac`")
-    wave = wave[:, 0]
+    wave = wave.mean(axis=1) if wave.shape[1] != 1 else wave[:, 0]
     if wave.size == 0:
-        raise AudioError(path, "no samples", "re-create or remove this clip")
+        raise AudioError(where, "no samples", "re-create or remove this clip")
     if not np.isfinite(wave).all():
-        raise AudioError(path, "NaN or infinite samples", "re-create this clip from its source")
-    return np.ascontiguousarray(wave)
+        raise AudioError(where, "NaN or infinite samples", "re-create this clip from its source")
+    return np.ascontiguousarray(wave, dtype=np.float32)
 
 
-def write_audio(path: str | Path, wave: np.ndarray, sample_rate_hz: int = 16000) -> None:
+def audio_problem(path: str | Path, **policy) -> AudioError | None:
+    """What keeps ``path`` from passing ``load_audio(path, **policy)``; None when it passes.
+
+    For a rerun deciding whether a file a crashed run left behind is finished.
+    """
+    try:
+        load_audio(path, **policy)
+    except AudioError as err:
+        return err
+    return None
+
+
+def write_audio(path: str | Path, wave: np.ndarray, sample_rate_hz: int = SAMPLE_RATE_HZ) -> None:
     """Write mono float samples as 16-bit FLAC (clipped to [-1, 1]), atomically."""
     path = Path(path)
     wave = np.asarray(wave, dtype=np.float32)
@@ -84,15 +115,8 @@ def write_audio(path: str | Path, wave: np.ndarray, sample_rate_hz: int = 16000)
         raise ValueError(f"{path}: expected a non-empty 1-D wave, got shape {wave.shape}")
     if not np.isfinite(wave).all():
         raise ValueError(f"{path}: refusing to write NaN or infinite samples")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         sf.write(tmp, np.clip(wave, -1.0, 1.0), sample_rate_hz, format="FLAC", subtype="PCM_16")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def audio_duration_s(path: str | Path) -> float:

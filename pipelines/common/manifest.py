@@ -11,8 +11,6 @@ stage never works on a manifest another stage wrote wrongly.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipelines.common.io import atomic_path
 from sastnet.taxonomy import TASKS, num_classes
 
 CLIP_SCHEMA = pa.schema([
@@ -113,16 +112,8 @@ def write_manifest(df: pd.DataFrame, path: str | Path) -> None:
     """Validate ``df`` and write it as Parquet with ``CLIP_SCHEMA``, atomically."""
     validate_manifest(df)
     table = _to_table(df)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def read_manifest(path: str | Path) -> pd.DataFrame:

@@ -6,8 +6,13 @@
 ``sastnet.taxonomy`` (never from the lists' label columns: those are only cross-checked, and
 each disagreement is counted), finds the audio under ``audio_root`` and reads its duration
 from the header (``verify_audio: full`` also decodes every file, in parallel, so a truncated
-file fails here rather than in the shard stage). Splits: the training lists give ``train``, the dev lists ``dev``, CoRS_ALL and
-CoSG_ALL ``test``. See docs/codecfake_plus.md for the layout and the release's defects.
+file fails here rather than in the shard stage). Splits: the training lists give ``train``, the
+dev lists ``dev``, the test lists, CoRS_ALL and CoSG_ALL ``test``. The manifest has one row per
+clip (a bona fide clip is in all three balanced lists); which official list each row came from,
+in the list's own order, is kept in a second table (``list_table``, written as
+``data/corpus/lists.parquet``), from which the shard stage rebuilds the official lists row for
+row (``shard.train_lists: official``).
+See docs/codecfake_plus.md for the layout and the release's defects.
 """
 
 from __future__ import annotations
@@ -65,6 +70,8 @@ class IngestLog:
     bad_audio: list[str] = field(default_factory=list)  # skipped (on_bad_audio: skip)
     dropped_with_source: list[str] = field(default_factory=list)  # spoofs of a skipped bona fide
     audio_formats: Counter = field(default_factory=Counter)  # "16000 Hz x 1 ch" -> clips
+    # (list file, split, line number, key) of every row of the 7-column lists, in file order
+    list_rows: list[tuple[str, str, int, str]] = field(default_factory=list)
 
     def disagree(self, list_name: str, task: str, source: str, detail: str) -> None:
         self.disagreements[f"{list_name} {task}"] += 1
@@ -166,6 +173,8 @@ def _collect(lists: list[tuple[str, str, str]], p: CodecFakePlusParams, tax: Tax
                 unknown.setdefault(str(err), row.source)
                 continue
             _cross_check(row, {t: rec[f"label_{t}"] for t in TASKS}, name, log)
+            if kind == "train":
+                log.list_rows.append((name, split, int(row.source.rsplit(":", 1)[1]), rec["key"]))
             rec["lists"] = {name}
             old = records.get(rec["key"])
             if old is None:
@@ -276,6 +285,7 @@ def read_release_lists(p: CodecFakePlusParams, taxonomy: Taxonomy | None = None
     tax, log = taxonomy or Taxonomy(), IngestLog()
     lists = [(n, "train", "train") for n in p.train_lists]
     lists += [(n, "train", "dev") for n in p.dev_lists]
+    lists += [(n, "train", "test") for n in p.test_lists]
     lists += [(p.cors_list, "cors", "test"), (p.cosg_list, "cosg", "test")]
     records = _collect(lists, p, tax, log)
     seen_rows = _collect([(p.cosg_seen_list, "cosg_seen", "test")], p, tax, log)
@@ -296,6 +306,17 @@ def read_release_lists(p: CodecFakePlusParams, taxonomy: Taxonomy | None = None
         rec["text"] = None
         del rec["lists"]
     return sorted(records.values(), key=lambda r: (r["subset"], r["split"], r["key"])), log
+
+
+LIST_COLUMNS = ("list", "split", "line", "key")
+
+
+def list_table(log: IngestLog) -> pd.DataFrame:
+    """The rows of every 7-column official list, in file order: ``list``, ``split``, ``line``
+    (1-based line number in that file), ``key`` (the manifest key of the clip)."""
+    df = pd.DataFrame(log.list_rows, columns=list(LIST_COLUMNS))
+    df["line"] = df["line"].astype("int64")
+    return df.sort_values(["list", "line"], kind="stable").reset_index(drop=True)
 
 
 def prepare_codecfake_plus(p: CodecFakePlusParams,

@@ -29,8 +29,7 @@ import pandas as pd
 from scipy.signal import lfilter
 from tqdm import tqdm
 
-from pipelines.common.audio_io import AudioError, audio_duration_s, load_audio, write_audio
-from pipelines.params.corpus_synthetic import SyntheticCorpusParams
+from pipelines.common.audio_io import audio_duration_s, audio_problem, write_audio
 from pipelines.corpus.synthesis.sentences import build_sentences
 from pipelines.corpus.synthesis.voices import (
     SPEAKER_POOL,
@@ -40,11 +39,12 @@ from pipelines.corpus.synthesis.voices import (
     synthesize,
     synthesize_many,
 )
+from pipelines.params.corpus_synthetic import SyntheticCorpusParams
+from sastnet.audio import SAMPLE_RATE_HZ
 
 __all__ = ["MANIFEST_COLUMNS", "ClipPlan", "build_synthetic_corpus", "plan_corpus", "render_clip"]
 
 log = logging.getLogger(__name__)
-SAMPLE_RATE_HZ = 16000
 MANIFEST_COLUMNS = ("key", "path", "speaker", "utt_id", "text", "codec", "subset", "split", "seen",
                     "pair_key", "codec_seen", "label_vq", "label_aux", "label_dec", "label_bin",
                     "duration_s")
@@ -126,14 +126,10 @@ def render_clip(plan: ClipPlan, cfg: SyntheticCorpusParams,
 
 def _is_done(path: Path) -> bool:
     """A rerun after a crash keeps finished clips that read back fine."""
-    if not path.exists():
-        return False
-    try:
-        load_audio(path)
-        return True
-    except AudioError as err:
-        log.warning("re-creating %s", err)
-        return False
+    problem = audio_problem(path)
+    if problem is not None and path.exists():
+        log.warning("re-creating %s", problem)
+    return problem is None
 
 
 def _chunks(plans: list[ClipPlan], festival_chunk: int = 10) -> list[list[ClipPlan]]:

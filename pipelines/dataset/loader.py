@@ -29,7 +29,8 @@ import torch
 import webdataset as wds
 from webdataset.tariterators import tarfile_samples
 
-from pipelines.common.clip_audio import decode_clip
+from pipelines.common.audio_io import load_audio
+from sastnet.audio import SAMPLE_RATE_HZ
 from sastnet.crop import repeat_crop
 from sastnet.silence import rm_sil as remove_silence
 from sastnet.taxonomy import TASKS
@@ -63,22 +64,33 @@ def _feature_path(url: str, feature_dir: str) -> str:
     return str(Path(feature_dir) / url_path.parent.name / url_path.name)
 
 
-def _read_shards(src: Iterable[dict], feature_dir: str | None, handler) -> Iterator[dict]:
-    """Samples of each shard; with ``feature_dir``, joined with its feature shard key by key."""
+def _join_features(audio: Iterator[dict], url: str, feature_dir: str, member: str,
+                   handler) -> Iterator[dict]:
+    """``audio`` samples with the ``npy`` of the feature shard mirroring ``url`` as ``member``."""
+    feature_url = _feature_path(url, feature_dir)
+    if not Path(feature_url).exists():
+        raise FileNotFoundError(f"{feature_url}: feature shard for {url} not found "
+                                "(run `dvc repro features`)")
+    features = tarfile_samples([{"url": feature_url}], handler=handler)
+    for sample, feats in _zip_strict(audio, features, url, feature_url):
+        yield {**sample, member: feats["npy"]}
+
+
+def _read_shards(src: Iterable[dict], feature_dir: str | None, handler,
+                 view_dirs: tuple[str, ...] = ()) -> Iterator[dict]:
+    """Samples of each shard; with ``feature_dir``, joined with its feature shard key by key;
+    with ``view_dirs``, also with the feature shard of each augmented view (``npy_v<k>``)."""
     for shard in src:
         url = shard["url"]
         audio = tarfile_samples([{"url": url}], handler=handler)
         if feature_dir is None:
             yield from audio
             continue
-        feature_url = _feature_path(url, feature_dir)
         try:
-            if not Path(feature_url).exists():
-                raise FileNotFoundError(f"{feature_url}: feature shard for {url} not found "
-                                        "(run `dvc repro features`)")
-            features = tarfile_samples([{"url": feature_url}], handler=handler)
-            for sample, feats in _zip_strict(audio, features, url, feature_url):
-                yield {**sample, "npy": feats["npy"]}
+            joined = _join_features(audio, url, feature_dir, "npy", handler)
+            for k, view_dir in enumerate(view_dirs):
+                joined = _join_features(joined, url, view_dir, f"npy_v{k}", handler)
+            yield from joined
         except Exception as exn:  # noqa: BLE001 - the handler decides: raise or log and skip
             if not handler(exn):
                 break
@@ -99,13 +111,13 @@ def _zip_strict(audio: Iterator[dict], features: Iterator[dict], url: str, featu
         raise ValueError(f"{feature_url} has more samples than {url} (first extra {extra['__key__']!r})")
 
 
-def decode_sample(sample: dict, *, num_samples: int, rm_sil: bool, sample_rate_hz: int = 16000) -> dict:
+def decode_sample(sample: dict, *, num_samples: int, rm_sil: bool, sample_rate_hz: int = SAMPLE_RATE_HZ) -> dict:
     """Raw tar members -> ``{"key", "wave", "labels", "meta"[, "whisper"]}``."""
     where = f"{sample.get('__url__', '?')}:{sample['__key__']}"
     if "flac" not in sample or "json" not in sample:
         raise ValueError(f"{where}: sample lacks a .flac or .json member (has {sorted(sample)})")
     meta = json.loads(sample["json"])
-    wave = decode_clip(sample["flac"], sample_rate_hz, name=where)
+    wave = load_audio(sample["flac"], sample_rate_hz=sample_rate_hz, name=where)
     meta["rm_sil_fallback"] = False
     if rm_sil:
         speech = remove_silence(wave, meta.get("vad", []))
@@ -116,18 +128,26 @@ def decode_sample(sample: dict, *, num_samples: int, rm_sil: bool, sample_rate_h
     out = {"key": meta["key"], "wave": repeat_crop(wave, num_samples).astype(np.float32, copy=False),
            "labels": {t: int(meta[f"label_{t}"]) for t in TASKS}, "meta": meta}
     if "npy" in sample:
-        feats = np.load(io.BytesIO(sample["npy"]), allow_pickle=False)
-        if feats.ndim != 2 or feats.shape[0] != FEATURE_ROWS:
-            raise ValueError(f"{where}: Whisper features of shape {feats.shape}, expected ({FEATURE_ROWS}, d)")
-        out["whisper"] = feats.astype(np.float32)
+        out["whisper"] = _load_features(sample["npy"], where)
+    views = sorted((m for m in sample if m.startswith("npy_v")), key=lambda m: int(m[5:]))
+    if views:  # Whisper features of the seeded RawBoost views (sastnet.augment.rawboost_view)
+        out["whisper_views"] = [_load_features(sample[m], f"{where} ({m})") for m in views]
     return out
+
+
+def _load_features(blob: bytes, where: str) -> np.ndarray:
+    feats = np.load(io.BytesIO(blob), allow_pickle=False)
+    if feats.ndim != 2 or feats.shape[0] != FEATURE_ROWS:
+        raise ValueError(f"{where}: Whisper features of shape {feats.shape}, expected ({FEATURE_ROWS}, d)")
+    return feats.astype(np.float32)
 
 
 def make_dataset(shard_paths: list[str], *, num_samples: int, rm_sil: bool = False,
                  shuffle_buffer: int = 0, seed: int = 0, feature_dir: str | None = None,
                  split_by_node: bool = True, split_by_worker: bool = True,
                  on_error: Literal["raise", "skip"] = "raise",
-                 rank: int | None = None, world_size: int | None = None) -> wds.DataPipeline:
+                 rank: int | None = None, world_size: int | None = None,
+                 view_dirs: tuple[str, ...] = ()) -> wds.DataPipeline:
     """A WebDataset pipeline (an ``IterableDataset``) over ``shard_paths``.
 
     Args:
@@ -137,6 +157,8 @@ def make_dataset(shard_paths: list[str], *, num_samples: int, rm_sil: bool = Fal
         shuffle_buffer: 0 keeps shard and sample order; > 0 shuffles the shard list with ``seed``
             (same on every rank) and samples in a buffer of this size. Pass ``seed + epoch``.
         feature_dir: root of feature shards mirroring the audio shards; adds ``whisper``.
+        view_dirs: roots of the feature shards of K augmented views (``features.augmented_views``,
+            ``pipelines.whisper.views``); adds ``whisper_views`` (K arrays). Needs ``feature_dir``.
         split_by_node: deal shards to ranks (``RANK``/``WORLD_SIZE`` env, torch.distributed, or
             the explicit ``rank``/``world_size``).
         split_by_worker: deal each rank's shards to its DataLoader workers.
@@ -162,7 +184,10 @@ def make_dataset(shard_paths: list[str], *, num_samples: int, rm_sil: bool = Fal
             stages.append(wds.split_by_node)
     if split_by_worker:
         stages.append(wds.split_by_worker)
-    stages.append(partial(_read_shards, feature_dir=feature_dir, handler=handler))
+    if view_dirs and feature_dir is None:
+        raise ValueError("view_dirs need feature_dir (the clean features)")
+    stages.append(partial(_read_shards, feature_dir=feature_dir, handler=handler,
+                          view_dirs=tuple(view_dirs)))
     if shuffle_buffer > 0:
         stages.append(wds.shuffle(shuffle_buffer, initial=min(shuffle_buffer, 100), seed=seed))
     stages.append(wds.map(partial(decode_sample, num_samples=num_samples, rm_sil=rm_sil), handler=handler))

@@ -24,9 +24,9 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
-from sastnet.taxonomy import BONAFIDE
+from sastnet.taxonomy import BONAFIDE, TASKS
 
-STRATEGIES = ("vq", "aux", "dec", "bin")
+STRATEGIES = TASKS  # a training list is balanced for one task's classes
 
 
 def _least_used(options: list, counts: Counter, rng: np.random.Generator):

@@ -21,11 +21,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -34,36 +31,17 @@ import pandas as pd
 import webdataset as wds
 from tqdm import tqdm
 
-from pipelines.common.clip_audio import ClipError, load_clip
-from pipelines.params.shard import ShardParams
+from pipelines.common.audio_io import AudioError
+from pipelines.common.clip_audio import load_clip
+from pipelines.common.io import atomic_path, file_sha256, write_json
 from pipelines.dataset.sampling import balanced_pairs
+from pipelines.params.shard import ShardParams
+from sastnet.audio import SAMPLE_RATE_HZ
 from sastnet.taxonomy import BONAFIDE, TASKS
 
 log = logging.getLogger(__name__)
 INDEX_NAME = "index.json"
 SHARD_PATTERN = "shard-%06d.tar"
-
-
-@contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """A temporary file beside ``path``, renamed onto it only if the block succeeds.
-
-    (Same contract as ``stages/_io.atomic_path``; pipelines/ must not import stages/.)
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def write_json(path: Path, data) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
 
 
 def sample_key(key: str) -> str:
@@ -95,27 +73,120 @@ def _singles(rows: pd.DataFrame) -> list[list[dict]]:
     return [[record] for record in rows.sort_values("key", kind="stable").to_dict("records")]
 
 
-def plan_splits(manifest: pd.DataFrame, cfg: ShardParams, seed: int) -> list[SplitPlan]:
-    """Which clips go to which split (see docs/shards.md), in write order."""
+def _official_units(keys: list[str], by_key: dict[str, dict], name: str) -> list[list[dict]]:
+    """Units of an official list in file order: a bona fide row and the spoof of the same
+    utterance right after it form a pair (as the release writes them), other rows stand alone.
+    Keys the manifest lacks (audio skipped by ``on_bad_audio: skip``) leave their unit out."""
+    rows = [by_key.get(k) for k in keys]
+    units: list[list[dict]] = []
+    i = missing = 0
+    while i < len(rows):
+        row, nxt = rows[i], rows[i + 1] if i + 1 < len(rows) else None
+        pair = (row is not None and nxt is not None and row["codec"] == BONAFIDE
+                and nxt["codec"] != BONAFIDE and nxt["pair_key"] == row["pair_key"])
+        if pair:
+            units.append([row, nxt])
+            i += 2
+            continue
+        if row is None:
+            missing += 1
+        else:
+            units.append([row])
+        i += 1
+    if missing:
+        log.warning("%s: %d listed clips are not in the manifest (skipped audio), left out",
+                    name, missing)
+    return units
+
+
+def _max_utt(units: list[list[dict]], max_utt_id: int | None) -> list[list[dict]]:
+    """Units whose clips all have a numeric utterance id <= ``max_utt_id`` (None: all units)."""
+    if max_utt_id is None:
+        return units
+    return [u for u in units if all(pd.notna(r["utt_id"]) and int(r["utt_id"]) <= max_utt_id
+                                    for r in u)]
+
+
+def plan_splits(manifest: pd.DataFrame, cfg: ShardParams, seed: int,
+                official: dict[str, list[str]] | None = None,
+                max_utt_id: int | None = None) -> list[SplitPlan]:
+    """Which clips go to which split (see docs/shards.md), in write order.
+
+    Args:
+        official: ``shard.train_lists: official`` only: split name (``train-<task>``,
+            ``dev-<task>``, ``test_list-<task>``) -> the keys of that official list in file
+            order (``official_splits``). Those splits are the lists, row for row.
+        max_utt_id: the ``seen250`` experiment: training and dev clips with a larger (or no)
+            numeric utterance id are left out, for either corpus; test sets are never filtered.
+    """
     cors = manifest[manifest["subset"] == "CoRS"]
     train = _seen_pool(cors[cors["split"] == "train"])
     dev = _seen_pool(cors[cors["split"] == "dev"])
+    if max_utt_id is not None:
+        train = train[pd.to_numeric(train["utt_id"], errors="coerce") <= max_utt_id]
+        dev = dev[pd.to_numeric(dev["utt_id"], errors="coerce") <= max_utt_id]
     test = cors[cors["split"] == "test"]
     cosg = manifest[manifest["subset"] == "CoSG"]
-    plans = [SplitPlan(f"train-{t}", _pairs(balanced_pairs(train, t, seed)), True) for t in cfg.tasks]
+    if cfg.train_lists == "official":
+        if official is None:
+            raise ValueError("shard.train_lists: official needs the official lists "
+                             "(data/corpus/lists.parquet from corpus.source: codecfake_plus)")
+        by_key = {r["key"]: r for r in manifest.to_dict("records")}
+        listed = {name: _max_utt(_official_units(keys, by_key, name), max_utt_id)
+                  if not name.startswith("test_list") else _official_units(keys, by_key, name)
+                  for name, keys in official.items()}
+        plans = [SplitPlan(f"train-{t}", listed[f"train-{t}"], True) for t in cfg.tasks]
+    else:
+        listed = {}
+        plans = [SplitPlan(f"train-{t}", _pairs(balanced_pairs(train, t, seed)), True)
+                 for t in cfg.tasks]
     if cfg.full_train:
         shuffled = train.sort_values("key").iloc[np.random.default_rng(seed).permutation(len(train))]
         plans.append(SplitPlan("train", [[r] for r in shuffled.to_dict("records")]))
     if cfg.dev_strategy == "all":
         plans.append(SplitPlan("dev", _singles(dev)))
+    elif listed:  # the release selects every task on its AUX dev list (dev_mult_learn.txt)
+        plans.append(SplitPlan("dev", listed[f"dev-{cfg.dev_strategy}"], True))
     else:
         plans.append(SplitPlan("dev", _pairs(balanced_pairs(dev, cfg.dev_strategy, seed)), True))
+    for name, units in listed.items():  # each task's own dev list and official test list
+        if not name.startswith("train-"):
+            plans.append(SplitPlan(name, units, name.startswith("dev-")))
     utt = pd.to_numeric(test["utt_id"], errors="coerce")
     plans.append(SplitPlan("test_seen", _singles(test[utt <= cfg.seen_max_utt_id])))
     plans.append(SplitPlan("test_unseen", _singles(test[utt > cfg.seen_max_utt_id])))
     plans.append(SplitPlan("cosg_known", _singles(cosg[cosg["codec_seen"].astype(bool)])))
     plans.append(SplitPlan("cosg_all", _singles(cosg)))
     return plans
+
+
+def official_splits(lists: pd.DataFrame, task_lists: dict[str, str], tasks: tuple[str, ...],
+                    ) -> dict[str, list[str]]:
+    """Split name -> keys in file order, from ``data/corpus/lists.parquet`` (``list_table``).
+
+    ``train-<task>`` and ``dev-<task>`` are ``train_<list>`` / ``dev_<list>`` of
+    ``task_lists[task]``; ``test_list-<task>`` is ``test_<list>`` when that list was read.
+    Raises ValueError naming the list and the params key when a train/dev list was not read.
+    """
+    out: dict[str, list[str]] = {}
+    read = set(lists["list"])
+    for task in tasks:
+        stem = task_lists.get(task)
+        if stem is None:
+            raise ValueError(f"corpus.codecfake_plus.task_lists has no list for task {task!r} "
+                             f"(shard.tasks lists it)")
+        for prefix, split, key in (("train_", "train", "train_lists"), ("dev_", "dev", "dev_lists"),
+                                   ("test_", "test_list", "test_lists")):
+            name = prefix + stem
+            if name not in read:
+                if split == "test_list":
+                    continue
+                raise ValueError(f"{name}: the official {split} list of task {task} was not read; "
+                                 f"add it to corpus.codecfake_plus.{key} and rerun "
+                                 f"`dvc repro corpus`")
+            rows = lists[lists["list"] == name].sort_values("line", kind="stable")
+            out[f"{split}-{task}"] = rows["key"].tolist()
+    return out
 
 
 def chunk_units(units: list[list[dict]], samples_per_shard: int) -> list[list[list[dict]]]:
@@ -174,18 +245,10 @@ def content_hasher() -> Callable[[Path], str]:
 
     def content(path: Path) -> str:
         if path not in seen:
-            seen[path] = sha256_file(path) if path.is_file() else "missing"
+            seen[path] = file_sha256(path) if path.is_file() else "missing"
         return seen[path]
 
     return content
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass
@@ -216,8 +279,8 @@ def write_shard(path: Path, shard: list[list[dict]], vad: dict[str, list], sampl
                     break
                 try:
                     _, flac = load_clip(str(row["path"]), sample_rate_hz)
-                except ClipError as err:
-                    failed = (row, err.reason, err.detail)
+                except AudioError as err:
+                    failed = (row, err.reason, f"{err.reason} ({err.fix})")
                     break
                 record = sample_record(row, vad[row["key"]])
                 members.append((row, {"__key__": sample_key(row["key"]), "flac": flac,
@@ -238,7 +301,7 @@ def write_shard(path: Path, shard: list[list[dict]], vad: dict[str, list], sampl
                 codecs[str(row["codec"])] += 1
                 for t in TASKS:
                     labels[t][str(int(row[f"label_{t}"]))] += 1
-    return ShardResult(rel, samples, sha256_file(path), plan,
+    return ShardResult(rel, samples, file_sha256(path), plan,
                        {t: dict(sorted(c.items())) for t, c in labels.items()},
                        dict(sorted(codecs.items())), no_speech, rejected)
 
@@ -273,19 +336,23 @@ def _summarize(results: list[ShardResult]) -> dict:
 
 
 def build_shards(manifest: pd.DataFrame, vad: pd.DataFrame, shards_dir: str | Path, cfg: ShardParams,
-                 seed: int, sample_rate_hz: int = 16000,
-                 on_shard: Callable[[ShardResult, bool], None] | None = None) -> dict:
+                 seed: int, sample_rate_hz: int = SAMPLE_RATE_HZ,
+                 on_shard: Callable[[ShardResult, bool], None] | None = None,
+                 official: dict[str, list[str]] | None = None,
+                 max_utt_id: int | None = None) -> dict:
     """Plan every split, write (or keep) its shards, and return the index written to ``index.json``.
 
-    ``on_shard(result, reused)`` is called after each shard (progress, tests).
+    ``on_shard(result, reused)`` is called after each shard (progress, tests); ``official`` and
+    ``max_utt_id`` as in ``plan_splits``.
     """
     shards_dir = Path(shards_dir)
     shards_dir.mkdir(parents=True, exist_ok=True)
     previous = _previous_shards(load_index(shards_dir))
     segments = {str(k): [list(map(int, s)) for s in segs]
                 for k, segs in zip(vad["key"], vad["segments"])}
-    plans = plan_splits(manifest, cfg, seed)
-    index = {"format": 1, "complete": False, "seed": seed, "params": asdict(cfg), "splits": {}}
+    plans = plan_splits(manifest, cfg, seed, official, max_utt_id)
+    index = {"format": 1, "complete": False, "seed": seed, "params": asdict(cfg),
+             "max_utt_id": max_utt_id, "splits": {}}
     planned_files: set[str] = set()
     total = sum(len(chunk_units(p.units, cfg.samples_per_shard)) for p in plans)
     content = content_hasher()
@@ -298,7 +365,7 @@ def build_shards(manifest: pd.DataFrame, vad: pd.DataFrame, shards_dir: str | Pa
                 fingerprint = _fingerprint(shard, segments, content)
                 old, path = previous.get(rel), shards_dir / rel
                 reused = bool(old and old["plan"] == fingerprint and path.exists()
-                              and sha256_file(path) == old["sha256"])
+                              and file_sha256(path) == old["sha256"])
                 result = (ShardResult(**old) if reused else
                           write_shard(path, shard, segments, sample_rate_hz, fingerprint, rel))
                 results.append(result)

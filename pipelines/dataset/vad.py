@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from pipelines.common.audio_io import AudioError, load_audio
 from pipelines.params.vad import VadParams
+from sastnet.audio import SAMPLE_RATE_HZ
 from sastnet.silence import speech_fraction
 
 VAD_SCHEMA = pa.schema([
@@ -60,7 +61,7 @@ def _stamps_kwargs(cfg: VadParams, sample_rate_hz: int) -> dict:
             "min_silence_duration_ms": cfg.min_silence_duration_ms, "speech_pad_ms": cfg.speech_pad_ms}
 
 
-def speech_segments(wave, model, cfg: VadParams, sample_rate_hz: int = 16000) -> list[list[int]]:
+def speech_segments(wave, model, cfg: VadParams, sample_rate_hz: int = SAMPLE_RATE_HZ) -> list[list[int]]:
     """``[start, end)`` speech regions of one clip, in samples (silero's reference path)."""
     import torch
     from silero_vad import get_speech_timestamps
@@ -93,7 +94,7 @@ def length_groups(lengths: list[int], forward_batch: int, max_padding: float = M
     return groups
 
 
-def speech_segments_batch(waves: list, model, cfg: VadParams, sample_rate_hz: int = 16000,
+def speech_segments_batch(waves: list, model, cfg: VadParams, sample_rate_hz: int = SAMPLE_RATE_HZ,
                           max_padding: float = MAX_PADDING) -> list[list[list[int]]]:
     """``speech_segments`` for many clips at once: identical output, 3-6x faster on CPU
     (``benchmarks/vad_batching.py``).
@@ -108,7 +109,7 @@ def speech_segments_batch(waves: list, model, cfg: VadParams, sample_rate_hz: in
     import torch
     from silero_vad.utils_vad import get_speech_timestamps_from_probs
 
-    window = 512 if sample_rate_hz == 16000 else 256
+    window = 512 if sample_rate_hz == SAMPLE_RATE_HZ else 256
     out: list[list[list[int]]] = [[] for _ in waves]
     for group in length_groups([len(w) for w in waves], cfg.forward_batch, max_padding):
         batch = torch.zeros(len(group), max(len(waves[i]) for i in group))
@@ -136,7 +137,7 @@ def vad_batch(clips: list[tuple[str, str]], cfg: dict, sample_rate_hz: int) -> l
     records, readable, waves = [], [], []
     for key, path in clips:
         try:
-            waves.append(load_audio(path, sample_rate_hz))
+            waves.append(load_audio(path, sample_rate_hz=sample_rate_hz))
             readable.append(len(records))
             records.append({"key": key, "error": None})
         except AudioError as err:
@@ -166,7 +167,7 @@ def init_ray(num_cpus: int) -> bool:
     return True
 
 
-def run_vad(manifest: pd.DataFrame, cfg: VadParams, sample_rate_hz: int = 16000) -> pd.DataFrame:
+def run_vad(manifest: pd.DataFrame, cfg: VadParams, sample_rate_hz: int = SAMPLE_RATE_HZ) -> pd.DataFrame:
     """Speech timestamps for every clip of ``manifest`` (columns ``key``, ``path``).
 
     Returns a frame with ``VAD_COLUMNS`` in manifest order.
@@ -193,7 +194,7 @@ def run_vad(manifest: pd.DataFrame, cfg: VadParams, sample_rate_hz: int = 16000)
     return frame.sort_values("key", key=lambda s: s.map(order)).reset_index(drop=True)
 
 
-def borrow_pair_segments(frame: pd.DataFrame, manifest: pd.DataFrame, sample_rate_hz: int = 16000,
+def borrow_pair_segments(frame: pd.DataFrame, manifest: pd.DataFrame, sample_rate_hz: int = SAMPLE_RATE_HZ,
                          max_length_diff_ms: float = 20.0) -> pd.DataFrame:
     """Time-aligned resyntheses take the speech regions of their bona fide source clip.
 

@@ -2,7 +2,8 @@
 
 The paper's tables give one F1 per evaluation set; a reader cannot see from them whether one
 codec drags the score down. This table splits every set by the system that made each clip
-(the ``codec`` column ``pipelines.evaluate.predict`` writes), for the original (not rm_sil) view:
+(the ``codec`` column ``pipelines.evaluate.predict`` writes), for the original (not rm_sil) view,
+the seeds of a model pooled:
 
     reports/tables/per_system.md   (written by ``stages.evaluate``)
 
@@ -27,8 +28,13 @@ SET_TITLES = {"cors": "CoRS test, per codec", "cosg_all": "CoSG (All), per gener
 def load_system_predictions(pred_root: str | Path) -> pd.DataFrame:
     """Every original-view prediction with a ``codec`` column, as one long frame."""
     frames = []
-    for path in sorted(Path(pred_root).glob("*/*/*/*.parquet")):
-        task, model, experiment = path.parts[-4:-1]
+    root = Path(pred_root)
+    # <task>/<model>/<experiment>/ (one run) or <task>/<model>/seed<k>/<experiment>/ (seeds:
+    # pooled, so a system's n counts clips x seeds)
+    paths = [(p, p.parts[-4:-1]) for p in sorted(root.glob("*/*/*/*.parquet"))]
+    paths += [(p, (p.parts[-5], p.parts[-4], p.parts[-2]))
+              for p in sorted(root.glob("*/*/seed*/*/*.parquet"))]
+    for path, (task, model, experiment) in paths:
         name = path.name[: -len(".parquet")]
         if task not in TASKS or name.endswith(".rm_sil"):
             continue

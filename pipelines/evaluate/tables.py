@@ -1,6 +1,7 @@
 """The paper's result tables as markdown, from ``pipelines.evaluate.scoring`` results.
 
-Every F1 cell shows **macro F1 / weighted F1** (percent); each caption says so. The official
+Every F1 cell shows **macro F1 / weighted F1** (percent) as mean ± std over the training
+seeds with their number n (``pipelines.evaluate.seeds``); each caption says so. The official
 SASTNet evaluation computes the weighted F1 (scikit-learn ``average="weighted"``); the paper's
 tables only say "F1", so both are shown (docs/evaluation.md).
 
@@ -16,8 +17,11 @@ from __future__ import annotations
 import math
 
 from pipelines.evaluate.scoring import CORS, RANDOM, EvalResult
+from sastnet.taxonomy import TRACING_TASKS
+from pipelines.evaluate.seeds import SeedStats, aggregate, format_stats
 
-F1_NOTE = ("Each cell: macro F1 / weighted F1 (%). The official SASTNet evaluation reports the "
+F1_NOTE = ("Each cell: macro F1 / weighted F1 (%), mean ± sample std over n training seeds "
+           "(n in brackets; no ± for one seed). The official SASTNet evaluation reports the "
            "weighted F1; the macro F1 weighs every class equally.")
 
 # model name (the folder under predictions/<experiment>/<task>/) -> how the paper names it
@@ -44,7 +48,7 @@ SEEN250_NOTE = (" The models of this run were trained on CoRS Train utt. id <= 2
 
 
 def _train_note(experiment: str) -> str:
-    return "" if experiment == "main" else SEEN250_NOTE
+    return f" Experiment: {experiment}." + ("" if experiment == "full" else SEEN250_NOTE)
 
 
 def _base(model: str) -> tuple[str, str]:
@@ -61,36 +65,40 @@ def display_name(model: str, task: str) -> str:
     return name + SUFFIXES.get(suffix, suffix.replace("_", " "))
 
 
-def _order(model: str) -> tuple:
+def model_sort_key(model: str) -> tuple:
     base, suffix = _base(model)
     rank = list(DISPLAY).index(base) if base in DISPLAY else len(DISPLAY)
     return rank, list(SUFFIXES).index(suffix) if suffix in SUFFIXES else -1, model
 
 
+F1Pair = tuple[SeedStats, SeedStats]  # (macro F1, weighted F1) over seeds
+
+
 class _Index:
     def __init__(self, results: list[EvalResult]):
-        self.by = {(r.experiment, r.task, r.model, r.eval_set, r.rm_sil): r.metrics
-                   for r in results}
+        self.by = aggregate(results)
 
     def models(self, experiment: str, task: str, only: set[str] | None = None) -> list[str]:
         found = {k[2] for k in self.by if k[0] == experiment and k[1] == task}
         if only is not None:
             found = {m for m in found if _base(m)[0] in only}
-        return sorted(found, key=_order)
+        return sorted(found, key=model_sort_key)
 
-    def f1(self, experiment, task, model, eval_set, rm_sil=False) -> tuple[float, float] | None:
+    def f1(self, experiment, task, model, eval_set, rm_sil=False) -> F1Pair | None:
         m = self.by.get((experiment, task, model, eval_set, rm_sil))
         return None if m is None else (m["macro_f1"], m["weighted_f1"])
 
 
-def _cell(pair: tuple[float, float] | None) -> str:
-    if pair is None or any(math.isnan(v) for v in pair):
+def _cell(pair: F1Pair | None) -> str:
+    """``macro mean ± std / weighted mean ± std (n=k)``."""
+    if pair is None or any(s.n == 0 or math.isnan(s.mean) for s in pair):
         return MISSING
-    return f"{pair[0]:.2f} / {pair[1]:.2f}"
+    return f"{format_stats(pair[0])} / {format_stats(pair[1])} (n={min(s.n for s in pair)})"
 
 
-def _diff(a, b) -> tuple[float, float] | None:
-    return None if a is None or b is None else (b[0] - a[0], b[1] - a[1])
+def _diff(a: F1Pair | None, b: F1Pair | None) -> F1Pair | None:
+    """``b - a`` per seed (the seeds pair the two views), then over seeds."""
+    return None if a is None or b is None else (b[0].minus(a[0]), b[1].minus(a[1]))
 
 
 def _markdown(header: list[str], rows: list[list[str]]) -> str:
@@ -103,7 +111,7 @@ def _checks(model: str) -> list[str]:
     return ["✓" if m in mods else "" for m in ("W2V2", "MAE", "Whisper")]
 
 
-def table_i(results: list[EvalResult], experiment: str = "main") -> str:
+def table_i(results: list[EvalResult], experiment: str = "full") -> str:
     """Table I: F1 per task, rows = models, columns = CoRS / CoSG (kn. codec) / CoSG (All)."""
     idx = _Index(results)
     sets = (CORS, "cosg_known", "cosg_all")
@@ -126,7 +134,7 @@ def table_ii(results: list[EvalResult], experiment: str = "seen250") -> str:
     for s in ("Seen", "Unseen"):
         header += [f"{s} original", f"{s} rm_sil", f"{s} diff"]
     rows = []
-    for task in ("vq", "aux", "dec"):
+    for task in TRACING_TASKS:
         for m in idx.models(experiment, task, only={"w2v2_aasist"}):
             row = [display_name(m, task)]
             for s in ("test_seen", "test_unseen"):
@@ -154,7 +162,7 @@ def table_iii(results: list[EvalResult], experiment: str = "seen250", task: str 
     return caption + "\n\n" + _markdown(header, rows) + "\n"
 
 
-def table_iv(results: list[EvalResult], experiment: str = "main", task: str = "aux") -> str:
+def table_iv(results: list[EvalResult], experiment: str = "full", task: str = "aux") -> str:
     """Table IV: ablation (AUX) on CoRS / CoSG (kn.) / CoSG (All), with the Random row."""
     idx = _Index(results)
     sets = (CORS, "cosg_known", "cosg_all")
@@ -168,7 +176,7 @@ def table_iv(results: list[EvalResult], experiment: str = "main", task: str = "a
     return caption + "\n\n" + _markdown(header, rows) + "\n"
 
 
-def table_bin(results: list[EvalResult], experiment: str = "main") -> str:
+def table_bin(results: list[EvalResult], experiment: str = "full") -> str:
     """Spoof detection (BIN): EER per model and evaluation set, as the official release scores it."""
     idx = _Index(results)
     sets = (CORS, "cosg_known", "cosg_all")
@@ -177,11 +185,12 @@ def table_bin(results: list[EvalResult], experiment: str = "main") -> str:
         cells = []
         for s in sets:
             metrics = idx.by.get((experiment, "bin", m, s, False))
-            ok = metrics is not None and not math.isnan(metrics["eer"])
-            cells.append(f"{metrics['eer']:.2f}" if ok else MISSING)
+            eer = metrics.get("eer") if metrics else None
+            ok = eer is not None and eer.n > 0
+            cells.append(f"{format_stats(eer)} (n={eer.n})" if ok else MISSING)
         rows.append([display_name(m, "bin")] + cells)
     caption = ("**Spoof detection (BIN).** EER (%, lower is better), bona fide as the target "
-               "class, scored with the bona fide probability.")
+               "class, scored with the bona fide probability; mean ± sample std over n seeds.")
     return caption + "\n\n" + _markdown(["Model"] + [SET_NAMES[s] for s in sets], rows) + "\n"
 
 
@@ -191,7 +200,7 @@ def render_tables(results: list[EvalResult]) -> dict[str, str]:
     out = {}
     # Tables I and IV come from full-train models; a run with only utt-id <= 250 models shows
     # them from those, saying so in the caption.
-    overall = "main" if "main" in experiments else "seen250" if "seen250" in experiments else None
+    overall = "full" if "full" in experiments else "seen250" if "seen250" in experiments else None
     if overall is not None:
         out["table_i"] = table_i(results, overall)
         out["table_iv"] = table_iv(results, overall)

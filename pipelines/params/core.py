@@ -34,7 +34,8 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
-def _convert(value: Any, tp: Any, key: str) -> Any:
+def convert(value: Any, tp: Any, key: str) -> Any:
+    """``value`` as type ``tp`` (lists become tuples, dataclasses are built); ``key`` names it."""
     origin = get_origin(tp)
     if tp is Any:
         return value
@@ -53,7 +54,7 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
             if arg is type(None):
                 continue
             try:
-                return _convert(value, arg, key)
+                return convert(value, arg, key)
             except ParamsError as err:
                 errors.append(str(err))
         raise ParamsError(f"{key}: {value!r} does not fit {tp}" + (f" ({errors[0]})" if errors else ""))
@@ -64,14 +65,14 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
         if origin is tuple and args and args[-1] is not Ellipsis:
             if len(args) != len(value):
                 raise ParamsError(f"{key}: expected {len(args)} items, got {len(value)}")
-            return tuple(_convert(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+            return tuple(convert(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
         item = args[0] if args else Any
-        return tuple(_convert(v, item, f"{key}[{i}]") for i, v in enumerate(value))
+        return tuple(convert(v, item, f"{key}[{i}]") for i, v in enumerate(value))
     if origin is dict:
         if not isinstance(value, dict):
             raise ParamsError(f"{key}: expected a mapping, got {type(value).__name__}")
         k_tp, v_tp = get_args(tp) or (Any, Any)
-        return {_convert(k, k_tp, key): _convert(v, v_tp, f"{key}.{k}") for k, v in value.items()}
+        return {convert(k, k_tp, key): convert(v, v_tp, f"{key}.{k}") for k, v in value.items()}
     if dataclasses.is_dataclass(tp):
         return from_dict(tp, value, key)
     if tp is bool:
@@ -113,7 +114,7 @@ def from_dict(cls: type[T], data: Any, key: str) -> T:
     for name, field in fields.items():
         sub = f"{key}.{name}"
         if name in data:
-            kwargs[name] = _convert(data[name], hints[name], sub)
+            kwargs[name] = convert(data[name], hints[name], sub)
         elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
             raise ParamsError(f"{sub}: missing (expected {_type_name(hints[name])})")
     try:

@@ -25,6 +25,10 @@ class FeaturesParams:
     # features of the loader's speech-only view (rm_sil=True), for the paper's silence
     # experiment; write them to another directory (pipelines.whisper.features --rm-sil --out-dir ...)
     rm_sil: bool = False
+    # K seeded RawBoost views per training clip whose Whisper features are precomputed
+    # (pipelines.whisper.views), so Whisper sees the augmented audio as in the release; the
+    # loader picks the view matching the waveform it augments. 0 = Whisper on clean audio.
+    augmented_views: int = 0
 
     def __post_init__(self) -> None:
         check(self.actors >= 1, "actors", f"must be >= 1, got {self.actors}")
@@ -35,3 +39,4 @@ class FeaturesParams:
         check(self.fast_seconds >= 5.12, "fast_seconds",
               f"must be >= 5.12 (256 encoder frames), got {self.fast_seconds}")
         check(bool(self.model), "model", "give a Whisper directory or hub id")
+        check(self.augmented_views >= 0, "augmented_views", f"must be >= 0, got {self.augmented_views}")

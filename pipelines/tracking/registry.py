@@ -1,9 +1,13 @@
 """The MLflow model registry: the ``champion`` alias of ``sastnet-<task>`` moves only on merit.
 
-Every training registers a version (``pipelines.train.driver``); ``promote_if_better``
-compares the candidate's dev metric (the ``best_<metric>`` of its run) with the current
-champion's and moves the alias only when the candidate is strictly better, so rerunning an
-older or worse model never demotes a good one. Serve the champion with
+Every training registers a version (``pipelines.train.driver``), tagged with its variant and
+seed. Models are judged as groups: a group is one variant trained once per seed, and its
+score is the **mean** dev metric over its seeds (``group_scores``), so one lucky seed cannot
+win. ``tag_group`` records each version's seed and its group's mean, std and n as version
+tags; ``promote_if_better`` moves the alias to the best seed's version of the winning group
+only when the group's mean strictly beats the current champion's (its group mean tag, or its
+own score for a version registered without one), so rerunning an older or worse model never
+demotes a good one. Serve the champion with
 ``mlflow.pyfunc.load_model("models:/sastnet-aux@champion")``.
 
     python -m stages.register        # all trained (task, variant), writes reports/registry.json
@@ -11,8 +15,10 @@ older or worse model never demotes a good one. Serve the champion with
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
+import numpy as np
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -25,14 +31,64 @@ CHAMPION = "champion"
 class Promotion:
     registered_model: str
     candidate_version: str
-    candidate_score: float
+    candidate_score: float  # what was compared: the group's mean over seeds
     previous_champion: str | None
-    previous_score: float | None
+    previous_score: float | None  # the champion's group mean (or own score without one)
     promoted: bool
     champion_version: str
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class GroupScore:
+    """One variant over its seeds: the dev metric of each seed's version, mean, sample std."""
+
+    group: str  # the variant
+    versions: dict  # seed -> registered version
+    scores: dict  # seed -> dev metric
+    mean: float
+    std: float  # sample std (ddof=1); nan for one seed
+    n: int
+
+    @property
+    def best_seed(self) -> int:
+        """The seed with the highest score (the lowest seed on a tie)."""
+        return max(sorted(self.scores), key=lambda s: self.scores[s])
+
+    @property
+    def best_version(self) -> str:
+        return str(self.versions[self.best_seed])
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "best_seed": self.best_seed, "best_version": self.best_version}
+
+
+def group_scores(client: MlflowClient, name: str, group: str, versions: dict[int, str],
+                 metric: str) -> GroupScore:
+    """Mean and spread of ``metric`` over the versions (one per seed) of one group."""
+    if not versions:
+        raise ValueError(f"{name}: group {group!r} has no versions")
+    scores = {seed: version_score(client, name, v, metric) for seed, v in versions.items()}
+    arr = np.array(list(scores.values()), dtype=np.float64)
+    return GroupScore(group, dict(versions), scores, float(arr.mean()),
+                      float(arr.std(ddof=1)) if len(arr) > 1 else math.nan, len(arr))
+
+
+def tag_group(client: MlflowClient, name: str, score: GroupScore, metric: str) -> None:
+    """Record on every version of the group its seed and the group's mean / std / n."""
+    for seed, version in score.versions.items():
+        for key, value in {"seed": seed, "group": score.group,
+                           f"group_mean_{metric}": f"{score.mean:.4f}",
+                           f"group_std_{metric}": f"{score.std:.4f}",
+                           "group_n": score.n}.items():
+            client.set_model_version_tag(name, str(version), key, str(value))
+
+
+def best_group(scores: list[GroupScore]) -> GroupScore:
+    """The group with the highest mean (the first listed on a tie: the baseline)."""
+    return max(enumerate(scores), key=lambda item: (item[1].mean, -item[0]))[1]
 
 
 def version_score(client: MlflowClient, name: str, version: str, metric: str) -> float:
@@ -66,7 +122,7 @@ def check_origin(client: MlflowClient, name: str, version: str, experiment: str)
     got = client.get_experiment(run.info.experiment_id).name
     if got != experiment:
         raise ForeignModelError(f"{name} v{version} comes from run {mv.run_id} of experiment "
-                                f"{got!r}, not {experiment!r} (train.experiment); refusing to "
+                                f"{got!r}, not {experiment!r} (train.mlflow_experiment); refusing to "
                                 "load it. Point the alias at a version trained here, or pass "
                                 "the experiment it belongs to.")
     return mv.run_id
@@ -79,13 +135,25 @@ def current_champion(client: MlflowClient, name: str, alias: str = CHAMPION) -> 
         return None
 
 
+def champion_score(client: MlflowClient, name: str, version: str, metric: str) -> float:
+    """What a champion is measured by: its group's mean (tag), else its own ``best_<metric>``."""
+    tag = client.get_model_version(name, version).tags.get(f"group_mean_{metric}")
+    return float(tag) if tag is not None else version_score(client, name, version, metric)
+
+
 def promote_if_better(name: str, version: str, *, metric: str = "dev_macro_f1",
-                      alias: str = CHAMPION, tracking_uri: str | None = None) -> Promotion:
-    """Point ``alias`` at ``version`` iff it beats the current holder on ``metric`` (strictly)."""
+                      alias: str = CHAMPION, tracking_uri: str | None = None,
+                      score: float | None = None) -> Promotion:
+    """Point ``alias`` at ``version`` iff ``score`` strictly beats the current holder's.
+
+    ``score``: the candidate's group mean over seeds (``group_scores``); default: the
+    version's own ``best_<metric>`` (a group of one).
+    """
     client = MlflowClient(tracking_uri=tracking_uri or default_tracking_uri())
-    score = version_score(client, name, version, metric)
+    if score is None:
+        score = version_score(client, name, version, metric)
     holder = current_champion(client, name, alias)
-    holder_score = version_score(client, name, holder, metric) if holder else None
+    holder_score = champion_score(client, name, holder, metric) if holder else None
     promoted = holder != version and (holder_score is None or score > holder_score)
     if promoted:
         client.set_registered_model_alias(name, alias, version)
@@ -104,5 +172,7 @@ def champion_info(name: str, *, metric: str = "dev_macro_f1", alias: str = CHAMP
         return None
     mv = client.get_model_version(name, holder)
     return {"registered_model": name, "version": holder, "variant": mv.tags.get("variant"),
-            "run_id": mv.run_id, metric: version_score(client, name, holder, metric),
-            "uri": f"models:/{name}@{alias}"}
+            "seed": mv.tags.get("seed"), "run_id": mv.run_id,
+            metric: version_score(client, name, holder, metric),
+            f"group_mean_{metric}": champion_score(client, name, holder, metric),
+            "group_n": mv.tags.get("group_n"), "uri": f"models:/{name}@{alias}"}

@@ -20,7 +20,6 @@ import json
 import os
 import re
 import sqlite3
-import subprocess
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -103,17 +102,11 @@ def get_or_create_experiment(client: MlflowClient, name: str, tracking_uri: str)
 
 
 def git_commit() -> str:
-    """The commit being trained (``SASTNET_GIT_COMMIT`` wins: ``ray job submit`` ships no .git)."""
-    if os.environ.get("SASTNET_GIT_COMMIT"):
-        return os.environ["SASTNET_GIT_COMMIT"]
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                             text=True, timeout=10, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
-        return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+    """The commit being trained, ``<sha>[-dirty]`` (see ``fingerprint.git_state``)."""
+    from pipelines.tracking.fingerprint import git_state
+
+    commit, dirty = git_state(REPO_ROOT)
+    return commit + ("-dirty" if dirty else "")
 
 
 def data_fingerprint(paths: Iterable[str | Path]) -> str:
@@ -228,3 +221,21 @@ def log_and_register_model(tracker: RunTracker, model: Any, input_example: Any, 
     for k, v in tags.items():
         client.set_model_version_tag(registered_name, version.version, k, str(v))
     return str(version.version)
+
+
+def log_to_existing_run(run_id: str, tracking_uri: str, metrics: dict[str, float],
+                        tags: dict[str, str] | None = None) -> bool:
+    """Add ``metrics`` (and tags) to a finished run, e.g. the test scores of a trained model.
+
+    Returns False, logging nothing, when the run is not in that store (a new ``mlflow.db``).
+    """
+    client = MlflowClient(tracking_uri=tracking_uri)
+    try:
+        client.get_run(run_id)
+    except mlflow.exceptions.MlflowException:
+        return False
+    tracker = RunTracker(tracking_uri, run_id)
+    tracker.log_metrics(metrics, step=0)
+    if tags:
+        tracker.set_tags(tags)
+    return True

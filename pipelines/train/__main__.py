@@ -1,6 +1,6 @@
 """Train one (task, variant) on Ray; runnable locally or as a Ray job.
 
-    python -m pipelines.train --task aux --variant w2v2_aasist
+    python -m pipelines.train --task aux --variant w2v2_aasist --seed 0
     ray job submit --working-dir . -- .venv/bin/python -m pipelines.train --task aux --variant sastnet \
         --storage-path /shared/ray_results --models-dir /shared/models --data-dir /shared/data
     python -m pipelines.train --task aux --variant toy --synthetic     # machinery smoke test
@@ -30,6 +30,7 @@ app = typer.Typer(add_completion=False)
 def main(
     task: str = typer.Option(..., help="vq | aux | dec | bin"),
     variant: str = typer.Option(..., help="model variant (w2v2_aasist, m_mae, sastnet, ...)"),
+    seed: Optional[int] = typer.Option(None, help="one of train.seeds [default: the first]"),
     params_file: Path = typer.Option(Path("params.yaml"), "--params"),
     workers: Optional[int] = typer.Option(None, help="Ray Train workers (train.num_workers)"),
     epochs: Optional[int] = typer.Option(None, help="override the schedule's epochs"),
@@ -41,16 +42,17 @@ def main(
     fault_injection: Optional[str] = typer.Option(None, hidden=True, help="JSON, tests only"),
 ) -> None:
     params = load_params(params_file)
+    seed = params.train.seeds[0] if seed is None else seed
     if data_dir:
         params.sections["common"] = dataclasses.replace(params.common, data_dir=data_dir)
     if synthetic:
         tp = params.train
         job = TrainJob(task=task, variant=variant, model_builder="pipelines.train.toy",
                        data_source="synthetic", num_train_clips=synthetic_clips, epochs=2,
-                       batch_size=8, lr=3e-3, num_samples=4000, seed=params.common.seed,
+                       batch_size=8, lr=3e-3, num_samples=4000, seed=seed,
                        weight_decay=tp.weight_decay, select_metric=tp.select_metric)
     else:
-        job = job_from_params(params, task, variant)
+        job = job_from_params(params, task, variant, seed)
     job = dataclasses.replace(job, epochs=epochs or job.epochs,
                               fault_injection=json.loads(fault_injection) if fault_injection else {})
     settings = settings_from_params(params)

@@ -13,12 +13,13 @@ A Ray checkpoint directory (one per epoch, written by rank 0):
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from pipelines.common.io import atomic_dir
 
 STATE_FILE, META_FILE = "state.pt", "meta.json"
 MODEL_FILE, CONFIG_FILE, METRICS_FILE = "model.pt", "config.json", "metrics.json"
@@ -63,17 +64,12 @@ def latest_run_id(run_dir: str | Path) -> str | None:
 
 def write_best(checkpoint_dir: str | Path, out_dir: str | Path, config: dict[str, Any]) -> None:
     """Turn a Ray checkpoint into ``best/`` (model state dict + config + metrics), atomically."""
-    out_dir = Path(out_dir)
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     state = load_training_state(checkpoint_dir)
     meta = read_meta(checkpoint_dir)
-    torch.save(state["model"], tmp / MODEL_FILE)
-    (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, default=str))
-    (tmp / METRICS_FILE).write_text(json.dumps(meta, indent=2, default=str))
-    shutil.rmtree(out_dir, ignore_errors=True)
-    tmp.rename(out_dir)
+    with atomic_dir(out_dir) as tmp:
+        torch.save(state["model"], tmp / MODEL_FILE)
+        (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, default=str))
+        (tmp / METRICS_FILE).write_text(json.dumps(meta, indent=2, default=str))
 
 
 def load_best(best_dir: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

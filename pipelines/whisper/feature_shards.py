@@ -11,12 +11,9 @@ Tars are written with a fixed mtime, so the same input gives byte-identical shar
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
-import os
 import tarfile
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,11 +22,11 @@ import webdataset as wds
 
 # the loader's own decoding and fixed-length rule (pipelines.dataset.loader), so the features are
 # computed on exactly the wave the model sees next to them
-from pipelines.common.clip_audio import decode_clip
+from pipelines.common.audio_io import load_audio
+from pipelines.common.io import atomic_path, file_sha256
 from sastnet.crop import repeat_crop
 from sastnet.silence import rm_sil as remove_silence
 
-SAMPLE_RATE_HZ = 16000
 INDEX_NAME = "index.json"
 FEATURE_DTYPE = np.float16  # docs/contracts.md: float16 128 x d_model per clip
 
@@ -62,7 +59,7 @@ def read_audio_shard(path: str | Path, num_samples: int,
     for key, members in samples:
         if "flac" not in members:
             raise ValueError(f"{path}: sample {key} has no .flac member (has {sorted(members)})")
-        wave = decode_clip(members["flac"], SAMPLE_RATE_HZ, name=f"{path}: {key}.flac")
+        wave = load_audio(members["flac"], name=f"{path}: {key}.flac")
         if rm_sil:
             if "json" not in members:
                 raise ValueError(f"{path}: sample {key} has no .json member (VAD segments)")
@@ -74,17 +71,10 @@ def read_audio_shard(path: str | Path, num_samples: int,
 
 def write_feature_shard(path: str | Path, keys: list[str], features: np.ndarray) -> None:
     """Write ``<key>.npy`` members (float16) to ``path`` atomically (temp file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as stream, wds.TarWriter(stream, mtime=0) as writer:
-            for key, feat in zip(keys, features, strict=True):
-                writer.write({"__key__": key, "npy": feat.astype(FEATURE_DTYPE)})
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as stream, \
+            wds.TarWriter(stream, mtime=0) as writer:
+        for key, feat in zip(keys, features, strict=True):
+            writer.write({"__key__": key, "npy": feat.astype(FEATURE_DTYPE)})
 
 
 def read_feature_shard(path: str | Path) -> list[tuple[str, np.ndarray]]:
@@ -125,7 +115,8 @@ def _borrow(borrowed: dict[str, str]) -> dict[str, np.ndarray]:
 
 def extract_shard(encode: Callable[[list[np.ndarray]], np.ndarray], src: str | Path,
                   dst: str | Path, *, num_samples: int, batch_size: int,
-                  borrowed: dict[str, str] | None = None, rm_sil: bool = False) -> dict:
+                  borrowed: dict[str, str] | None = None, rm_sil: bool = False,
+                  transform: Callable[[str, np.ndarray], np.ndarray] | None = None) -> dict:
     """Encode every clip of audio shard ``src`` and write its feature shard ``dst``.
 
     Args:
@@ -133,11 +124,15 @@ def extract_shard(encode: Callable[[list[np.ndarray]], np.ndarray], src: str | P
         borrowed: key -> finished feature shard that already holds that clip's features
             (the same clip in another split); copied instead of encoded again.
         rm_sil: encode the speech-only view, as the loader gives it with ``rm_sil=True``.
+        transform: ``(key, fixed-length wave) -> wave`` applied before encoding (the seeded
+            RawBoost views of ``pipelines.whisper.views``).
 
     Returns:
         the shard's index record: clips, computed/reused counts, sha256 of both files.
     """
     clips = read_audio_shard(src, num_samples, rm_sil)
+    if transform is not None:
+        clips = [(key, transform(key, wave)) for key, wave in clips]
     if not clips:
         raise ValueError(f"{src}: no samples in this shard")
     borrowed = borrowed or {}
@@ -156,26 +151,8 @@ def extract_shard(encode: Callable[[list[np.ndarray]], np.ndarray], src: str | P
             "sha256": file_sha256(dst), "source_sha256": file_sha256(src)}
 
 
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def is_done(record: dict | None, src: Path, dst: Path) -> bool:
     """True when ``dst`` is the finished feature shard of the current ``src``."""
     return (record is not None and dst.is_file()
             and record.get("source_sha256") == file_sha256(src)
             and record.get("sha256") == file_sha256(dst))
-
-
-def write_json(path: str | Path, data) -> None:
-    """Write ``data`` as JSON atomically (the index must never be half written)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)

@@ -15,18 +15,20 @@ resumes where it stopped. On a multi-node cluster, ``data/`` must be on a shared
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import json
 import os
 import time
 from pathlib import Path
+from typing import Optional
 
 import ray
+import typer
 from tqdm import tqdm
 
-from pipelines.whisper.feature_shards import INDEX_NAME, extract_shard, is_done, sample_keys, write_json
+from pipelines.common.io import write_json
+from pipelines.whisper.feature_shards import INDEX_NAME, extract_shard, is_done, sample_keys
 from pipelines.params.features import FeaturesParams
 from pipelines.common.process import stage_process
 
@@ -161,8 +163,12 @@ def _start_ray(cfg: FeaturesParams, address: str | None) -> bool:
 
 def run_features(shards_dir: str | Path, out_dir: str | Path, cfg: FeaturesParams, *,
                  ray_address: str | None = None, progress: bool = True,
-                 splits: list[str] | None = None) -> dict:
+                 splits: list[str] | None = None, worker: type | None = None,
+                 worker_args: tuple = (), extra_settings: dict | None = None) -> dict:
     """Write a feature shard for every audio shard not already done; returns the report.
+
+    ``worker`` (default ``FeatureWorker``) is built as ``worker(cfg, *worker_args)`` in each
+    actor; ``extra_settings`` join the index's settings (``pipelines.whisper.views``).
 
     Returns:
         model, variant, clips (all shards), computed clips/shards, skipped shards, wall
@@ -171,7 +177,7 @@ def run_features(shards_dir: str | Path, out_dir: str | Path, cfg: FeaturesParam
     """
     shards_dir, out_dir = Path(shards_dir).resolve(), Path(out_dir).resolve()
     plan = plan_shards(shards_dir, out_dir, splits)
-    settings = settings_of(cfg)  # with the model as given: a moved checkout keeps its shards
+    settings = {**settings_of(cfg), **(extra_settings or {})}  # model as given: a moved checkout keeps its shards
     worker_cfg = cfg  # actors may run in another working directory: give them absolute paths
     if Path(cfg.model).is_dir():
         worker_cfg = dataclasses.replace(cfg, model=str(Path(cfg.model).resolve()))
@@ -196,8 +202,8 @@ def run_features(shards_dir: str | Path, out_dir: str | Path, cfg: FeaturesParam
     if todo:
         started = _start_ray(cfg, ray_address)
         try:
-            remote = ray.remote(num_cpus=cfg.threads_per_actor)(FeatureWorker)
-            pool = [remote.remote(worker_cfg) for _ in range(actors)]
+            remote = ray.remote(num_cpus=cfg.threads_per_actor)(worker or FeatureWorker)
+            pool = [remote.remote(worker_cfg, *worker_args) for _ in range(actors)]
             bar = tqdm(total=len(todo), unit="shard", desc="features", disable=not progress)
             for rel, record in _run_pool(pool, todo, borrows, out_dir, done):
                 index["shards"][rel] = record
@@ -225,34 +231,39 @@ def run_features(shards_dir: str | Path, out_dir: str | Path, cfg: FeaturesParam
             "clips_per_actor_s": round(computed / busy_s, 3) if busy_s else None}
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(params: Path = typer.Option(Path("params.yaml"), help="params file"),
+         shards_dir: Optional[Path] = typer.Option(None, help="default: <data_dir>/shards"),
+         out_dir: Optional[Path] = typer.Option(None, help="default: <data_dir>/features"),
+         report: Optional[Path] = typer.Option(None, help="also write the report here"),
+         model: Optional[str] = typer.Option(None, help="overrides features.model"),
+         variant: Optional[str] = typer.Option(None, help="overrides features.variant"),
+         actors: Optional[int] = typer.Option(None, help="overrides features.actors"),
+         threads_per_actor: Optional[int] = typer.Option(None,
+                                                         help="overrides features.threads_per_actor"),
+         batch_size: Optional[int] = typer.Option(None, help="overrides features.batch_size"),
+         num_samples: Optional[int] = typer.Option(None, help="overrides features.num_samples"),
+         splits: Optional[list[str]] = typer.Option(
+             None, help="only this split (repeat the option for more); default: all"),
+         rm_sil: Optional[bool] = typer.Option(
+             None, "--rm-sil", help="features of the speech-only view (use another --out-dir)"),
+         ) -> None:
+    """Whisper features for every audio shard, as a Ray job (params.yaml `features`)."""
     from pipelines.params import load_params
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--shards-dir", type=Path, default=None, help="default: <data_dir>/shards")
-    parser.add_argument("--out-dir", type=Path, default=None, help="default: <data_dir>/features")
-    parser.add_argument("--report", type=Path, default=None, help="also write the report here")
-    for name in ("model", "variant", "actors", "threads_per_actor", "batch_size", "num_samples"):
-        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, default=None,
-                            type=int if name not in ("model", "variant") else str)
-    parser.add_argument("--splits", nargs="+", default=None,
-                        help="only these splits (e.g. test_seen test_unseen); default: all")
-    parser.add_argument("--rm-sil", dest="rm_sil", action="store_true", default=None,
-                        help="features of the speech-only view (use another --out-dir)")
-    args = parser.parse_args(argv)
-    params = load_params(args.params)
-    overrides = {k: v for k in ("model", "variant", "actors", "threads_per_actor", "batch_size",
-                                "num_samples", "rm_sil") if (v := getattr(args, k)) is not None}
-    cfg = dataclasses.replace(params.features, **overrides)
-    data_dir = Path(params.common.data_dir)
-    report = run_features(args.shards_dir or data_dir / "shards",
-                          args.out_dir or data_dir / "features", cfg, splits=args.splits)
-    if args.report:
-        write_json(args.report, report)
-    print(json.dumps(report, indent=2))
+    loaded = load_params(params)
+    overrides = {k: v for k, v in (("model", model), ("variant", variant), ("actors", actors),
+                                   ("threads_per_actor", threads_per_actor),
+                                   ("batch_size", batch_size), ("num_samples", num_samples),
+                                   ("rm_sil", rm_sil)) if v is not None}
+    cfg = dataclasses.replace(loaded.features, **overrides)
+    data_dir = Path(loaded.common.data_dir)
+    result = run_features(shards_dir or data_dir / "shards", out_dir or data_dir / "features",
+                          cfg, splits=splits)
+    if report:
+        write_json(report, result)
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
     with stage_process("features"):
-        main()
+        typer.run(main)

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal
 
+from sastnet.audio import SAMPLE_RATE_HZ
+
 
 @dataclass(frozen=True)
 class RawBoostParams:
@@ -118,7 +120,7 @@ def ssi_additive(x: np.ndarray, rng: np.random.Generator, p: RawBoostParams,
     return x + noise
 
 
-def rawboost(wave: np.ndarray, algo: int, rng: np.random.Generator, sr: int = 16000,
+def rawboost(wave: np.ndarray, algo: int, rng: np.random.Generator, sr: int = SAMPLE_RATE_HZ,
              params: RawBoostParams = RawBoostParams()) -> np.ndarray:
     """Augment a mono waveform with RawBoost algorithm ``algo`` (0..8, see module docstring).
 

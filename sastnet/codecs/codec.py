@@ -20,6 +20,7 @@ from typing import Literal, NamedTuple
 import torch
 from torch import Tensor, nn
 
+from sastnet.audio import SAMPLE_RATE_HZ
 from sastnet.codecs.checkpoint import load_checkpoint, save_checkpoint
 from sastnet.codecs.modules import ConvEncoder, FreqDecoder, SpeakerEncoder, TimeDecoder
 from sastnet.codecs.quantizers import (
@@ -86,7 +87,7 @@ class CodecOutput(NamedTuple):
 class NeuralCodec(nn.Module):
     """A small neural speech codec at 16 kHz. Build with ``build_codec(CodecConfig(...))``."""
 
-    sample_rate_hz = 16000
+    sample_rate_hz = SAMPLE_RATE_HZ
 
     def __init__(self, config: CodecConfig, encoder: nn.Module, quantizer: nn.Module,
                  decoder: nn.Module, speaker: nn.Module | None = None,

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from transformers.audio_utils import mel_filter_bank
 
-SAMPLE_RATE_HZ = 16000
+from sastnet.audio import SAMPLE_RATE_HZ
 
 
 @lru_cache(maxsize=16)

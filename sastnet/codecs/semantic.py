@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from transformers import WhisperConfig
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
+from sastnet.audio import SAMPLE_RATE_HZ
 from sastnet.codecs.losses import mel_basis
 
 N_FFT, HOP, N_MELS = 400, 160, 80  # Whisper's front end
@@ -52,7 +53,7 @@ class SemanticTeacher(nn.Module):
         used = mel.shape[-1]
         if used > self.input_frames:
             raise ValueError(f"teacher accepts {self.input_frames / 100:.1f} s; got "
-                             f"{wave.shape[-1] / 16000:.2f} s (raise max_source_seconds)")
+                             f"{wave.shape[-1] / SAMPLE_RATE_HZ:.2f} s (raise max_source_seconds)")
         mel = F.pad(mel, (0, self.input_frames - used), value=float(mel.min()))
         feats = self.encoder(input_features=mel).last_hidden_state  # (B, P, d)
         feats = feats[:, : math.ceil(used / 2)].transpose(1, 2)

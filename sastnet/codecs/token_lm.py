@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from sastnet.audio import SAMPLE_RATE_HZ
 from sastnet.codecs.checkpoint import load_checkpoint, save_checkpoint
 from sastnet.codecs.codec import CodecCodes, NeuralCodec
 
@@ -149,5 +150,5 @@ def generate(codec: NeuralCodec, lm: TokenLM, *, num_utts: int, seconds: float, 
         if len(lm.speaker_bank) == 0:
             raise ValueError("the codec has a speaker stream but the token LM has no speaker bank")
         speaker = lm.speaker_bank[torch.randint(len(lm.speaker_bank), (num_utts,), generator=gen)]
-    waves = codec.decode(CodecCodes(content, speaker))[..., : int(round(seconds * 16000))]
+    waves = codec.decode(CodecCodes(content, speaker))[..., : int(round(seconds * SAMPLE_RATE_HZ))]
     return [w.float() for w in waves]

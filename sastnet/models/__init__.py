@@ -6,6 +6,7 @@
 """
 
 from sastnet.models.acoustic import load_w2v2_from_baseline
+from sastnet.models.audiomae import audiomae_state_dict, load_audiomae, load_audiomae_file
 from sastnet.models.config import (
     CLASS_WEIGHTS,
     SIZES,
@@ -24,5 +25,6 @@ from sastnet.models.network import ModelOutput, SourceTracingModel, build_model,
 __all__ = [
     "CLASS_WEIGHTS", "SIZES", "VARIANTS", "AASISTConfig", "FusionConfig", "LossConfig",
     "MAEConfig", "MelConfig", "ModelConfig", "ModelOutput", "SourceTracingModel", "W2V2Config",
-    "build_model", "load_w2v2_from_baseline", "model_config", "param_groups",
+    "audiomae_state_dict", "build_model", "load_audiomae", "load_audiomae_file",
+    "load_w2v2_from_baseline", "model_config", "param_groups",
 ]

@@ -15,10 +15,15 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from sastnet.audio import SAMPLE_RATE_HZ
 from sastnet.taxonomy import TASKS, num_classes
 
 VARIANTS: tuple[str, ...] = ("w2v2_aasist", "s_mae", "m_mae", "whisper_m_mae", "w2v2_m_mae",
-                             "sastnet")
+                             "sastnet", "w2v2_m_mae_pretrained", "sastnet_pretrained")
+# Paper Tables III-IV: "Pretrained W2V2" rows are the same networks as their "Tuned W2V2" rows
+# with wav2vec 2.0 left at the SSL checkpoint (W2V2Config.pretrained) instead of being
+# initialised from the task's trained W2V2-AASIST baseline.
+PRETRAINED_W2V2_VARIANTS: tuple[str, ...] = ("w2v2_m_mae_pretrained", "sastnet_pretrained")
 SIZES: tuple[str, ...] = ("tiny", "paper")
 
 # Cross-entropy class weights per task (release; index 0 = bona fide).
@@ -157,7 +162,7 @@ class ModelConfig:
     size: str
     num_classes: int
     num_samples: int = 82_200  # paper Sec. IV-A: 82,200 samples at 16 kHz
-    sample_rate_hz: int = 16_000  # CodecFake+
+    sample_rate_hz: int = SAMPLE_RATE_HZ  # CodecFake+
     w2v2: W2V2Config = field(default_factory=W2V2Config)
     mel: MelConfig = field(default_factory=MelConfig)
     mae: MAEConfig = field(default_factory=MAEConfig)
@@ -175,16 +180,21 @@ class ModelConfig:
                  "loss.class_weights", f"needs {self.num_classes} values")
 
     @property
+    def architecture(self) -> str:
+        """The network of ``variant`` (a "Pretrained W2V2" row builds its tuned row's network)."""
+        return self.variant.removesuffix("_pretrained")
+
+    @property
     def uses_w2v2(self) -> bool:
-        return self.variant in ("w2v2_aasist", "w2v2_m_mae", "sastnet")
+        return self.architecture in ("w2v2_aasist", "w2v2_m_mae", "sastnet")
 
     @property
     def uses_mae(self) -> bool:
-        return self.variant != "w2v2_aasist"
+        return self.architecture != "w2v2_aasist"
 
     @property
     def uses_whisper(self) -> bool:
-        return self.variant in ("whisper_m_mae", "sastnet")
+        return self.architecture in ("whisper_m_mae", "sastnet")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -142,7 +142,15 @@ class MultiDecoderMAE(nn.Module):
     def num_patches(self) -> int:
         return self.grid[0] * self.grid[1]
 
-    def forward(self, image: Tensor, generator: torch.Generator | None = None) -> MAEOutput:
+    def encode(self, image: Tensor, generator: torch.Generator | None = None
+               ) -> tuple[Tensor, Tensor, Tensor]:
+        """Patch-embed ``image`` (B, T, F), mask (in training) and run the encoder.
+
+        Returns:
+            tokens: (B, K, D) encoder output of the kept patches (K = L without masking).
+            keep_idx: (B, K) flat indices of the kept patches.
+            mask: (B, L) 1 = masked (reconstruction target); all ones without masking.
+        """
         b = image.shape[0]
         x = self.patch_embed(image[:, None]).flatten(2).transpose(1, 2) + self.pos  # (B, L, D)
         if self.training and self.cfg.mask_ratio > 0:
@@ -154,12 +162,21 @@ class MultiDecoderMAE(nn.Module):
             mask = torch.ones(b, self.num_patches, device=image.device)  # score every patch
         for block in self.blocks:
             x = block(x)
-        tokens = self.norm(x)
-        preds = torch.stack([dec(tokens, keep_idx) for dec in self.decoders], dim=1)  # B,N,L,P
+        return self.norm(x), keep_idx, mask
+
+    def target(self, image: Tensor) -> Tensor:
+        """(B, L, p*p) reconstruction target: the patches, standardised with norm_pix_loss."""
         target = patchify(image.detach() if self.cfg.detach_target else image, self.cfg.patch_size)
         if self.cfg.norm_pix_loss:  # each patch standardised: shrinking the image gains nothing
             mean, var = target.mean(dim=-1, keepdim=True), target.var(dim=-1, keepdim=True)
             target = (target - mean) / (var + 1e-6).sqrt()
+        return target
+
+    def forward(self, image: Tensor, generator: torch.Generator | None = None) -> MAEOutput:
+        b = image.shape[0]
+        tokens, keep_idx, mask = self.encode(image, generator)
+        preds = torch.stack([dec(tokens, keep_idx) for dec in self.decoders], dim=1)  # B,N,L,P
+        target = self.target(image)
         err = (preds - target[:, None]).pow(2).mean(dim=-1)  # (B, N, L)
         per_decoder = (err * mask[:, None]).sum(-1) / mask.sum(-1).clamp_min(1)[:, None]
         kv = self.feedback_proj(preds.permute(0, 2, 1, 3).flatten(2))  # (B, L, D)
@@ -172,3 +189,26 @@ class MultiDecoderMAE(nn.Module):
                                   tokens)
         features = self.feedback(queries, kv, kv, need_weights=False)[0]
         return MAEOutput(features=features, per_decoder_mse=per_decoder, mask=mask)
+
+
+def pretrain_loss(mae: MultiDecoderMAE, image: Tensor,
+                  generator: torch.Generator | None = None) -> Tensor:
+    """Self-supervised AudioMAE loss of ``mae``'s encoder and first decoder on ``image``.
+
+    The pretraining objective (AudioMAE): mean squared error on the masked patches only
+    (standardised per patch when ``norm_pix_loss``), no labels, no decoder feedback. Masking
+    follows ``mae.cfg.mask_ratio`` and needs ``mae.train()``; in eval mode every patch is kept
+    and every patch is scored (a plain autoencoder error, for monitoring).
+
+    Args:
+        mae: the model; only ``decoders[0]`` is used (pretraining has no classes).
+        image: (B, T, F) input images, T and F whole multiples of the patch size.
+        generator: draws the masks (seed it for reproducible pretraining).
+
+    Returns:
+        The scalar loss.
+    """
+    tokens, keep_idx, mask = mae.encode(image, generator)
+    pred = mae.decoders[0](tokens, keep_idx)  # (B, L, p*p)
+    err = (pred - mae.target(image)).pow(2).mean(dim=-1)  # (B, L)
+    return ((err * mask).sum(-1) / mask.sum(-1).clamp_min(1)).mean()

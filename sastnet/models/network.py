@@ -10,7 +10,9 @@
 | `sastnet`       | W2V2 -> Linear 128 | N decoders | yes            | Linear+AASIST |
 
 N = number of classes, bona fide included. "Pretrained" vs "Tuned" W2V2 (paper Tables III-IV)
-differ only in the weights loaded (``load_w2v2_from_baseline``).
+differ only in the weights loaded: ``w2v2_m_mae_pretrained`` / ``sastnet_pretrained`` build the
+same network as ``w2v2_m_mae`` / ``sastnet`` and keep the SSL checkpoint, the tuned ones get the
+baseline's wav2vec 2.0 (``load_w2v2_from_baseline``).
 """
 
 from __future__ import annotations

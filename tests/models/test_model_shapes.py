@@ -25,7 +25,7 @@ def test_forward_shapes_train_and_eval(variant, task):
     model = build_model(cfg)
     n_cls = TASK_CLASSES[task]
     assert cfg.num_classes == n_cls
-    assert model.needs_whisper == (variant in ("whisper_m_mae", "sastnet"))
+    assert model.needs_whisper == (variant in ("whisper_m_mae", "sastnet", "sastnet_pretrained"))
     if model.mae is not None:
         expected = 1 if variant == "s_mae" else n_cls
         assert len(model.mae.decoders) == expected

@@ -40,7 +40,7 @@ def test_load_split_audio_skips_bad_files_with_a_reason(tmp_path, caplog):
     waves = load_split_audio(_manifest(tmp_path, bad=True), "train")
     assert len(waves) == 4 and all(w.dtype == np.float32 for w in waves)
     assert "broken.flac: unreadable" in caplog.text
-    assert "8k.flac: 8000 Hz" in caplog.text
+    assert "8k.flac: sample rate 8000 Hz, expected 16000 Hz" in caplog.text
 
 
 def test_missing_manifest_says_which_stage_to_run(tmp_path):

@@ -67,22 +67,104 @@ def test_flatten_nested_params():
         "train.main.lr": 1e-3, "train.tasks": '["aux"]'}
 
 
-@pytest.mark.slow
-def test_register_stage_offers_every_variant_in_training_order(uri, tmp_path):
+def _trained(uri, models, variant: str, scores: dict[int, float]) -> dict[int, str]:
+    """Register one version per seed and write the run.json the register stage reads."""
     import json
 
-    from stages.register import register_all
-
-    for variant, score in (("w2v2_aasist", 55.0), ("sastnet", 70.0)):
-        version = _version(uri, score)
-        out = tmp_path / "models" / "aux" / variant
+    versions = {}
+    for seed, score in scores.items():
+        versions[seed] = _version(uri, score)
+        out = models / "aux" / variant / f"seed{seed}"
         out.mkdir(parents=True)
         (out / "run.json").write_text(json.dumps({"registered_model": "sastnet-aux",
-                                                  "version": version, "tracking_uri": uri}))
-    report = register_all(("aux",), ("w2v2_aasist", "sastnet"), tmp_path / "models",
+                                                  "version": versions[seed], "tracking_uri": uri}))
+    return versions
+
+
+@pytest.mark.slow
+def test_register_promotes_the_best_mean_over_seeds_not_the_luckiest_run(uri, tmp_path):
+    from stages.register import register_all
+
+    models = tmp_path / "models"
+    # the baseline has the single best run (80) but the lower mean: (80 + 50 + 50) / 3 = 60
+    base = _trained(uri, models, "w2v2_aasist", {0: 80.0, 1: 50.0, 2: 50.0})
+    # SASTNet: (70 + 72 + 62) / 3 = 68; sample std sqrt((4 + 16 + 36) / 2) = sqrt(28) = 5.29
+    sast = _trained(uri, models, "sastnet", {0: 70.0, 1: 72.0, 2: 62.0})
+    report = register_all(("aux",), ("w2v2_aasist", "sastnet"), (0, 1, 2), models,
                           "dev_macro_f1", tracking_uri=uri)
     entry = report["tasks"]["aux"]
-    assert [p["promoted"] for p in entry["promotions"]] == [True, True]
-    assert entry["champion"]["variant"] == "s70.0" and entry["champion"]["dev_macro_f1"] == 70.0
-    with pytest.raises(FileNotFoundError, match="not trained yet"):
-        register_all(("vq",), ("sastnet",), tmp_path / "models", "dev_macro_f1", tracking_uri=uri)
+    groups = {g["group"]: g for g in entry["groups"]}
+    assert groups["w2v2_aasist"]["mean"] == pytest.approx(60.0)
+    assert groups["w2v2_aasist"]["std"] == pytest.approx(17.3205, abs=1e-4)  # sqrt(300)
+    assert groups["sastnet"]["mean"] == pytest.approx(68.0)
+    assert groups["sastnet"]["std"] == pytest.approx(28 ** 0.5)
+    assert groups["sastnet"]["n"] == 3 and groups["sastnet"]["best_seed"] == 1
+    assert entry["winner"] == "sastnet" and entry["promotion"]["promoted"]
+    # the alias points at the best seed's version of the winning group
+    assert entry["champion"]["version"] == sast[1] and entry["champion"]["seed"] == "1"
+    assert entry["champion"]["group_mean_dev_macro_f1"] == pytest.approx(68.0)
+    client = MlflowClient(tracking_uri=uri)
+    tags = client.get_model_version("sastnet-aux", base[0]).tags
+    assert tags["seed"] == "0" and tags["group_n"] == "3"
+    assert float(tags["group_mean_dev_macro_f1"]) == pytest.approx(60.0)
+
+    # a later group with a lucky seed (90) but a lower mean (64) does not demote the champion
+    _trained(uri, models, "m_mae", {0: 90.0, 1: 51.0, 2: 51.0})
+    again = register_all(("aux",), ("m_mae",), (0, 1, 2), models, "dev_macro_f1",
+                         tracking_uri=uri)["tasks"]["aux"]
+    assert not again["promotion"]["promoted"]
+    assert again["promotion"]["previous_score"] == pytest.approx(68.0)
+    assert again["champion"]["version"] == sast[1]
+    with pytest.raises(FileNotFoundError, match=r"w2v2_aasist/seed5/run.json: not trained yet"):
+        register_all(("aux",), ("w2v2_aasist",), (0, 1, 5, 6), models, "dev_macro_f1",
+                     tracking_uri=uri)
+
+
+@pytest.mark.slow
+def test_fingerprint_tags_fill_mlflow_source_and_user_columns(uri, tmp_path, monkeypatch):
+    import subprocess
+
+    from pipelines.tracking.fingerprint import mlflow_tags, run_fingerprint
+
+    monkeypatch.delenv("SASTNET_GIT_COMMIT", raising=False)
+    lock = tmp_path / "dvc.lock"
+    lock.write_text("schema: '2.0'\nstages:\n  shard:\n    cmd: x\n    outs:\n"
+                    "    - path: data/shards\n      md5: abc123.dir\n")
+    tracker = start_or_resume_run("exp", "aux/w2v2_aasist/seed0", tracking_uri=uri)
+    tracker.set_tags(mlflow_tags(run_fingerprint(
+        "d1g35t", ["data/shards", "data/shards/index.json", "data/features"], lock_path=lock)))
+    tags = MlflowClient(tracking_uri=uri).get_run(tracker.run_id).data.tags
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    assert tags["mlflow.source.git.commit"] == head
+    assert tags["sastnet.git_dirty"] in ("true", "false")
+    assert tags["mlflow.user"] and tags["mlflow.source.name"] and tags["mlflow.source.type"]
+    assert tags["sastnet.params_digest"] == "d1g35t"
+    assert tags["sastnet.dvc.data/shards"] == "abc123.dir"
+    assert tags["sastnet.dvc.data/shards/index.json"] == "data/shards@abc123.dir"
+    assert tags["sastnet.dvc.data/features"] == "not in dvc.lock"
+    import torch
+
+    assert tags["sastnet.pkg.torch"] == torch.__version__
+    assert tags["sastnet.threads.torch_intraop"] == str(torch.get_num_threads())
+    for name in ("transformers", "ray", "mlflow", "webdataset"):
+        assert tags[f"sastnet.pkg.{name}"] != "not installed", name
+    assert tags["sastnet.cpu"] and int(tags["sastnet.cpu_cores"]) >= 1
+
+
+def test_params_digest_follows_values_and_code_defaults():
+    import dataclasses
+
+    import yaml
+
+    from pipelines.params import PROFILES_DIR, parse_params
+    from pipelines.tracking.fingerprint import params_digest
+
+    data = yaml.safe_load((PROFILES_DIR / "default.yaml").read_text())
+    base = parse_params(data)
+    assert params_digest(base) == params_digest(parse_params(data))
+    data["train"]["seeds"] = [0, 1]
+    assert params_digest(parse_params(data)) != params_digest(base)
+    changed = dataclasses.replace(base.train, num_workers=3)  # as a new code default would
+    assert params_digest(dataclasses.replace(base, sections={**base.sections, "train": changed})) \
+        != params_digest(base)

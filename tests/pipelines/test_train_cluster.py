@@ -48,12 +48,12 @@ def _runs(out: Path) -> tuple[MlflowClient, list]:
 def test_ray_job_trains_on_two_nodes_with_ddp_and_mlflow(cluster, tmp_path):
     proc = submit_training(cluster, tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    run = json.loads((tmp_path / "models/aux/toy/run.json").read_text())
+    run = json.loads((tmp_path / "models/aux/toy/seed0/run.json").read_text())
     workers = run["workers"]
     assert sorted(w["rank"] for w in workers) == [0, 1]
     assert len({w["node_id"] for w in workers}) == 2, workers
     assert workers[0]["param_checksum"] == workers[1]["param_checksum"]
-    assert (tmp_path / "models/aux/toy/best/model.pt").exists()
+    assert (tmp_path / "models/aux/toy/seed0/best/model.pt").exists()
 
     client, runs = _runs(tmp_path)
     assert [r.info.run_id for r in runs] == [run["mlflow_run_id"]]
@@ -62,8 +62,13 @@ def test_ray_job_trains_on_two_nodes_with_ddp_and_mlflow(cluster, tmp_path):
     for key in ("train_ce", "train_awl_p0", "dev_weighted_f1", "samples_per_s"):
         assert client.get_metric_history(run["mlflow_run_id"], key)
     assert runs[0].data.params["git_commit"] == "test"
+    tags = runs[0].data.tags  # the run fingerprint, in MLflow's own source/user tags
+    assert tags["mlflow.source.git.commit"] == "test" and tags["sastnet.git_dirty"] == "false"
+    assert tags["mlflow.source.name"] and tags["mlflow.user"]
+    assert tags["seed"] == "0" and tags["sastnet.pkg.torch"] and tags["sastnet.cpu_cores"]
     version = client.get_model_version("sastnet-aux", run["version"])
     assert version.run_id == run["mlflow_run_id"] and version.tags["variant"] == "toy"
+    assert version.tags["seed"] == "0"
     artifacts = {a.path for a in client.list_artifacts(run["mlflow_run_id"], "plots")}
     assert artifacts == {"plots/confusion_dev.png", "plots/training_curves.png"}
 
@@ -74,7 +79,7 @@ def test_killed_worker_resumes_from_checkpoint_in_the_same_run(cluster, tmp_path
     proc = submit_training(cluster, tmp_path, "--epochs", "3", "--fault-injection", json.dumps(fault))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert marker.exists(), "the fault was not injected"
-    run = json.loads((tmp_path / "models/aux/toy/run.json").read_text())
+    run = json.loads((tmp_path / "models/aux/toy/seed0/run.json").read_text())
     killed_pid = int(marker.read_text())
     assert killed_pid not in {w["pid"] for w in run["workers"]}, "worker group was not restarted"
     assert run["epochs"] == 3

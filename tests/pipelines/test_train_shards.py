@@ -81,16 +81,16 @@ def test_baseline_then_sastnet_from_its_w2v2(data, local_ray, tmp_path, monkeypa
     assert first["version"] == "1" and len(first["workers"]) == 2
 
     sast = dataclasses.replace(base, variant="sastnet",
-                               init_from=str(tmp_path / "models/aux/w2v2_aasist/best"))
+                               init_from=str(tmp_path / "models/aux/w2v2_aasist/seed1234/best"))
     second = run_training(sast, settings)
     assert second["version"] == "2"
-    baseline_state, _ = load_best(tmp_path / "models/aux/w2v2_aasist/best")
-    run = json.loads((tmp_path / "models/aux/sastnet/run.json").read_text())
+    baseline_state, _ = load_best(tmp_path / "models/aux/w2v2_aasist/seed1234/best")
+    run = json.loads((tmp_path / "models/aux/sastnet/seed1234/run.json").read_text())
     assert run["dev"]["dev_macro_f1"] >= 0
     tags = MlflowClient().get_run(run["mlflow_run_id"]).data.tags
     assert int(tags["init_keys"]) > 0, "SASTNet's wav2vec 2.0 was not initialised from the baseline"
 
-    df = predict(tmp_path / "models/aux/sastnet/best", dev, str(data / "features"), rm_sil=False)
+    df = predict(tmp_path / "models/aux/sastnet/seed1234/best", dev, str(data / "features"), rm_sil=False)
     assert len(df) == sum(1 for _ in wds.WebDataset(dev, shardshuffle=False))
     assert {"key", "label_aux", "prob_0", "prob_3", "pred"} <= set(df.columns)
     np.testing.assert_allclose(df[[f"prob_{c}" for c in range(4)]].sum(axis=1), 1, atol=1e-5)

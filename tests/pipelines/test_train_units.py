@@ -26,8 +26,10 @@ def _default() -> dict:
 def test_train_params_name_bad_variant_and_duplicated_baseline():
     data = _default()
     data["train"]["variants"] = ["sastnet", "nope"]
+    from pipelines.params.model_check import check_model_params
+
     with pytest.raises(ParamsError, match="train.variants: 'nope' is not a variant"):
-        parse_params(data)
+        check_model_params(parse_params(data))  # variant names: checked against the models
     data["train"]["variants"] = ["w2v2_aasist"]
     with pytest.raises(ParamsError, match="train.variants: 'w2v2_aasist' is the baseline_variant"):
         parse_params(data)
@@ -35,6 +37,16 @@ def test_train_params_name_bad_variant_and_duplicated_baseline():
     data["train"]["main"]["lr"] = 0
     with pytest.raises(ParamsError, match=r"train.main.lr: must be in \(0, 1\)"):
         parse_params(data)
+
+
+def test_train_seeds_are_validated():
+    data = _default()
+    assert parse_params(data).train.seeds == (0, 1, 2)
+    for bad, message in (([], "must list at least one seed"), ([0, 0], "lists a seed twice"),
+                         ([-1], "is not a seed"), ([True], "expected an integer|int")):
+        data["train"]["seeds"] = bad
+        with pytest.raises(ParamsError, match=f"train.seeds.*({message})"):
+            parse_params(data)
 
 
 def test_paper_profile_has_the_papers_schedules():
@@ -70,7 +82,7 @@ def test_job_run_name_follows_data_model_code_and_baseline(tmp_path, monkeypatch
     index = {"splits": {s: {"shards": [{"path": f"{s}/shard-000000.tar", "samples": 8,
                                         "sha256": "a"}]} for s in ("train-aux", "dev")}}
     (shards / "index.json").write_text(json.dumps(index))
-    best = tmp_path / "models" / "aux" / "w2v2_aasist" / "best"
+    best = tmp_path / "models" / "aux" / "w2v2_aasist" / "seed0" / "best"
     best.mkdir(parents=True)
     (best / "metrics.json").write_text('{"mlflow_run_id": "run1", "epoch": 4}')
     data = _default()
@@ -79,8 +91,8 @@ def test_job_run_name_follows_data_model_code_and_baseline(tmp_path, monkeypatch
     params = parse_params(data)
 
     def names() -> tuple[str, str]:
-        return (job_from_params(params, "aux", "w2v2_aasist").run_name,
-                job_from_params(params, "aux", "sastnet").run_name)
+        return (job_from_params(params, "aux", "w2v2_aasist", 0).run_name,
+                job_from_params(params, "aux", "sastnet", 0).run_name)
 
     first = names()
     assert names() == first  # deterministic: a rerun of the same job resumes
@@ -91,6 +103,11 @@ def test_job_run_name_follows_data_model_code_and_baseline(tmp_path, monkeypatch
     (shards / "index.json").write_text(json.dumps(index))
     third = names()
     assert third[0] != second[0] and third[1] != second[1]
+    seed1 = job_from_params(params, "aux", "sastnet", 1)
+    assert seed1.seed == 1 and seed1.init_from.endswith("w2v2_aasist/seed1/best")
+    assert seed1.run_name != third[1]  # another seed is another run
+    with pytest.raises(ValueError, match=r"seed 7 is not in train.seeds \[0, 1, 2\]"):
+        job_from_params(params, "aux", "sastnet", 7)
     import sastnet.models.config as config
 
     monkeypatch.setitem(config._TINY, "aasist", dataclasses.replace(

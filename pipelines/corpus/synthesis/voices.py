@@ -20,6 +20,8 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
+from sastnet.audio import SAMPLE_RATE_HZ
+
 __all__ = ["SPEAKER_POOL", "SpeakerVoice", "SynthesisError", "missing_engines", "synthesize",
            "synthesize_many"]
 
@@ -100,10 +102,10 @@ def _command(voice: SpeakerVoice, text_file: Path, out: Path) -> list[str]:
 
 def to_16k(wave: np.ndarray, sample_rate_hz: int) -> np.ndarray:
     """Polyphase resampling to 16 kHz (exact ratio, e.g. 22050 -> 16000 is 320/441)."""
-    if sample_rate_hz == 16000:
+    if sample_rate_hz == SAMPLE_RATE_HZ:
         return wave.astype(np.float32)
-    g = gcd(16000, sample_rate_hz)
-    return resample_poly(wave, 16000 // g, sample_rate_hz // g).astype(np.float32)
+    g = gcd(SAMPLE_RATE_HZ, sample_rate_hz)
+    return resample_poly(wave, SAMPLE_RATE_HZ // g, sample_rate_hz // g).astype(np.float32)
 
 
 def _run(cmd: list[str], voice: SpeakerVoice, timeout_s: float) -> None:

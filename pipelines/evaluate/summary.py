@@ -1,0 +1,166 @@
+"""``reports/summary.md``: the run's headline numbers and where they came from, in one page.
+
+Written by the evaluate stage (``stages/evaluate.py``) and re-rendered with the final stage
+times by ``python -m pipelines.tracking.stage_clock`` at the end of ``bash scripts/run.sh``.
+It holds the headline table (main task, mean ± sample std over seeds with n, macro and
+weighted F1), the silence effect, the run fingerprint (commit + dirty flag, params digest,
+DVC hashes of the inputs, package versions, machine, threads) and the wall time per stage.
+Neither ``summary.md`` nor ``summary.json`` (its data) is a DVC output: they hold times and
+the commit, which differ between runs of identical results.
+
+    cat reports/summary.md
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from pipelines.evaluate.scoring import CORS, RANDOM, EvalResult
+from pipelines.evaluate.seeds import SeedStats, aggregate, format_stats
+from pipelines.evaluate.tables import display_name, model_sort_key
+from pipelines.tracking.stage_clock import load_stage_times
+
+SUMMARY_JSON, SUMMARY_MD = "summary.json", "summary.md"
+HEADLINE_SETS = ((CORS, "CoRS"), ("cosg_known", "CoSG (kn. codec)"), ("cosg_all", "CoSG (All)"))
+
+
+def _cell(stats: SeedStats | None) -> str:
+    return format_stats(stats) if stats is not None and stats.n else "–"
+
+
+def headline_table(results: Iterable[EvalResult], task: str, experiment: str) -> str:
+    """Markdown: per model, n seeds and macro / weighted F1 (mean ± std) on CoRS and CoSG."""
+    agg = aggregate(results)
+    models = sorted({k[2] for k in agg if k[0] == experiment and k[1] == task}, key=model_sort_key)
+    header = ["Model", "n"] + [f"{name} {avg}" for _, name in HEADLINE_SETS
+                               for avg in ("macro", "weighted")]
+    rows = []
+    for model in models:
+        cells, ns = [], set()
+        for eval_set, _ in HEADLINE_SETS:
+            m = agg.get((experiment, task, model, eval_set, False), {})
+            for metric in ("macro_f1", "weighted_f1"):
+                cells.append(_cell(m.get(metric)))
+                if m.get(metric) is not None:
+                    ns.add(m[metric].n)
+        rows.append([display_name(model, task), "/".join(map(str, sorted(ns))) or "0", *cells])
+    return _markdown(header, rows)
+
+
+def silence_table(results: Iterable[EvalResult], task: str, experiment: str) -> str | None:
+    """Markdown: rm_sil - original macro F1 per model (paired by seed), Seen and Unseen."""
+    agg = aggregate(results)
+    models = sorted({k[2] for k in agg if k[0] == experiment and k[1] == task
+                     and k[4] and k[2] != RANDOM}, key=model_sort_key)
+    if not models:
+        return None
+    rows = []
+    for model in models:
+        row = [display_name(model, task)]
+        for eval_set in ("test_seen", "test_unseen"):
+            orig = agg.get((experiment, task, model, eval_set, False), {}).get("macro_f1")
+            rm = agg.get((experiment, task, model, eval_set, True), {}).get("macro_f1")
+            diff = rm.minus(orig) if orig is not None and rm is not None else None
+            row += [_cell(orig), _cell(rm), _cell(diff) + (f" (n={diff.n})" if diff else "")]
+        rows.append(row)
+    return _markdown(["Model", "Seen original", "Seen rm_sil", "Seen diff", "Unseen original",
+                      "Unseen rm_sil", "Unseen diff"], rows)
+
+
+def _markdown(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def summary_record(results: list[EvalResult], *, task: str, seeds: Iterable[int],
+                   fingerprint: dict[str, Any]) -> dict[str, Any]:
+    """The data of ``summary.md`` (JSON-able), from the evaluation results and a fingerprint."""
+    experiments = {r.experiment for r in results}
+    experiment = "full" if "full" in experiments else "seen250"
+    return {
+        "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "task": task, "experiment": experiment, "seeds": list(seeds),
+        "headline": headline_table(results, task, experiment),
+        "silence": silence_table(results, task, experiment),
+        "fingerprint": fingerprint,
+    }
+
+
+def render_summary(record: dict[str, Any], stage_times: dict[str, Any]) -> str:
+    fp = record["fingerprint"]
+    trained_on = ("the whole CoRS train split" if record["experiment"] == "full"
+                  else "CoRS train utt. ids <= 250 (the Table II/III protocol)")
+    parts = [
+        "# Run summary",
+        (f"Written {record['generated']} by the evaluate stage; the one source of the numbers "
+         "below (per-seed values: `metrics/evaluation_seeds.json`, all tables: "
+         "`reports/tables/`)."),
+        f"## Headline: {record['task'].upper()} task, F1 (%) mean ± sample std over seeds",
+        (f"Seeds {record['seeds']} (n per row); models trained on {trained_on}; macro and "
+         "weighted F1 on the CoRS test set (seen + unseen) and the CoSG sets."),
+        record["headline"],
+    ]
+    if record.get("silence"):
+        parts += ["## Silence removal: macro F1 (%), rm_sil - original per seed, then mean ± std",
+                  record["silence"]]
+    dirty = " (dirty: uncommitted changes to tracked files)" if fp["git_dirty"] else " (clean)"
+    parts += [
+        "## Fingerprint",
+        "\n".join([
+            f"- commit: `{fp['git_commit']}`{dirty}",
+            f"- params digest: `{fp['params_digest']}`",
+            (f"- machine: {fp['cpu']}, {fp['cpu_cores']} cores ({fp['cpu_cores_usable']} "
+             f"usable), GPU: {fp['gpu']}; {fp['platform']}, Python {fp['python']}"),
+            "- threads (evaluate process): "
+            + ", ".join(f"{k} {v}" for k, v in fp["threads"].items()),
+            "- packages: " + ", ".join(f"{k} {v}" for k, v in fp["packages"].items()),
+        ]),
+        "DVC hashes of the inputs (from `dvc.lock`):",
+        _markdown(["path", "md5"], [[f"`{p}`", f"`{h}`"] for p, h in fp["dvc_inputs"].items()]),
+        "## Wall time per stage",
+        stage_time_table(stage_times),
+    ]
+    return "\n\n".join(parts) + "\n"
+
+
+def stage_time_table(stage_times: dict[str, Any]) -> str:
+    stages = stage_times.get("stages", {})
+    if not stages:
+        return ("Not recorded: run the pipeline with `bash scripts/run.sh` (or "
+                "`python -m pipelines.tracking.stage_clock`, which wraps `dvc repro`) to time it.")
+    run = stage_times.get("run", {})
+    in_run = set(run.get("stages_run", []))
+    rows = [[f"`{name}`", f"{e['wall_s']:.0f} s" if "wall_s" in e else e.get("status", "?"),
+             e.get("started", "?"), "this run" if name in in_run else "earlier run",
+             e.get("status", "?")]
+            for name, e in stages.items()]
+    text = _markdown(["stage", "wall time", "started (UTC)", "executed in", "status"], rows)
+    if "wall_s" in run:
+        text += (f"\n\nThis `dvc repro` run: {run['wall_s']:.0f} s wall time, "
+                 f"{len(in_run)} stage(s) executed, status {run['status']}.")
+    return text
+
+
+def write_summary(reports_dir: str | Path, record: dict[str, Any]) -> Path:
+    """Write ``summary.json`` and ``summary.md`` (with the stage times recorded so far)."""
+    reports_dir = Path(reports_dir)
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    (reports_dir / SUMMARY_JSON).write_text(json.dumps(record, indent=2) + "\n")
+    return rerender_summary(reports_dir)
+
+
+def rerender_summary(reports_dir: str | Path) -> Path | None:
+    """Re-render ``summary.md`` from ``summary.json`` and the current stage times."""
+    reports_dir = Path(reports_dir)
+    if not (reports_dir / SUMMARY_JSON).is_file():
+        return None
+    record = json.loads((reports_dir / SUMMARY_JSON).read_text())
+    out = reports_dir / SUMMARY_MD
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(render_summary(record, load_stage_times(reports_dir)))
+    tmp.replace(out)
+    return out

@@ -1,0 +1,117 @@
+"""Wall time per DVC stage, taken from the run itself, kept out of every DVC-tracked output.
+
+    python -m pipelines.tracking.stage_clock [dvc repro args]    # what scripts/run.sh runs
+
+Runs ``dvc repro`` with the given arguments, passes its output through, and stamps each
+stage's start ("Running stage 'x':") and end (DVC's next lock-file update, the next stage, or
+the end of the run) into ``reports/stage_times.json``. Wall-clock times differ on every run,
+so they live only in that git- and DVC-ignored report (and in ``reports/summary.md``, which
+this command re-renders at the end so it includes the last stages' times); a stage DVC
+skipped keeps the time of the run that last executed it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import typer
+
+TIMES_FILE = "stage_times.json"
+START = re.compile(r"^Running stage '(?P<stage>[^']+)':")
+END = re.compile(r"^(Updating|Generating) lock file")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def load_stage_times(reports_dir: str | Path) -> dict[str, Any]:
+    path = Path(reports_dir) / TIMES_FILE
+    return json.loads(path.read_text()) if path.is_file() else {"stages": {}}
+
+
+class StageClock:
+    """Turns ``dvc repro`` output lines into per-stage start/end records."""
+
+    def __init__(self, reports_dir: str | Path, clock=time.time) -> None:
+        self.path = Path(reports_dir) / TIMES_FILE
+        self.clock = clock
+        self.data = load_stage_times(reports_dir)
+        self.current: str | None = None
+        self.started = 0.0
+        self.run_started = clock()
+        self.data["run"] = {"started": _now(), "status": "running", "stages_run": []}
+
+    def feed(self, line: str) -> None:
+        start = START.match(line)
+        if start or END.match(line):
+            self._close("ok")
+        if start:
+            self.current, self.started = start.group("stage"), self.clock()
+            self.data["stages"][self.current] = {"started": _now(), "status": "running"}
+            self.data["run"]["stages_run"].append(self.current)
+            self._write()
+
+    def finish(self, returncode: int) -> None:
+        self._close("ok" if returncode == 0 else "failed")
+        run = self.data["run"]
+        run.update(finished=_now(), status="ok" if returncode == 0 else f"failed (exit {returncode})",
+                   wall_s=round(self.clock() - self.run_started, 1))
+        self._write()
+
+    def _close(self, status: str) -> None:
+        if self.current is None:
+            return
+        entry = self.data["stages"][self.current]
+        entry.update(finished=_now(), wall_s=round(self.clock() - self.started, 1), status=status)
+        self.current = None
+        self._write()
+
+    def _write(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        tmp.write_text(json.dumps(self.data, indent=2) + "\n")
+        tmp.replace(self.path)
+
+
+def run_dvc_repro(args: list[str], reports_dir: str | Path = "reports") -> int:
+    """``dvc repro *args`` with its stages timed; returns dvc's exit status."""
+    clock = StageClock(reports_dir)
+    proc = subprocess.Popen(["dvc", "repro", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, bufsize=1)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        sys.stdout.write(line)
+        sys.stdout.flush()
+        clock.feed(line)
+    returncode = proc.wait()
+    clock.finish(returncode)
+    return returncode
+
+
+app = typer.Typer(add_completion=False)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def main(ctx: typer.Context) -> None:
+    """Run `dvc repro [ARGS]` and record each stage's wall time in reports/stage_times.json."""
+    from pipelines.evaluate.summary import rerender_summary
+    from pipelines.params import load_params
+
+    reports_dir = load_params().common.reports_dir
+    returncode = run_dvc_repro(list(ctx.args), reports_dir)
+    if rerender_summary(reports_dir):
+        print(f"stage times: {Path(reports_dir) / TIMES_FILE}; summary: "
+              f"{Path(reports_dir) / 'summary.md'}")
+    sys.exit(returncode)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,73 @@
+"""pipelines.common.io: atomic writes keep the old file on failure, and outputs get the umask's
+permissions (not mkstemp's private 0600)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+
+from pipelines.common.io import atomic_dir, atomic_path, file_sha256, write_json, write_text
+
+
+@pytest.fixture
+def umask_022():
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_files_and_dirs_get_umask_permissions(tmp_path, umask_022):
+    write_json(tmp_path / "a.json", {"x": 1})
+    with atomic_path(tmp_path / "sub" / "b.bin") as tmp:
+        tmp.write_bytes(b"123")
+    with atomic_dir(tmp_path / "model") as tmp:
+        (tmp / "w.txt").write_text("w")
+    assert _mode(tmp_path / "a.json") == 0o644
+    assert _mode(tmp_path / "sub" / "b.bin") == 0o644
+    assert _mode(tmp_path / "model") == 0o755
+
+
+def test_umask_077_is_respected(tmp_path):
+    old = os.umask(0o077)
+    try:
+        write_text(tmp_path / "t.txt", "x")
+    finally:
+        os.umask(old)
+    assert _mode(tmp_path / "t.txt") == 0o600
+
+
+def test_failed_write_keeps_old_file_and_leaves_no_temp(tmp_path):
+    target = tmp_path / "out.json"
+    write_json(target, {"v": 1})
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("crash")
+    assert json.loads(target.read_text()) == {"v": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"]
+
+
+def test_atomic_dir_replaces_old_folder_and_keeps_it_on_failure(tmp_path):
+    target = tmp_path / "best"
+    with atomic_dir(target) as tmp:
+        (tmp / "old.txt").write_text("old")
+    with pytest.raises(RuntimeError), atomic_dir(target) as tmp:
+        (tmp / "new.txt").write_text("new")
+        raise RuntimeError("crash")
+    assert [p.name for p in target.iterdir()] == ["old.txt"]
+    with atomic_dir(target) as tmp:
+        (tmp / "new.txt").write_text("new")
+    assert [p.name for p in target.iterdir()] == ["new.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best"]
+
+
+def test_file_sha256_matches_known_digest(tmp_path):
+    (tmp_path / "abc").write_bytes(b"abc")
+    assert file_sha256(tmp_path / "abc") == (
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")

@@ -1,0 +1,93 @@
+"""The paper profile through every DVC stage, on a fake CodecFake+ release, in a copy of the repo.
+
+Slow. The release is built from the real protocol samples (tests/codecfake_release.py, tiny
+audio at every listed path). ``profiles/paper.yaml`` is used as it ships - official lists,
+``train.experiment``, every Table III/IV variant, AudioMAE weights from a file in the official
+layout - with only sizes and lengths capped so it runs on 2 CPU cores: tiny model sizes, the
+offline Whisper tiny.en, one or two steps, short clips. The paper-size networks themselves are
+checked (every task x variant, shapes) in tests/test_paper_profile_params.py.
+"""
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from tests.codecfake_release import build_fake_release, list_utts
+from tests.models.test_audiomae_load import official_state
+from tests.test_pipeline_repro import _copy_repo, _run
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3000)]  # ~20-30 min on 2 loaded cores
+TASKS = ["aux", "bin"]  # capped for CI time; the shard stage still writes all four tasks' lists
+VARIANTS = ["m_mae", "sastnet", "sastnet_pretrained"]
+
+
+def _capped_paper_params(release: dict, mae_ckpt: Path) -> dict:
+    p = yaml.safe_load((ROOT / "profiles" / "paper.yaml").read_text())
+    p["corpus"]["codecfake_plus"].update(release)
+    p["vad"].update(num_cpus=2, batch_clips=64)
+    p["shard"]["samples_per_shard"] = 6
+    p["features"].update(model="data/whisper/tiny.en", variant="fast", actors=1, batch_size=4,
+                         num_samples=16000, augmented_views=2)
+    p["codecs"].update(codecs=["zoo_mvq_none_time"], steps=6, lm_steps=6, batch_size=4,
+                       dev_clips=1, max_train_clips=50)
+    p["model"].update(size="tiny", audiomae_checkpoint=str(mae_ckpt))
+    p["train"].update(tasks=TASKS, variants=VARIANTS, num_samples=16000, num_workers=2,
+                      cpus_per_worker=1.0, use_gpu=False, shuffle_buffer=10,
+                      baseline={"epochs": 1, "batch_size": 4, "lr": 1e-3, "max_steps_per_epoch": 1},
+                      main={"epochs": 1, "batch_size": 4, "lr": 1e-3, "max_steps_per_epoch": 2})
+    return p
+
+
+def test_paper_profile_every_stage_on_a_fake_release(tmp_path):
+    repo = tmp_path / "repo"
+    _copy_repo(repo)
+    release = build_fake_release(tmp_path / "codecfake_plus")
+    # the tiny MAE's AudioMAE weights, written in the official checkpoint layout
+    mae_ckpt = tmp_path / "audiomae_tiny.pth"
+    torch.save({"model": official_state(64, 2, 48, dec_depth=1)}, mae_ckpt)
+    params = _capped_paper_params(release, mae_ckpt)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    bindir = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}", "RAY_AUTH_MODE": "disabled",
+           "PYTHONPATH": str(repo)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    env.pop("RAY_ADDRESS", None)
+
+    _run(["dvc", "repro"], repo, env)
+
+    # the official lists, row for row, in every task's shards
+    index = json.loads((repo / "data" / "shards" / "index.json").read_text())
+    proto = Path(release["protocol_dir"])
+    for task, name in (("aux", "mult_learn.txt"), ("vq", "mult_learn_bal_vq.txt"),
+                       ("dec", "mult_learn_bal_dec.txt"), ("bin", "mult_learn.txt")):
+        assert index["splits"][f"train-{task}"]["samples"] == len(list_utts(proto / f"train_{name}"))
+        assert index["splits"][f"test_list-{task}"]["samples"] == len(list_utts(proto / f"test_{name}"))
+    # every model trained, with the experiment in its run name and the AudioMAE weights loaded
+    for task in TASKS:
+        for variant in ["w2v2_aasist", *VARIANTS]:
+            run = json.loads((repo / "models" / task / variant / "run.json").read_text())
+            assert run["job"].startswith(f"{task}-{variant}-full-"), run["job"]
+    config = json.loads((repo / "models" / "aux" / "sastnet" / "best" / "config.json").read_text())
+    assert config["job"]["mae_init"] == str(mae_ckpt)
+    assert config["job"]["init_from"] and not json.loads(
+        (repo / "models" / "aux" / "sastnet_pretrained" / "best" / "config.json").read_text()
+    )["job"]["init_from"]
+    # Whisper features of two RawBoost views of every training clip, used by the Whisper variants
+    views = json.loads((repo / "data" / "features_views" / "report.json").read_text())
+    assert views["views"] == 2 and views["computed_clips"] > 0
+    assert config["job"]["feature_views"] == 2
+    # predictions under the experiment, the official test list among the sets, tables captioned
+    preds = repo / "predictions" / "aux" / "sastnet" / "full"
+    assert (preds / "test_list.parquet").exists() and (preds / "cosg_all.parquet").exists()
+    table_iv = (repo / "reports" / "tables" / "table_iv.md").read_text()
+    assert "Experiment: full." in table_iv and "SASTNet (Pretrained W2V2)" in table_iv
+    metrics = json.loads((repo / "metrics" / "evaluation.json").read_text())
+    assert {"full_aux", "full_bin"} <= set(metrics)
+    shutil.rmtree(repo / "ray_results", ignore_errors=True)

@@ -1,0 +1,122 @@
+"""Seeds as a dimension of the tables: mean ± sample std with n, worked out by hand."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines.evaluate.scoring import (
+    evaluate,
+    flat_metrics,
+    flat_metrics_per_seed,
+    load_predictions,
+)
+from pipelines.evaluate.seeds import SeedStats, format_stats
+from pipelines.evaluate.tables import table_i, table_ii
+from sastnet.taxonomy import num_classes
+
+LABELS = [0, 1, 2, 3]
+# macro F1 = weighted F1 here (one clip per class):
+PREDS = {0: [0, 1, 2, 3],  # every class right: 100
+         1: [0, 1, 2, 2],  # F1 1, 1, 2/3, 0: 66.667
+         2: [0, 1, 1, 1]}  # F1 1, 1/2, 0, 0: 37.5
+
+
+def _write(root, task, model, seed, experiment, eval_set, labels, preds):
+    c = num_classes(task)
+    probs = np.eye(c)[preds] * 0.9 + 0.1 / c
+    df = pd.DataFrame({"key": [f"{eval_set}_{i}" for i in range(len(labels))],
+                       f"label_{task}": labels, "pred": preds,
+                       **{f"prob_{i}": probs[:, i] for i in range(c)}})
+    path = root / task / model / f"seed{seed}" / experiment / f"{eval_set}.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.to_parquet(path)
+
+
+def _row(markdown, name):
+    lines = [ln for ln in markdown.splitlines() if ln.startswith(f"| {name} |")]
+    assert len(lines) == 1, markdown
+    return [c.strip() for c in lines[0].strip("|").split("|")]
+
+
+@pytest.fixture()
+def results(tmp_path):
+    root = tmp_path / "predictions"
+    for seed, preds in PREDS.items():
+        _write(root, "aux", "sastnet", seed, "full", "cosg_all", LABELS, preds)
+    return evaluate(load_predictions(root), seed=1)
+
+
+def test_seed_stats_by_hand():
+    # mean (100 + 66.667 + 37.5) / 3 = 68.056; deviations 31.944, -1.389, -30.556:
+    # sample variance (1020.45 + 1.93 + 933.64) / 2 = 978.01 -> std 31.273
+    stats = SeedStats.of({0: 100.0, 1: 200 / 3, 2: 37.5})
+    assert stats.n == 3
+    assert stats.mean == pytest.approx(68.0556, abs=1e-4)
+    assert stats.std == pytest.approx(31.2731, abs=1e-4)
+    assert format_stats(stats) == "68.06 ± 31.27"
+    one = SeedStats.of({5: 40.0})
+    assert one.n == 1 and math.isnan(one.std) and format_stats(one) == "40.00"
+    assert SeedStats.of({0: float("nan"), 1: 10.0}).n == 1  # undefined for a seed: left out
+    # per-seed differences, paired by seed: (37.5 - 100, 66.667 - 66.667) -> -31.25 ± 44.19
+    diff = SeedStats.of({0: 37.5, 1: 200 / 3}).minus(SeedStats.of({0: 100.0, 1: 200 / 3, 2: 1.0}))
+    assert diff.n == 2 and diff.mean == pytest.approx(-31.25) and diff.std == pytest.approx(44.1942,
+                                                                                           abs=1e-4)
+
+
+def test_table_cell_is_mean_and_std_over_seeds_with_n(results):
+    md = table_i(results)
+    assert "mean ± sample std over n training seeds" in md.splitlines()[0]
+    assert _row(md, "SASTNet")[3] == "68.06 ± 31.27 / 68.06 ± 31.27 (n=3)"
+    random_cell = _row(md, "Random")[3]
+    assert random_cell.endswith("(n=3)") and "±" in random_cell  # one Random draw per seed
+
+
+def test_metrics_files_hold_mean_std_n_and_every_seed(results):
+    flat = flat_metrics(results)["full_aux"]
+    assert flat["sastnet/cosg_all/macro_f1"] == pytest.approx(68.0556, abs=1e-4)
+    assert flat["sastnet/cosg_all/macro_f1_std"] == pytest.approx(31.2731, abs=1e-4)
+    assert flat["sastnet/cosg_all/n_seeds"] == 3
+    per_seed = flat_metrics_per_seed(results)["full_aux"]
+    assert [per_seed[f"sastnet/seed{k}/cosg_all/macro_f1"] for k in range(3)] == [
+        100.0, pytest.approx(66.6667, abs=1e-4), 37.5]
+
+
+def test_table_ii_difference_is_paired_by_seed(tmp_path):
+    root = tmp_path / "p"
+    for seed, (orig, rm) in {0: (PREDS[0], PREDS[2]), 1: (PREDS[1], PREDS[1])}.items():
+        _write(root, "vq", "w2v2_aasist", seed, "seen250", "test_seen", LABELS, orig)
+        _write(root, "vq", "w2v2_aasist", seed, "seen250", "test_seen.rm_sil", LABELS, rm)
+    md = table_ii(evaluate(load_predictions(root)))
+    row = _row(md, "S-VQ")
+    assert row[1] == "83.33 ± 23.57 / 83.33 ± 23.57 (n=2)"  # 100, 66.667
+    assert row[3] == "-31.25 ± 44.19 / -31.25 ± 44.19 (n=2)"  # -62.5, 0
+
+
+def test_a_folder_that_is_not_a_seed_is_named(tmp_path):
+    _write(tmp_path, "aux", "sastnet", 0, "full", "cosg_all", LABELS, PREDS[0])
+    (tmp_path / "aux" / "sastnet" / "seed0").rename(tmp_path / "aux" / "sastnet" / "run0")
+    with pytest.raises(ValueError, match="'run0' is not a seed folder"):
+        load_predictions(tmp_path)
+
+
+def test_summary_has_headline_fingerprint_and_stage_times(results, tmp_path):
+    from pipelines.evaluate.summary import rerender_summary, summary_record, write_summary
+    from pipelines.tracking.fingerprint import run_fingerprint
+    from pipelines.tracking.stage_clock import StageClock
+
+    record = summary_record(results, task="aux", seeds=(0, 1, 2),
+                            fingerprint=run_fingerprint("abc", ["data/shards"]))
+    md = write_summary(tmp_path, record).read_text()
+    row = _row(md, "SASTNet")
+    assert row[1] == "3" and row[-2:] == ["68.06 ± 31.27", "68.06 ± 31.27"]  # CoSG (All)
+    assert row[2] == "–"  # no CoRS predictions in this run
+    assert "- params digest: `abc`" in md and "- commit: `" in md and "torch" in md
+    assert "Not recorded" in md  # no stage clock yet
+    ticks = iter([0.0, 1.0, 31.0, 32.0])
+    clock = StageClock(tmp_path, clock=lambda: next(ticks))
+    clock.feed("Running stage 'evaluate':\n")
+    clock.finish(0)
+    md = rerender_summary(tmp_path).read_text()
+    assert _row(md, "`evaluate`")[1:2] == ["30 s"]
