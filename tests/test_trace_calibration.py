@@ -87,13 +87,12 @@ def test_register_calibration_figures_reliability_plot_and_report(tmp_path):
     assert cal == calibrate_probs(probs, labels, seed=0)  # seeded: same split, same figures
     png = plot_reliability(probs, labels, cal.temperature, "aux / test", tmp_path / "rel.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    report = {"tasks": {"aux": {"promotions": [
-        {"variant": "sastnet", "calibration": cal.to_dict()},
-        {"variant": "m_mae", "calibration": None}]}}}
+    report = {"tasks": {"aux": {"calibration": {"sastnet/seed0": {**cal.to_dict(), "applied": True}}},
+                        "vq": {"calibration": {}}}}
     write_calibration_report(report, tmp_path / "calibration")
     text = (tmp_path / "calibration" / "calibration.md").read_text()
-    assert f"| aux/sastnet | 600 | {cal.temperature:.2f} | yes | {cal.ece_before:.3f} |" in text
-    assert "m_mae" not in text
+    assert f"| aux/sastnet/seed0 | 600 | {cal.temperature:.2f} | yes | {cal.ece_before:.3f} |" in text
+    assert "vq/" not in text
 
 
 def test_temperature_is_applied_only_when_it_lowers_the_held_out_ece():

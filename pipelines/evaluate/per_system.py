@@ -69,8 +69,8 @@ def set_macro_f1(frame: pd.DataFrame) -> dict[tuple, float]:
     for set_name, members in SETS.items():
         part = frame[frame["eval_set"].isin(members)]
         for (experiment, task, model), g in part.groupby(["experiment", "task", "model"]):
-            out[(experiment, task, set_name, model)] = macro_f1(g["label"].to_numpy(),
-                                                                g["pred"].to_numpy())
+            out[(experiment, task, set_name, model)] = macro_f1(
+                g["label"].to_numpy(), g["pred"].to_numpy(), len(CLASS_NAMES[task]))
     return out
 
 
