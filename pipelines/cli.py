@@ -4,6 +4,7 @@
     sastnet profile            # list profiles and show the active one
     sastnet check-params       # validate params.yaml
     sastnet trace clip.wav     # which codec family made it? (registered champion model)
+    sastnet knn attribute clip.wav / sastnet knn enrol NAME DIR   # training-free kNN (docs/knn.md)
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import typer
 from pipelines.params import PROFILES_DIR, ParamsError, load_params
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+from pipelines.knn.cli import app as knn_app  # noqa: E402  (sastnet knn attribute / enrol)
+app.add_typer(knn_app, name="knn")
 
 
 @app.command()

@@ -58,7 +58,8 @@ def _resolve(path_or_hub_id: str, allow_download: bool) -> tuple[str, bool]:
 
 
 def load_whisper_encoder(path_or_hub_id: str, max_source_seconds: float | None = None, *,
-                         allow_download: bool = False) -> WhisperEncoder:
+                         allow_download: bool = False,
+                         min_seconds: float = MIN_FAST_SECONDS) -> WhisperEncoder:
     """Load a frozen Whisper encoder (eval mode, no gradients).
 
     Args:
@@ -66,6 +67,8 @@ def load_whisper_encoder(path_or_hub_id: str, max_source_seconds: float | None =
         max_source_seconds: None = faithful 30 s encoder; else keep this many seconds of
             source positions (>= 5.12 s so 256 frames exist), slicing the positional embeddings.
         allow_download: let transformers fetch a hub id that is not in the local cache.
+        min_seconds: the shortest ``max_source_seconds`` allowed (SASTNet's features need
+            5.12 s; the kNN embeddings pool whatever frames a short clip gives).
 
     Returns:
         ``transformers``' ``WhisperEncoder``; ``encoder.config.max_source_positions`` says
@@ -85,15 +88,16 @@ def load_whisper_encoder(path_or_hub_id: str, max_source_seconds: float | None =
             f"(`dvc repro whisper_convert`) or allow_download=True ({err})") from None
     encoder = model.encoder
     if max_source_seconds is not None:
-        encoder = _shorten(encoder, max_source_seconds)
+        encoder = _shorten(encoder, max_source_seconds, min_seconds)
     encoder.eval().requires_grad_(False)
     return encoder
 
 
-def _shorten(encoder: WhisperEncoder, seconds: float) -> WhisperEncoder:
+def _shorten(encoder: WhisperEncoder, seconds: float,
+             min_seconds: float = MIN_FAST_SECONDS) -> WhisperEncoder:
     full = encoder.config.max_source_positions
     positions = math.ceil(seconds * FRAMES_PER_SECOND - 1e-6)
-    if seconds < MIN_FAST_SECONDS - 1e-9:
+    if seconds < min_seconds - 1e-9:
         raise ValueError(f"max_source_seconds={seconds} is too short: the features keep the "
                          f"first {KEPT_FRAMES} frames, which need >= {MIN_FAST_SECONDS} s")
     if positions >= full:

@@ -82,8 +82,16 @@ def check_ci_outputs(repo: Path, env: dict) -> None:
                              "json"], cwd=repo, env=env, capture_output=True, text=True, timeout=600)
     assert traced.returncode == 0, traced.stderr[-3000:]
     assert json.loads(traced.stdout)["models"]["aux"]["dev_calibration"]
-    for report in ("corpus", "zoo", "shards", "features", "vad"):
+    for report in ("corpus", "zoo", "shards", "features", "vad", "knn_clips", "embeddings"):
         assert (repo / "reports" / f"{report}.json").exists(), report
+    # training-free kNN attribution (stages knn_clips -> embeddings -> knn)
+    knn_table = (repo / "reports" / "knn" / "knn.md").read_text()
+    for row in ("| Checkpoint |", "| Architecture |", "| Taxonomy VQ |", "AUROC"):
+        assert row in knn_table, row
+    assert (repo / "reports" / "knn" / "knn_f1_vs_k.png").stat().st_size > 0
+    knn_metrics = json.loads((repo / "metrics" / "knn.json").read_text())
+    assert {"checkpoint", "architecture", "vq", "aux", "dec"} <= set(knn_metrics["in_domain"])
+    assert (repo / "data" / "knn" / "index" / "vectors.npz").exists()
 
     summary = (repo / "reports" / "summary.md").read_text()
     assert "mean ± sample std over seeds" in summary and "| SASTNet | 2 |" in summary
@@ -103,11 +111,12 @@ def check_ci_outputs(repo: Path, env: dict) -> None:
         (v, s) for v in ("w2v2_aasist", "m_mae", "sastnet") for s in ("0", "1"))
     for r in runs:
         assert r.data.tags["mlflow.source.git.commit"] and r.data.tags["mlflow.user"]
-        assert r.data.tags["sastnet.params_digest"] != "none"
+        assert r.data.tags["fingerprint.params_digest"] != "none"
         assert "cors_macro_f1" in r.data.metrics and "cosg_all_weighted_f1" in r.data.metrics
 
     shown = _run(["dvc", "metrics", "show"], repo, env)
     assert "metrics/evaluation.json" in shown
+    assert "metrics/knn.json" in shown
     again = _run(["dvc", "repro"], repo, env)
     assert "didn't change" in again or "up to date" in again
     assert "Running stage" not in again

@@ -1,7 +1,7 @@
 """Class probabilities for every clip of some shards, from a trained ``best/`` checkpoint.
 
     from pipelines.evaluate.predict import predict
-    df = predict("models/aux/sastnet/best", shard_paths_for("data/shards", "test_seen"),
+    df = predict("models/aux/sastnet/seed0/best", shard_paths_for("data/shards", "test_seen"),
                  "data/features", rm_sil=False)
 
 Columns: ``key``, ``codec`` (the clip's codec or CoSG system, ``bonafide`` for real clips; from

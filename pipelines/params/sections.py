@@ -7,6 +7,7 @@ from pipelines.params.common import CommonParams
 from pipelines.params.core import check
 from pipelines.params.corpus import CorpusParams
 from pipelines.params.features import FeaturesParams
+from pipelines.params.knn import KnnParams
 from pipelines.params.model import ModelParams
 from pipelines.params.pretrain_mae import PretrainMAEParams
 from pipelines.params.resynthesize import ResynthesizeParams
@@ -25,6 +26,7 @@ SECTIONS: dict[str, type] = {
     "model": ModelParams,
     "pretrain_mae": PretrainMAEParams,
     "train": TrainParams,
+    "knn": KnnParams,
 }
 
 

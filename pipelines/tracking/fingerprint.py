@@ -2,7 +2,7 @@
 
     from pipelines.tracking.fingerprint import run_fingerprint, mlflow_tags
     fp = run_fingerprint(params_digest(params), inputs=["data/shards", "data/features"])
-    tracker.set_tags(mlflow_tags(fp))          # MLflow's own source/user tags + sastnet.*
+    tracker.set_tags(mlflow_tags(fp))          # MLflow's own source/user tags + fingerprint.*
 
 The same record goes into every MLflow run (as tags) and into ``reports/summary.md``, so a
 number in a table can be traced to its commit (and whether the tree was dirty), the exact
@@ -174,20 +174,20 @@ def _source_name() -> str:
 
 def mlflow_tags(fp: dict[str, Any]) -> dict[str, str]:
     """MLflow's standard tags where they exist (the UI's Source, Version and User columns),
-    the rest under ``sastnet.*``."""
+    the rest under ``fingerprint.*``."""
     tags = {
         "mlflow.source.git.commit": fp["git_commit"],
         "mlflow.source.name": fp["source"],
         "mlflow.source.type": "LOCAL",
         "mlflow.user": fp["user"],
-        "sastnet.git_dirty": str(fp["git_dirty"]).lower(),
-        "sastnet.params_digest": fp["params_digest"],
-        "sastnet.python": fp["python"],
-        "sastnet.cpu": fp["cpu"],
-        "sastnet.cpu_cores": str(fp["cpu_cores"]),
-        "sastnet.gpu": fp["gpu"],
+        "fingerprint.git_dirty": str(fp["git_dirty"]).lower(),
+        "fingerprint.params_digest": fp["params_digest"],
+        "fingerprint.python": fp["python"],
+        "fingerprint.cpu": fp["cpu"],
+        "fingerprint.cpu_cores": str(fp["cpu_cores"]),
+        "fingerprint.gpu": fp["gpu"],
     }
-    tags.update({f"sastnet.pkg.{k}": v for k, v in fp["packages"].items()})
-    tags.update({f"sastnet.threads.{k}": v for k, v in fp["threads"].items()})
-    tags.update({f"sastnet.dvc.{k}": v for k, v in fp["dvc_inputs"].items()})
+    tags.update({f"fingerprint.pkg.{k}": v for k, v in fp["packages"].items()})
+    tags.update({f"fingerprint.threads.{k}": v for k, v in fp["threads"].items()})
+    tags.update({f"fingerprint.dvc.{k}": v for k, v in fp["dvc_inputs"].items()})
     return tags

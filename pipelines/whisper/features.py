@@ -149,7 +149,7 @@ def _load_index(out_dir: Path, settings: dict) -> dict:
     return {"settings": settings, "complete": False, "shards": {}}
 
 
-def _start_ray(cfg: FeaturesParams, address: str | None) -> bool:
+def _start_ray(num_cpus: int, address: str | None) -> bool:
     """Connect to RAY_ADDRESS / ``address`` or start a small local Ray; True if we started it."""
     if ray.is_initialized():
         return False
@@ -157,30 +157,29 @@ def _start_ray(cfg: FeaturesParams, address: str | None) -> bool:
     if address:
         ray.init(address=address)
     else:
-        ray.init(num_cpus=cfg.actors * cfg.threads_per_actor, include_dashboard=False)
+        ray.init(num_cpus=num_cpus, include_dashboard=False)
     return True
 
 
-def run_features(shards_dir: str | Path, out_dir: str | Path, cfg: FeaturesParams, *,
-                 ray_address: str | None = None, progress: bool = True,
-                 splits: list[str] | None = None, worker: type | None = None,
-                 worker_args: tuple = (), extra_settings: dict | None = None) -> dict:
-    """Write a feature shard for every audio shard not already done; returns the report.
+def run_shard_actors(shards_dir: str | Path, out_dir: str | Path, settings: dict,
+                     worker_cls: type, worker_args: tuple, *, actors: int, cpus_per_actor: int,
+                     ray_address: str | None = None, progress: bool = True,
+                     splits: list[str] | None = None, desc: str = "features") -> dict:
+    """Mirror every audio shard ``<split>/shard-*.tar`` of ``shards_dir`` into ``out_dir`` with
+    a pool of Ray actors, resumably; the machinery of the features and embeddings stages.
 
-    ``worker`` (default ``FeatureWorker``) is built as ``worker(cfg, *worker_args)`` in each
-    actor; ``extra_settings`` join the index's settings (``pipelines.whisper.views``).
+    Args:
+        settings: what the outputs depend on; a change invalidates every finished shard.
+        worker_cls, worker_args: the actor class (``extract(rel, src, dst, borrowed) ->
+            (rel, record)`` with ``computed``/``reused``/``seconds`` in the record) and its
+            constructor arguments.
 
     Returns:
-        model, variant, clips (all shards), computed clips/shards, skipped shards, wall
-        seconds, clips/s over the computed clips (start-up included), actors, clips/s of
-        one busy actor.
+        clips (all shards), computed clips/shards, skipped shards, wall seconds, clips/s over
+        the computed clips (start-up included), actors, clips/s of one busy actor.
     """
     shards_dir, out_dir = Path(shards_dir).resolve(), Path(out_dir).resolve()
     plan = plan_shards(shards_dir, out_dir, splits)
-    settings = {**settings_of(cfg), **(extra_settings or {})}  # model as given: a moved checkout keeps its shards
-    worker_cfg = cfg  # actors may run in another working directory: give them absolute paths
-    if Path(cfg.model).is_dir():
-        worker_cfg = dataclasses.replace(cfg, model=str(Path(cfg.model).resolve()))
     index = _load_index(out_dir, settings)
     index["complete"] = False
     planned = {rel for rel, _, _ in plan}
@@ -198,13 +197,13 @@ def run_features(shards_dir: str | Path, out_dir: str | Path, cfg: FeaturesParam
         if in_scope(str(stale.relative_to(out_dir))):
             stale.unlink()  # audio shard gone: its mirror must go too
     start, computed, reused, busy_s = time.perf_counter(), 0, 0, 0.0
-    actors = min(cfg.actors, len(todo))
+    actors = min(actors, len(todo))
     if todo:
-        started = _start_ray(cfg, ray_address)
+        started = _start_ray(actors * cpus_per_actor, ray_address)
         try:
-            remote = ray.remote(num_cpus=cfg.threads_per_actor)(worker or FeatureWorker)
-            pool = [remote.remote(worker_cfg, *worker_args) for _ in range(actors)]
-            bar = tqdm(total=len(todo), unit="shard", desc="features", disable=not progress)
+            remote = ray.remote(num_cpus=cpus_per_actor)(worker_cls)
+            pool = [remote.remote(*worker_args) for _ in range(actors)]
+            bar = tqdm(total=len(todo), unit="shard", desc=desc, disable=not progress)
             for rel, record in _run_pool(pool, todo, borrows, out_dir, done):
                 index["shards"][rel] = record
                 write_json(out_dir / INDEX_NAME, index)
@@ -221,14 +220,38 @@ def run_features(shards_dir: str | Path, out_dir: str | Path, cfg: FeaturesParam
     index["shards"] = {**{rel: index["shards"][rel] for rel, _, _ in plan}, **others}  # plan order
     index["complete"] = True
     write_json(out_dir / INDEX_NAME, index)
-    return {"model": cfg.model, "variant": cfg.variant, "num_samples": cfg.num_samples,
-            "rm_sil": cfg.rm_sil,
-            "clips": sum(index["shards"][rel]["clips"] for rel in planned),
+    return {"clips": sum(index["shards"][rel]["clips"] for rel in planned),
             "shards": len(plan), "computed_shards": len(todo), "skipped_shards": len(plan) - len(todo),
             "computed_clips": computed, "reused_clips": reused, "wall_s": round(wall_s, 3),
             "clips_per_s": round(computed / wall_s, 3) if computed else None, "actors": actors,
             # per actor once started (Ray and model start-up excluded): the scaling unit
             "clips_per_actor_s": round(computed / busy_s, 3) if busy_s else None}
+
+
+def run_features(shards_dir: str | Path, out_dir: str | Path, cfg: FeaturesParams, *,
+                 ray_address: str | None = None, progress: bool = True,
+                 splits: list[str] | None = None, worker: type | None = None,
+                 worker_args: tuple = (), extra_settings: dict | None = None) -> dict:
+    """Write a feature shard for every audio shard not already done; returns the report.
+
+    ``worker`` (default ``FeatureWorker``) is built as ``worker(cfg, *worker_args)`` in each
+    actor; ``extra_settings`` join the index's settings (``pipelines.whisper.views``).
+
+    Returns:
+        model, variant, clips (all shards), computed clips/shards, skipped shards, wall
+        seconds, clips/s over the computed clips (start-up included), actors, clips/s of
+        one busy actor.
+    """
+    settings = {**settings_of(cfg), **(extra_settings or {})}  # model as given: a moved checkout keeps its shards
+    worker_cfg = cfg  # actors may run in another working directory: give them absolute paths
+    if Path(cfg.model).is_dir():
+        worker_cfg = dataclasses.replace(cfg, model=str(Path(cfg.model).resolve()))
+    report = run_shard_actors(shards_dir, out_dir, settings, worker or FeatureWorker,
+                              (worker_cfg, *worker_args), actors=cfg.actors,
+                              cpus_per_actor=cfg.threads_per_actor, ray_address=ray_address,
+                              progress=progress, splits=splits)
+    return {"model": cfg.model, "variant": cfg.variant, "num_samples": cfg.num_samples,
+            "rm_sil": cfg.rm_sil, **report}
 
 
 def main(params: Path = typer.Option(Path("params.yaml"), help="params file"),

@@ -137,19 +137,19 @@ def test_fingerprint_tags_fill_mlflow_source_and_user_columns(uri, tmp_path, mon
     head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
                           check=True).stdout.strip()
     assert tags["mlflow.source.git.commit"] == head
-    assert tags["sastnet.git_dirty"] in ("true", "false")
+    assert tags["fingerprint.git_dirty"] in ("true", "false")
     assert tags["mlflow.user"] and tags["mlflow.source.name"] and tags["mlflow.source.type"]
-    assert tags["sastnet.params_digest"] == "d1g35t"
-    assert tags["sastnet.dvc.data/shards"] == "abc123.dir"
-    assert tags["sastnet.dvc.data/shards/index.json"] == "data/shards@abc123.dir"
-    assert tags["sastnet.dvc.data/features"] == "not in dvc.lock"
+    assert tags["fingerprint.params_digest"] == "d1g35t"
+    assert tags["fingerprint.dvc.data/shards"] == "abc123.dir"
+    assert tags["fingerprint.dvc.data/shards/index.json"] == "data/shards@abc123.dir"
+    assert tags["fingerprint.dvc.data/features"] == "not in dvc.lock"
     import torch
 
-    assert tags["sastnet.pkg.torch"] == torch.__version__
-    assert tags["sastnet.threads.torch_intraop"] == str(torch.get_num_threads())
+    assert tags["fingerprint.pkg.torch"] == torch.__version__
+    assert tags["fingerprint.threads.torch_intraop"] == str(torch.get_num_threads())
     for name in ("transformers", "ray", "mlflow", "webdataset"):
-        assert tags[f"sastnet.pkg.{name}"] != "not installed", name
-    assert tags["sastnet.cpu"] and int(tags["sastnet.cpu_cores"]) >= 1
+        assert tags[f"fingerprint.pkg.{name}"] != "not installed", name
+    assert tags["fingerprint.cpu"] and int(tags["fingerprint.cpu_cores"]) >= 1
 
 
 def test_params_digest_follows_values_and_code_defaults():

@@ -63,9 +63,9 @@ def test_ray_job_trains_on_two_nodes_with_ddp_and_mlflow(cluster, tmp_path):
         assert client.get_metric_history(run["mlflow_run_id"], key)
     assert runs[0].data.params["git_commit"] == "test"
     tags = runs[0].data.tags  # the run fingerprint, in MLflow's own source/user tags
-    assert tags["mlflow.source.git.commit"] == "test" and tags["sastnet.git_dirty"] == "false"
+    assert tags["mlflow.source.git.commit"] == "test" and tags["fingerprint.git_dirty"] == "false"
     assert tags["mlflow.source.name"] and tags["mlflow.user"]
-    assert tags["seed"] == "0" and tags["sastnet.pkg.torch"] and tags["sastnet.cpu_cores"]
+    assert tags["seed"] == "0" and tags["fingerprint.pkg.torch"] and tags["fingerprint.cpu_cores"]
     version = client.get_model_version("sastnet-aux", run["version"])
     assert version.run_id == run["mlflow_run_id"] and version.tags["variant"] == "toy"
     assert version.tags["seed"] == "0"

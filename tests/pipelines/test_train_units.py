@@ -88,6 +88,7 @@ def test_job_run_name_follows_data_model_code_and_baseline(tmp_path, monkeypatch
     data = _default()
     data["common"]["data_dir"] = str(tmp_path / "data")
     data["train"]["models_dir"] = str(tmp_path / "models")
+    data["model"]["audiomae_checkpoint"] = None  # random MAE weights: no pretrain_mae output here
     params = parse_params(data)
 
     def names() -> tuple[str, str]:

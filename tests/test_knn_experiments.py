@@ -1,0 +1,122 @@
+"""pipelines.knn: the clip-set selection and the experiments on a synthetic clip table whose
+vectors carry a codec signature, a checkpoint signature and a shared per-prompt content part."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines.knn.clips import manifest_units, select_sources
+from pipelines.knn.experiments import (LEVEL_COLUMN, Experiment, build_support_index,
+                                       run_experiments)
+from pipelines.params.knn import KnnAttributionParams
+
+FAMILIES = {"c_a": ("mvq", "none", "time"), "c_b": ("svq", "semantic", "freq"),
+            "c_c": ("sq", "disentangle", "time"), "c_d": ("svq", "disentangle", "freq"),
+            "ho_x": ("mvq", "semantic", "freq")}
+
+
+def synthetic_clips(n_speakers=12, per_speaker=5, dim=32, seed=0):
+    rng = np.random.default_rng(seed)
+    sources = [(f"s{s:02d}_{u}", f"s{s:02d}", f"prompt {s}-{u}")
+               for s in range(n_speakers) for u in range(per_speaker)]
+    content = {key: rng.normal(size=dim) for key, _, _ in sources}  # the same for every class
+    rows, vecs = [], []
+    for codec, (vq, aux, dec) in FAMILIES.items():
+        held = codec.startswith("ho_")
+        centre = rng.normal(size=dim) * 3
+        for ckpt in (["late"] if held else ["early", "mid", "late"]):
+            offset = rng.normal(size=dim) * 0.8
+            for key, spk, text in sources:
+                rows.append({"key": f"{key}_{codec}_{ckpt}", "class": f"{codec}@{ckpt}",
+                             "codec": codec, "checkpoint": ckpt, "held_out": held, "vq": vq,
+                             "aux": aux, "dec": dec, "speaker": spk, "text": text,
+                             "source_key": key, "shard": f"{codec}@{ckpt}/shard-000000.tar"})
+                vecs.append(centre + offset + content[key] + 0.3 * rng.normal(size=dim))
+    return pd.DataFrame(rows), np.stack(vecs)
+
+
+CFG = KnnAttributionParams(k_grid=(1, 3, 5, 9, 15))
+
+
+def test_no_prompt_or_speaker_in_two_parts_of_any_split():
+    table, vecs = synthetic_clips()
+    exp = Experiment(table, vecs, CFG, seed=7)
+    for i in range(CFG.splits):
+        for level in ("checkpoint", "architecture", "vq"):
+            parts = exp.split(i, exp.known, level, 0)
+            texts = [set(table.loc[idx, "text"]) for idx in (parts.support, parts.validation,
+                                                            parts.query)]
+            speakers = [set(table.loc[idx, "speaker"]) for idx in (parts.support, parts.validation,
+                                                                   parts.query)]
+            for a in range(3):
+                for b in range(a + 1, 3):
+                    assert not texts[a] & texts[b]
+                    assert not speakers[a] & speakers[b]
+            for idx in (parts.support, parts.validation, parts.query):
+                labels = table.loc[idx, LEVEL_COLUMN[level]]
+                assert labels.value_counts().nunique() == 1  # balanced
+
+
+def test_mixed_split_shares_prompts():
+    table, vecs = synthetic_clips()
+    exp = Experiment(table, vecs, CFG, seed=7)
+    parts = exp.mixed_split(0, exp.known, "checkpoint")
+    shared = set(table.loc[parts.support, "text"]) & set(table.loc[parts.query, "text"])
+    assert shared
+
+
+def test_experiments_on_separable_vectors():
+    table, vecs = synthetic_clips()
+    layers = np.stack([np.random.default_rng(1).normal(size=vecs.shape), vecs], axis=1)
+    res = run_experiments(table, layers, [0, 1], CFG, seed=7)
+    assert res["layer"] == 1  # the informative layer, not the noise one
+    assert set(res["levels"]) == {"checkpoint", "architecture", "vq", "aux", "dec"}
+    assert res["levels"]["architecture"]["mean"] > 0.95
+    assert res["levels"]["checkpoint"]["classes"] == 12
+    assert res["levels"]["checkpoint"]["n"] == CFG.splits
+    assert set(res["ood_checkpoints"]) == {"support_late_query_early_mid",
+                                           "support_early_late_query_mid"}
+    ood = res["open_set"]
+    assert ood["unknown_codecs"] == ["ho_x"]
+    assert ood["auroc"]["mean"] > 0.9
+    assert ood["enrolled_accuracy"]["mean"] > 0.9
+    for k in res["k"].values():
+        assert k in CFG.k_grid
+
+
+def test_support_index_holds_the_known_codecs():
+    table, vecs = synthetic_clips()
+    index = build_support_index(table, vecs, layer=3, k=5, cfg=CFG, seed=7,
+                                meta={"model": "m", "num_samples": 16000})
+    assert index.system_names == ["c_a", "c_b", "c_c", "c_d"]
+    assert index.meta["layer"] == 3 and index.meta["threshold"] > 0
+    answers = index.attribute(vecs[table["codec"].eq("c_b").to_numpy()][:5])
+    assert [a["system"] for a in answers] == ["c_b"] * 5
+    assert {a["vq"] for a in answers} == {"svq"}
+
+
+@pytest.mark.parametrize("per_speaker", [1, 3])
+def test_select_sources_distinct_prompts_per_speaker(per_speaker):
+    bona = pd.DataFrame({"key": [f"s{s}_{u}" for s in range(4) for u in range(6)],
+                         "speaker": [f"s{s}" for s in range(4) for u in range(6)],
+                         "text": [f"t{(s + u) % 7}" for s in range(4) for u in range(6)]})
+    chosen = select_sources(bona, per_speaker, seed=3)
+    assert chosen["text"].is_unique
+    assert chosen.groupby("speaker").size().max() <= per_speaker
+    shuffled = select_sources(bona.sample(frac=1.0, random_state=0), per_speaker, seed=3)
+    assert sorted(shuffled["key"]) == sorted(chosen["key"])
+
+
+def test_manifest_units_one_class_per_codec_from_the_selected_sources():
+    rows = [{"key": f"p{u}", "codec": "bonafide", "subset": "CoRS", "pair_key": f"p{u}",
+             "codec_seen": True, "path": f"p{u}.flac"} for u in range(3)]
+    for codec, seen in (("Encodec_24b24k", True), ("DAC24", False)):
+        rows += [{"key": f"p{u}_{codec}", "codec": codec, "subset": "CoRS", "pair_key": f"p{u}",
+                  "codec_seen": seen, "path": f"p{u}_{codec}.flac"} for u in range(3)]
+    rows.append({"key": "gen1", "codec": "DAC24", "subset": "CoSG", "pair_key": "gen1",
+                 "codec_seen": False, "path": "gen1.flac"})
+    units = manifest_units(pd.DataFrame(rows), pd.DataFrame({"key": ["p0", "p2"]}))
+    assert [(u.name, u.held_out) for u in units] == [("DAC24@release", True),
+                                                     ("Encodec_24b24k@release", False)]
+    assert [src for src, _, _ in units[0].items] == ["p0", "p2"]
+    assert units[0].checkpoint_path is None and set(units[0].family) == {"vq", "aux", "dec"}
