@@ -54,53 +54,117 @@ def check_params(params_file: Path = typer.Argument(Path("params.yaml"))) -> Non
                f"{', '.join(params.sections)})")
 
 
+def _model_specs(task: str, model: list[str]) -> dict[str, str | None]:
+    """``--task`` (``aux``, ``vq,dec``, ``all``) and ``--model`` values -> spec per task."""
+    from sastnet.taxonomy import TASKS
+
+    tasks = list(TASKS) if task == "all" else [t.strip() for t in task.split(",") if t.strip()]
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown or not tasks:
+        raise typer.BadParameter(f"unknown task(s) {unknown}; use {', '.join(TASKS)} or all",
+                                 param_hint="--task")
+    specs: dict[str, str | None] = {t: None for t in tasks}
+    for value in model:
+        key, sep, spec = value.partition("=")
+        if sep and key in TASKS:
+            if key not in specs:
+                raise typer.BadParameter(f"{value}: task {key} is not among --task {task}",
+                                         param_hint="--model")
+            specs[key] = spec
+        elif len(tasks) == 1:
+            specs[tasks[0]] = value
+        else:
+            raise typer.BadParameter(f"{value}: with several tasks, give --model TASK=SPEC",
+                                     param_hint="--model")
+    return specs
+
+
 @app.command()
-def trace(clips: list[Path] = typer.Argument(..., help="16 kHz mono audio files"),
-          task: str = typer.Option("aux", help="vq | aux | dec | bin"),
-          model_uri: str = typer.Option(None, help="MLflow model URI "
-                                        "[default: models:/sastnet-<task>@champion]"),
-          whisper: str = typer.Option(None, help="Whisper dir or hub id [default: from params]"),
-          output: Path = typer.Option(None, help="also write the table to this CSV")) -> None:
-    """Trace clips: class probabilities per clip from a registered model."""
-    from rich.console import Console
-    from rich.table import Table
+def trace(paths: list[str] = typer.Argument(..., help="audio files, folders (recursive), globs, "
+                                            "or manifests (.txt/.lst lines, .csv/.parquet 'path')"),
+          task: str = typer.Option("aux", help="vq | aux | dec | bin, a comma list, or all"),
+          model: list[str] = typer.Option(None, help="registry URI, MLflow run id or checkpoint "
+                                          "folder (TASK=SPEC with several tasks) "
+                                          "[default: models:/sastnet-<task>@champion]"),
+          rm_sil: bool = typer.Option(False, "--rm-sil", help="score speech only (silero-vad)"),
+          fmt: str = typer.Option("table", "--format", help="table | json | csv"),
+          batch_size: int = typer.Option(16, min=1, help="windows per forward pass"),
+          ood_confidence: float = typer.Option(0.5, help="flag clips whose top probability is "
+                                               "below this as out of distribution"),
+          output: Path = typer.Option(None, help="write the output here instead of stdout"),
+          whisper: str = typer.Option(None, help="Whisper dir for Whisper-based models "
+                                      "[default: features.model of params.yaml]")) -> None:
+    """Trace audio files: class, probabilities and codec family per file (docs/trace.md).
 
-    from pipelines.common.audio_io import AudioError
-    from pipelines.whisper.features import FeatureWorker
-    from pipelines.params.features import FeaturesParams
-    from pipelines.evaluate.trace import load_registered, trace_clips
+    Exit status: 0 all files scored, 1 some file failed (its row says why), 2 bad usage or model.
+    """
+    from pipelines.evaluate.trace import (TraceOptions, expand_paths, load_trace_model,
+                                          trace_files, trace_report)
+    from pipelines.evaluate.trace.render import print_table, to_csv, to_json
 
-    # Whisper features exactly as the features stage computed them for training.
+    if fmt not in ("table", "json", "csv"):
+        raise typer.BadParameter(f"{fmt!r}: use table, json or csv", param_hint="--format")
+    from pipelines.evaluate.trace.models import PickleRefusedError
     from pipelines.params.train import TrainParams
 
+    specs = _model_specs(task, model or [])
     params = load_params() if Path("params.yaml").exists() else None
-    features = params.features if params else FeaturesParams()
+    # Whisper exactly as the features stage ran it
+    features = dataclasses.asdict(params.features) if params else None
     if whisper:
-        features = dataclasses.replace(features, model=whisper)
+        features = {**(features or {}), "model": whisper}
     # only versions trained in this project's experiment are loaded (README "Security")
     experiment = (params.train if params else TrainParams()).mlflow_experiment
-    from pipelines.evaluate.trace import PickleRefusedError
-    from pipelines.tracking.registry import ForeignModelError
+    models = {}
+    for t, spec in specs.items():
+        try:
+            models[t] = load_trace_model(spec, t, experiment)
+        except FileNotFoundError as err:
+            if task == "all" and spec is None:  # `all`: every task that has a model
+                typer.echo(f"note: no {t} model, task skipped ({str(err).split(':')[0]})", err=True)
+                continue
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(2) from None
+        except (ValueError, PickleRefusedError) as err:  # ForeignModelError is a ValueError
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(2) from None
+        if features and (whisper or models[t].features is None):
+            models[t].features = features
+    if not models:
+        typer.echo("error: no model for any task: train and register one first (`dvc repro`)",
+                   err=True)
+        raise typer.Exit(2)
+    try:
+        files = expand_paths(paths)
+    except ValueError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    if not files:
+        typer.echo(f"error: no audio files in {' '.join(paths)}", err=True)
+        raise typer.Exit(2)
+    records = trace_files(files, models, TraceOptions(rm_sil=rm_sil, batch_size=batch_size,
+                                                      ood_confidence=ood_confidence))
+    if fmt == "table":
+        from rich.console import Console
 
-    try:
-        scorer = load_registered(model_uri or f"models:/sastnet-{task}@champion", experiment)
-    except (ForeignModelError, PickleRefusedError) as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from None
-    whisper_fn = FeatureWorker(features).encode if scorer.whisper_dim else None
-    try:
-        df = trace_clips(clips, task, scorer, whisper_fn)
-    except AudioError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from None
-    table = Table(title=f"{task.upper()} source tracing")
-    for col in df.columns:
-        table.add_column(col)
-    for row in df.itertuples(index=False):
-        table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
-    Console().print(table)
-    if output is not None:
-        df.to_csv(output, index=False)
+        with (open(output, "w") if output else _nullcontext()) as fh:
+            print_table(records, models, Console(file=fh, width=160) if fh else None)
+    else:
+        text = to_json(trace_report(records, models)) if fmt == "json" else to_csv(records, models)
+        if output:
+            output.write_text(text)
+        else:
+            typer.echo(text)
+    failed = [r for r in records if r["status"] == "error"]
+    if failed:
+        typer.echo(f"{len(failed)} of {len(records)} file(s) failed", err=True)
+        raise typer.Exit(1)
+
+
+def _nullcontext():
+    import contextlib
+
+    return contextlib.nullcontext()
 
 
 if __name__ == "__main__":

@@ -217,3 +217,35 @@ def split_cors_utterance(utt: str, known: list[str] | None = None) -> tuple[str,
     if codec is not None and known is not None and ALIASES.get(codec, codec) not in known:
         raise UnknownCodecError(codec, known)
     return base, codec
+
+
+# Each class in words, for people reading a trace (``describe_family``).
+CLASS_WORDS: dict[str, dict[str, str]] = {
+    "vq": {"MVQ": "multi-codebook VQ", "SVQ": "single-codebook VQ", "SQ": "scalar quantiser"},
+    "aux": {"None": "no auxiliary objective", "SEM": "semantic distillation",
+            "Disent": "disentanglement"},
+    "dec": {"TIME": "time-domain decoder", "FREQ": "frequency-domain decoder"},
+    "bin": {},
+}
+_REAL_CLASSES = frozenset({"REAL", "bonafide"})
+
+
+def describe_family(decisions: Mapping[str, str]) -> str:
+    """Decided classes per task in words, e.g. ``{"vq": "MVQ", "aux": "SEM", "dec": "TIME"}`` ->
+    ``"spoof: multi-codebook VQ, semantic distillation, time-domain decoder"``.
+
+    Tasks that call the clip bona fide while others call it spoof are named, so a split verdict
+    is visible rather than averaged away.
+    """
+    for task, cls in decisions.items():
+        if task not in CLASS_NAMES or cls not in CLASS_NAMES[task]:
+            raise ValueError(f"{task}={cls!r} is not a class of that task")
+    real = [t for t in TASKS if t in decisions and decisions[t] in _REAL_CLASSES]
+    spoof = [t for t in TASKS if t in decisions and decisions[t] not in _REAL_CLASSES]
+    if not spoof:
+        return "bona fide"
+    words = [CLASS_WORDS[t][decisions[t]] for t in spoof if CLASS_WORDS[t]]
+    text = "spoof" + (f": {', '.join(words)}" if words else "")
+    if real:
+        text += f" ({', '.join(t.upper() for t in real)} says bona fide)"
+    return text

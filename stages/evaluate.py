@@ -23,6 +23,7 @@ import typer
 from tqdm import tqdm
 
 from pipelines.common.io import write_json, write_text
+from pipelines.evaluate.per_system import load_system_predictions, render_per_system
 from pipelines.evaluate.plots import plot_confusion_matrix
 from pipelines.evaluate.scoring import (
     RANDOM,
@@ -59,6 +60,9 @@ def write_evaluation(pred_root: str | Path, reports_dir: str | Path, metrics_dir
     tables = render_tables(results)
     for name, text in tables.items():
         write_text(Path(reports_dir) / "tables" / f"{name}.md", text)
+    # Which systems fool the model (pipelines/evaluate/per_system.py): its own table file.
+    tables["per_system"] = render_per_system(load_system_predictions(pred_root))
+    write_text(Path(reports_dir) / "tables" / "per_system.md", tables["per_system"])
     # One metrics file each (nested by ``<experiment>_<task>``) so `dvc metrics show` lists all.
     write_json(Path(metrics_dir) / "evaluation.json", flat_metrics(results))
     write_json(Path(metrics_dir) / "evaluation_seeds.json", flat_metrics_per_seed(results))

@@ -2,6 +2,12 @@
 
     python -m stages.register     # writes reports/registry.json
 
+Each trained version is first calibrated (``calibrate_version``): a temperature fitted on the dev
+split, ECE before/after logged to its MLflow run and written to ``reports/calibration/``
+(``calibration.json``, ``calibration.md``, reliability diagrams), and the version is wrapped as
+the pyfunc trace model (``pipelines/tracking/pyfunc.py``) registered beside it; the groups below
+are made of those calibrated versions, so the champion is one (``docs/trace.md``).
+
 Candidates are the versions the trainings registered (``models/<task>/<variant>/seed<k>/run.json``),
 grouped by variant (one version per seed). Each group is scored by its **mean** dev metric
 (``train.select_metric``) over the seeds, its versions are tagged with their seed and the
@@ -12,14 +18,16 @@ highest mean, only if that mean strictly beats the current champion's
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import typer
 from mlflow.tracking import MlflowClient
 
-from pipelines.common.io import write_json
+from pipelines.common.io import write_json, write_text
 from pipelines.common.process import stage_process
+from pipelines.dataset.loader import shard_paths_for
 from pipelines.params import load_params
 from pipelines.params.train import model_dir
 from pipelines.tracking.registry import (
@@ -46,10 +54,83 @@ def load_run_records(models_dir: str | Path, task: str, variant: str,
     return records
 
 
+@dataclasses.dataclass(frozen=True)
+class CalibrationInputs:
+    """Where the dev split lives, for fitting each candidate's temperature."""
+
+    dev_shards: list[str]
+    feature_dir: str | None  # Whisper features of dev (for models that use Whisper)
+    features: dict | None  # FeaturesParams fields, stored with the model for serving
+    reports_dir: Path  # reports/calibration/ goes here
+    seed: int
+
+
+def calibrate_version(run: dict, best_dir: Path, variant: str, cal: CalibrationInputs,
+                      label: str | None = None) -> tuple[str, dict]:
+    """Fit the temperature of one trained version on dev and register its trace model.
+
+    Returns:
+        (the calibrated version to promote, its calibration figures).
+    """
+    from mlflow.tracking import MlflowClient
+
+    from pipelines.evaluate.calibrate import (calibrate_probs, dev_probabilities, plot_reliability,
+                                              temperature_to_apply)
+    from pipelines.tracking.pyfunc import log_trace_model
+    from pipelines.tracking.runs import default_tracking_uri
+
+    task, name = run["task"], run["registered_model"]
+    tracking_uri = run.get("tracking_uri") or default_tracking_uri()
+    probs, labels = dev_probabilities(best_dir, task, cal.dev_shards, cal.feature_dir)
+    result = calibrate_probs(probs, labels, seed=cal.seed)
+    temperature = temperature_to_apply(result)
+    figures = {**result.to_dict(), "applied": temperature is not None}
+    client = MlflowClient(tracking_uri=tracking_uri)
+    client.log_metric(run["mlflow_run_id"], "calibration_temperature", result.temperature)
+    for key in ("ece_before", "ece_after", "ece_after_heldout"):
+        client.log_metric(run["mlflow_run_id"], f"dev_{key}", getattr(result, key))
+    label = label or variant
+    png = plot_reliability(probs, labels, result.temperature, f"{task} / {label} (dev)",
+                           cal.reports_dir / "calibration" / f"reliability_{task}_{label}.png")
+    client.log_artifact(run["mlflow_run_id"], str(png), "plots")
+    version = log_trace_model(
+        run_id=run["mlflow_run_id"], tracking_uri=tracking_uri,
+        scorer_uri=f"models:/{name}/{run['version']}", task=task, registered_name=name,
+        temperature=temperature, calibration=figures, features=cal.features,
+        tags={"variant": variant, "task": task, "calibrated_from": str(run["version"])})
+    return version, figures
+
+
+def hand_over_to_calibrated(run: dict, calibrated: str, tracking_uri: str | None) -> bool:
+    """A registry from before calibration may have the raw version of this very training as
+    champion; its calibrated wrapper is the same model, so it takes the alias (the strict
+    "better score" rule would never move it: the scores are equal)."""
+    from mlflow.tracking import MlflowClient
+
+    from pipelines.tracking.registry import CHAMPION, current_champion
+    from pipelines.tracking.runs import default_tracking_uri
+
+    client = MlflowClient(tracking_uri=tracking_uri or default_tracking_uri())
+    if current_champion(client, run["registered_model"]) != str(run["version"]):
+        return False
+    client.set_registered_model_alias(run["registered_model"], CHAMPION, calibrated)
+    return True
+
+
 def register_task(task: str, variants: tuple[str, ...], seeds: tuple[int, ...],
-                  models_dir: str | Path, metric: str, tracking_uri: str | None = None) -> dict:
+                  models_dir: str | Path, metric: str, tracking_uri: str | None = None,
+                  calibration: CalibrationInputs | None = None) -> dict:
     """Score, tag and promote the groups (variants) of one task; returns its report entry."""
     records = {v: load_run_records(models_dir, task, v, seeds) for v in variants}
+    figures = {}
+    if calibration is not None:  # the groups are made of the calibrated trace versions
+        for variant, by_seed in records.items():
+            for seed, run in by_seed.items():
+                best = model_dir(models_dir, task, variant, seed) / "best"
+                version, figures[f"{variant}/seed{seed}"] = calibrate_version(
+                    run, best, variant, calibration, label=f"{variant}_seed{seed}")
+                hand_over_to_calibrated(run, version, tracking_uri or run.get("tracking_uri"))
+                by_seed[seed] = {**run, "trained_version": run["version"], "version": version}
     first = records[variants[0]][seeds[0]]
     name = first["registered_model"]
     uri = tracking_uri or first.get("tracking_uri") or default_tracking_uri()
@@ -64,25 +145,56 @@ def register_task(task: str, variants: tuple[str, ...], seeds: tuple[int, ...],
     promotion = promote_if_better(name, winner.best_version, metric=metric, tracking_uri=uri,
                                   score=winner.mean)
     return {"rule": f"highest mean {metric} over seeds; champion = that group's best seed",
+            "calibration": figures,
             "groups": [g.to_dict() for g in groups], "winner": winner.group,
             "promotion": promotion.to_dict(),
             "champion": champion_info(name, metric=metric, tracking_uri=uri)}
 
 
 def register_all(tasks: tuple[str, ...], variants: tuple[str, ...], seeds: tuple[int, ...],
-                 models_dir: str | Path, metric: str, tracking_uri: str | None = None) -> dict:
+                 models_dir: str | Path, metric: str, tracking_uri: str | None = None,
+                 calibration: CalibrationInputs | None = None) -> dict:
     return {"metric": metric, "seeds": list(seeds),
-            "tasks": {task: register_task(task, variants, seeds, models_dir, metric, tracking_uri)
+            "tasks": {task: register_task(task, variants, seeds, models_dir, metric, tracking_uri,
+                                          calibration)
                       for task in tasks}}
+
+
+def write_calibration_report(report: dict, out_dir: Path) -> None:
+    """``calibration.json`` and a markdown table: temperature and dev ECE per trained model."""
+    rows = {f"{task}/{key}": figures for task, entry in report["tasks"].items()
+            for key, figures in (entry.get("calibration") or {}).items()}
+    write_json(out_dir / "calibration.json", rows)
+    lines = ["# Calibration (temperature scaling on dev)", "",
+             "ECE: expected calibration error, 10 equal-width confidence bins. *held out*: dev "
+             "halves scored with the temperature fitted on the other half. *applied*: the "
+             "registered model uses T only when it lowers the held-out ECE.", "",
+             "| model | dev clips | T | applied | ECE before | ECE after | ECE after (held out) "
+             "| accuracy |",
+             "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |"]
+    for key, c in rows.items():
+        lines.append(f"| {key} | {c['dev_clips']} | {c['temperature']:.2f} "
+                     f"| {'yes' if c.get('applied', True) else 'no'} | {c['ece_before']:.3f} "
+                     f"| {c['ece_after']:.3f} | {c['ece_after_heldout']:.3f} | {c['accuracy']:.3f} |")
+    write_text(out_dir / "calibration.md", "\n".join(lines) + "\n")
+
+
+
 
 
 def main() -> None:
     """Move each task's ``champion`` alias to its best registered version."""
     params = load_params()
     tp = params.train
+    data = Path(params.common.data_dir)
+    reports = Path(params.common.reports_dir)
+    calibration = CalibrationInputs(
+        dev_shards=shard_paths_for(data / "shards", "dev"), feature_dir=str(data / "features"),
+        features=dataclasses.asdict(params.features), reports_dir=reports, seed=params.common.seed)
     report = register_all(tp.tasks, (tp.baseline_variant, *tp.variants), tp.seeds,
-                          tp.models_dir, tp.select_metric)
-    write_json(Path(params.common.reports_dir) / "registry.json", report)
+                          tp.models_dir, tp.select_metric, calibration=calibration)
+    write_json(reports / "registry.json", report)
+    write_calibration_report(report, reports / "calibration")
     for task, entry in report["tasks"].items():
         champ = entry["champion"]
         for g in entry["groups"]:

@@ -71,6 +71,17 @@ def check_ci_outputs(repo: Path, env: dict) -> None:
     entry = registry["tasks"]["aux"]
     assert [g["n"] for g in entry["groups"]] == [2, 2, 2]
     assert entry["champion"]["seed"] in ("0", "1")
+    # register calibrated every trained model (each seed); the champion is a trace model
+    calibration = json.loads((repo / "reports" / "calibration" / "calibration.json").read_text())
+    assert {k.rsplit("/", 1)[0] for k in calibration} == {"aux/w2v2_aasist", "aux/m_mae", "aux/sastnet"}
+    assert all(c["temperature"] > 0 and "applied" in c for c in calibration.values())
+    assert list((repo / "reports" / "calibration").glob("reliability_aux_*.png"))
+    assert "| system | class | n |" in (repo / "reports" / "tables" / "per_system.md").read_text()
+    clip = next((repo / "data").rglob("*.flac"))
+    traced = subprocess.run([sys.executable, "-m", "pipelines.cli", "trace", str(clip), "--format",
+                             "json"], cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+    assert traced.returncode == 0, traced.stderr[-3000:]
+    assert json.loads(traced.stdout)["models"]["aux"]["dev_calibration"]
     for report in ("corpus", "zoo", "shards", "features", "vad", "knn_clips", "embeddings"):
         assert (repo / "reports" / f"{report}.json").exists(), report
     # training-free kNN attribution (stages knn_clips -> embeddings -> knn)

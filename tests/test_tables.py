@@ -90,7 +90,7 @@ def test_display_names():
 @pytest.mark.slow  # renders ~10 PNGs
 def test_write_evaluation_outputs(pred_root, tmp_path):
     tables, _ = write_evaluation(pred_root, tmp_path / "reports", tmp_path / "metrics", seed=1)
-    assert sorted(tables) == ["table_i", "table_ii", "table_iii", "table_iv"]
+    assert sorted(tables) == ["per_system", "table_i", "table_ii", "table_iii", "table_iv"]
     assert (tmp_path / "reports" / "tables" / "table_i.md").read_text() == tables["table_i"]
     everything = json.loads((tmp_path / "metrics" / "evaluation.json").read_text())
     metrics = everything["full_aux"]

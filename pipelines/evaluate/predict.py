@@ -4,8 +4,9 @@
     df = predict("models/aux/sastnet/seed0/best", shard_paths_for("data/shards", "test_seen"),
                  "data/features", rm_sil=False)
 
-Columns: ``key``, ``label_<task>`` for every task, ``prob_0 .. prob_{C-1}`` (softmax, not raw
-logits), ``pred`` (argmax). Used by the evaluate stage.
+Columns: ``key``, ``codec`` (the clip's codec or CoSG system, ``bonafide`` for real clips; from
+the shard's metadata), ``label_<task>`` for every task, ``prob_0 .. prob_{C-1}`` (softmax, not
+raw logits), ``pred`` (argmax). Used by the evaluate stage.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def predict_clips(model: torch.nn.Module, clips: Iterable[dict], task: str, *,
             probs = torch.softmax(model(batch["wave"], batch["whisper"]).logits.float(), dim=-1)
             probs = probs.numpy()
             for i, key in enumerate(batch["key"]):
-                row = {"key": key}
+                row = {"key": key, "codec": chunk[i].get("meta", {}).get("codec")}
                 row.update({f"label_{t}": int(v[i]) for t, v in batch["labels"].items()})
                 row.update({f"prob_{c}": float(p) for c, p in enumerate(probs[i])})
                 row["pred"] = int(np.argmax(probs[i]))

@@ -1,0 +1,103 @@
+"""Calibrate a trained model on dev: temperature, ECE before/after, reliability diagram.
+
+    from pipelines.evaluate.calibrate import calibrate_on_dev
+    result = calibrate_on_dev("models/aux/sastnet/best", dev_shards, "data/features")
+
+The temperature is fitted on all dev clips (that is what the registered model uses). The ECE
+after calibration is reported twice: on the dev clips it was fitted on, and *held out* - dev
+split in two by a seeded permutation, each half scored with the temperature fitted on the
+other - which is the honest figure for new clips. ``stages.register`` calls this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sastnet.calibration import (apply_temperature, expected_calibration_error, fit_temperature,
+                                 negative_log_likelihood, reliability_bins)
+
+N_BINS = 10  # dev sets of the default profile are small: coarse bins keep each one populated
+
+
+@dataclass(frozen=True)
+class Calibration:
+    temperature: float
+    dev_clips: int
+    ece_before: float
+    ece_after: float  # on the dev clips T was fitted on
+    ece_after_heldout: float  # two-fold: each half with the T of the other half
+    nll_before: float
+    nll_after: float
+    accuracy: float  # unchanged by calibration (argmax is invariant)
+
+    def to_dict(self) -> dict:
+        return {k: round(v, 6) if isinstance(v, float) else v for k, v in asdict(self).items()}
+
+
+def calibrate_probs(probs: np.ndarray, labels: np.ndarray, seed: int) -> Calibration:
+    """Temperature and calibration figures for dev probabilities and labels."""
+    temperature = fit_temperature(probs, labels)
+    order = np.random.default_rng(seed).permutation(len(labels))
+    halves = (order[: len(order) // 2], order[len(order) // 2:])
+    heldout = np.empty_like(probs, dtype=np.float64)
+    if min(map(len, halves)) >= 2:
+        for fit, score in (halves, halves[::-1]):
+            heldout[score] = apply_temperature(probs[score], fit_temperature(probs[fit], labels[fit]))
+    else:  # too few clips to split: held-out figure = in-sample one
+        heldout = apply_temperature(probs, temperature)
+    calibrated = apply_temperature(probs, temperature)
+    return Calibration(
+        temperature=temperature, dev_clips=int(len(labels)),
+        ece_before=expected_calibration_error(probs, labels, N_BINS),
+        ece_after=expected_calibration_error(calibrated, labels, N_BINS),
+        ece_after_heldout=expected_calibration_error(heldout, labels, N_BINS),
+        nll_before=negative_log_likelihood(probs, labels),
+        nll_after=negative_log_likelihood(calibrated, labels),
+        accuracy=float((probs.argmax(1) == labels).mean()))
+
+
+def temperature_to_apply(cal: Calibration) -> float | None:
+    """The fitted temperature, or None (stay uncalibrated) when it does not lower the held-out
+    ECE: on a small or near-chance dev set the fit can make calibration worse, and a model
+    should not then claim calibrated probabilities."""
+    return cal.temperature if cal.ece_after_heldout < cal.ece_before else None
+
+
+def dev_probabilities(best_dir: str | Path, task: str, dev_shards: list[str],
+                      feature_dir: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """(probabilities, labels) of a ``best/`` model of ``task`` on the dev shards."""
+    from pipelines.evaluate.predict import predict
+
+    df = predict(best_dir, dev_shards, feature_dir, rm_sil=False)
+    prob_cols = sorted((c for c in df.columns if c.startswith("prob_")), key=lambda c: int(c[5:]))
+    return df[prob_cols].to_numpy(dtype=np.float64), df[f"label_{task}"].to_numpy(dtype=np.int64)
+
+
+def plot_reliability(probs: np.ndarray, labels: np.ndarray, temperature: float, title: str,
+                     path: str | Path) -> Path:
+    """Reliability diagram before and after temperature scaling (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--", label="perfect")
+    for name, p, style in (("raw", probs, "o-"),
+                           (f"T = {temperature:.2f}", apply_temperature(probs, temperature), "s-")):
+        bins = [b for b in reliability_bins(p, labels, N_BINS) if b.count]
+        ece = expected_calibration_error(p, labels, N_BINS)
+        ax.plot([b.confidence for b in bins], [b.accuracy for b in bins], style,
+                label=f"{name} (ECE {ece:.3f})")
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence (top probability)", ylabel="accuracy",
+           title=title)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
