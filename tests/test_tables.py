@@ -145,6 +145,6 @@ def test_seen250_only_run_still_gets_tables_i_and_iv(tmp_path):
     _write(root, "seen250", "aux", "sastnet", "test_unseen", [0, 2], [0, 1])
     _write(root, "seen250", "aux", "sastnet", "cosg_all", [0, 3], [0, 3])
     tables, _ = write_evaluation(root, tmp_path / "reports", tmp_path / "metrics", seed=1)
-    assert sorted(tables) == ["table_i", "table_ii", "table_iii", "table_iv"]
+    assert sorted(tables) == ["per_system", "table_i", "table_ii", "table_iii", "table_iv"]
     assert "utt. id <= 250 only" in tables["table_i"]
     assert "| SASTNet |" in tables["table_i"]
