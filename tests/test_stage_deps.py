@@ -93,3 +93,12 @@ def test_closure_follows_function_level_imports(tmp_path):
     files = {str(f) for f in closure("stages.train")}
     assert "pipelines/train/loop.py" in files
     assert "sastnet/crop.py" in files
+
+
+@pytest.mark.parametrize("stage", sorted(stage_commands()))
+def test_stage_code_deps_exist(stage):
+    """A code dependency that no longer exists makes `dvc repro` fail at that stage."""
+    _, deps = stage_commands()[stage]
+    code = [d for d in deps if d.startswith(("stages/", "pipelines/", "sastnet/")) and "${" not in d]
+    missing = [d for d in code if not (ROOT / d).exists()]
+    assert not missing, f"dvc.yaml stage {stage!r} depends on files that do not exist: {missing}"
