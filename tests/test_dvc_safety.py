@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from test_pipeline_repro import _copy_repo  # one copy of the repo-copy helper
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,17 +45,6 @@ def test_check_params_marker_is_the_same_bytes_for_any_valid_params(tmp_path, mo
     bad.write_text("vad: {threshold: 2.0}\n")
     with pytest.raises(SystemExit, match="vad.threshold"):
         check_params.main(bad)
-
-
-def _copy_repo(dest: Path) -> None:
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-                           cwd=ROOT, capture_output=True, check=True).stdout.split(b"\0")
-    for name in filter(None, files):
-        src = ROOT / name.decode()
-        if src.is_file():
-            (dest / name.decode()).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / name.decode())
-    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
 
 
 def _tree(*folders: Path) -> dict[str, str]:
