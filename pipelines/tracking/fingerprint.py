@@ -28,6 +28,8 @@ from typing import Any
 
 import yaml
 
+from pipelines.common.determinism import cpu_model
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("torch", "transformers", "ray", "mlflow", "webdataset", "numpy", "scikit-learn", "dvc")
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -91,16 +93,6 @@ def _relative(path: str) -> str:
         except ValueError:
             return str(p)
     return str(p).rstrip("/")
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def gpu_model() -> str:
