@@ -68,3 +68,24 @@ def test_readme_results_section_copies_no_numbers_by_hand():
     section = readme[readme.index("### Results"):readme.index("## Running the heavy jobs")]
     assert "reports/summary.md" in section
     assert not re.findall(r"\d+\.\d+|\d+ ?%|\d+ min", section), "a hand-copied number"
+
+
+def _keys(tree: dict, prefix: str = "") -> set[str]:
+    out = set()
+    for key, value in tree.items():
+        out.add(prefix + key)
+        if isinstance(value, dict):
+            out |= _keys(value, f"{prefix}{key}.")
+    return out
+
+
+def test_every_profile_has_every_param_a_stage_tracks():
+    """DVC refuses a stage whose tracked param is missing from params.yaml (a dataclass
+    default does not count), so each shipped profile must spell out every tracked key."""
+    tracked = set()
+    for stage in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].values():
+        for entry in stage.get("params", []):
+            tracked |= {entry} if isinstance(entry, str) else set()
+    for profile in [ROOT / "params.yaml", *sorted((ROOT / "profiles").glob("*.yaml"))]:
+        missing = tracked - _keys(yaml.safe_load(profile.read_text()))
+        assert not missing, f"{profile.name}: add {sorted(missing)}"
