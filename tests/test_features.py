@@ -223,7 +223,9 @@ def test_killed_job_resumes_to_identical_output(tmp_path, tiny_model):
     make_audio_shards(tmp_path / "shards", n_shards, 4)
     params = {"features": {"model": str(tiny_model), "variant": "faithful", "actors": 1,
                            "batch_size": 1, "num_samples": NUM_SAMPLES},
-              "train": {"num_samples": NUM_SAMPLES}}
+              "train": {"num_samples": NUM_SAMPLES},
+              # the tiny test Whisper is 16 wide: params are checked against the model's fusion
+              "model": {"overrides": {"fusion": {"whisper_dim": 16}}}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     out = tmp_path / "features"
     cmd = [sys.executable, "-m", "pipelines.whisper.features", "--params", str(tmp_path / "params.yaml"),

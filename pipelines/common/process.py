@@ -26,6 +26,7 @@ Why both halves exist (issue 20):
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import json
 import os
 import re
@@ -43,6 +44,7 @@ SHELLS = frozenset({"sh", "bash", "dash", "zsh", "fish", "ksh"})
 GRACE_S = 5.0  # time a stage gets to stop its workers before they are killed
 POLL_S = 0.5  # how often the watcher checks that the parent chain is alive
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+MAX_SLUG = 120  # lock file names stay far below NAME_MAX (255 bytes)
 
 
 class StageBusyError(RuntimeError):
@@ -54,7 +56,10 @@ def lock_path(name: str, root: str | Path | None = None) -> Path:
     or the working directory)."""
     root = Path(root or os.environ.get("DVC_ROOT") or Path.cwd())
     folder = root / ".dvc" / "tmp" / "stage-locks" if (root / ".dvc").is_dir() else root / "data" / ".locks"
-    return folder / (re.sub(r"[^A-Za-z0-9_.@-]+", "_", name).strip("_") + ".lock")
+    slug = re.sub(r"[^A-Za-z0-9_.@-]+", "_", name).strip("_")
+    if len(slug) > MAX_SLUG:  # long arguments (paths): a readable head + a digest of the whole
+        slug = slug[:MAX_SLUG - 17] + "-" + hashlib.sha256(name.encode()).hexdigest()[:16]
+    return folder / (slug + ".lock")
 
 
 def _holder(fd: int) -> str:

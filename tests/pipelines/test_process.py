@@ -125,3 +125,13 @@ def test_killing_dvc_repro_kills_its_stage_and_workers_and_a_second_copy_is_refu
                 proc.kill()
             except psutil.Error:
                 pass
+
+
+def test_a_stage_run_with_long_path_arguments_gets_a_short_distinct_lock_name(tmp_path):
+    long_a = "features --params " + "/tmp/" + "x" * 300 + "/a/params.yaml"
+    long_b = long_a.replace("/a/", "/b/")
+    a, b = lock_path(long_a, tmp_path), lock_path(long_b, tmp_path)
+    assert a != b and len(a.name) <= 130 and len(b.name) <= 130
+    with stage_lock(long_a, tmp_path), stage_lock(long_b, tmp_path):
+        pass  # both lockable side by side (distinct files, creatable names)
+    assert lock_path("train --task aux", tmp_path).name == "train_--task_aux.lock"
