@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_pipeline_repro import _copy_repo  # one copy of the repo-copy helper
+from repo_copy import _copy_repo  # one copy of the repo-copy helper
 
 ROOT = Path(__file__).resolve().parents[1]
 

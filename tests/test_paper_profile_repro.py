@@ -20,12 +20,14 @@ import yaml
 
 from tests.codecfake_release import build_fake_release, list_utts
 from tests.models.test_audiomae_load import official_state
-from tests.test_pipeline_repro import _copy_repo, _run
+from tests.repo_copy import _copy_repo, _run
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(3000)]  # ~20-30 min on 2 loaded cores
-TASKS = ["aux", "bin"]  # capped for CI time; the shard stage still writes all four tasks' lists
-VARIANTS = ["m_mae", "sastnet", "sastnet_pretrained"]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3000)]
+# capped for CI time (every task x variant is shape-checked in test_paper_profile_params.py);
+# the shard stage still writes all four tasks' lists
+TASKS = ["aux"]
+VARIANTS = ["sastnet", "sastnet_pretrained"]
 
 
 def _capped_paper_params(release: dict, mae_ckpt: Path) -> dict:
@@ -38,7 +40,7 @@ def _capped_paper_params(release: dict, mae_ckpt: Path) -> dict:
     p["codecs"].update(codecs=["zoo_mvq_none_time"], steps=6, lm_steps=6, batch_size=4,
                        dev_clips=1, max_train_clips=50)
     p["model"].update(size="tiny", audiomae_checkpoint=str(mae_ckpt))
-    p["train"].update(tasks=TASKS, variants=VARIANTS, num_samples=16000, num_workers=2,
+    p["train"].update(tasks=TASKS, variants=VARIANTS, seeds=[0], num_samples=16000, num_workers=2,
                       cpus_per_worker=1.0, use_gpu=False, shuffle_buffer=10,
                       baseline={"epochs": 1, "batch_size": 4, "lr": 1e-3, "max_steps_per_epoch": 1},
                       main={"epochs": 1, "batch_size": 4, "lr": 1e-3, "max_steps_per_epoch": 2})
@@ -72,22 +74,22 @@ def test_paper_profile_every_stage_on_a_fake_release(tmp_path):
     # every model trained, with the experiment in its run name and the AudioMAE weights loaded
     for task in TASKS:
         for variant in ["w2v2_aasist", *VARIANTS]:
-            run = json.loads((repo / "models" / task / variant / "run.json").read_text())
+            run = json.loads((repo / "models" / task / variant / "seed0" / "run.json").read_text())
             assert run["job"].startswith(f"{task}-{variant}-full-"), run["job"]
-    config = json.loads((repo / "models" / "aux" / "sastnet" / "best" / "config.json").read_text())
+    config = json.loads((repo / "models" / "aux" / "sastnet" / "seed0" / "best" / "config.json").read_text())
     assert config["job"]["mae_init"] == str(mae_ckpt)
     assert config["job"]["init_from"] and not json.loads(
-        (repo / "models" / "aux" / "sastnet_pretrained" / "best" / "config.json").read_text()
+        (repo / "models" / "aux" / "sastnet_pretrained" / "seed0" / "best" / "config.json").read_text()
     )["job"]["init_from"]
     # Whisper features of two RawBoost views of every training clip, used by the Whisper variants
     views = json.loads((repo / "data" / "features_views" / "report.json").read_text())
     assert views["views"] == 2 and views["computed_clips"] > 0
     assert config["job"]["feature_views"] == 2
     # predictions under the experiment, the official test list among the sets, tables captioned
-    preds = repo / "predictions" / "aux" / "sastnet" / "full"
+    preds = repo / "predictions" / "aux" / "sastnet" / "seed0" / "full"
     assert (preds / "test_list.parquet").exists() and (preds / "cosg_all.parquet").exists()
     table_iv = (repo / "reports" / "tables" / "table_iv.md").read_text()
     assert "Experiment: full." in table_iv and "SASTNet (Pretrained W2V2)" in table_iv
     metrics = json.loads((repo / "metrics" / "evaluation.json").read_text())
-    assert {"full_aux", "full_bin"} <= set(metrics)
+    assert "full_aux" in set(metrics)
     shutil.rmtree(repo / "ray_results", ignore_errors=True)

@@ -1,53 +1,103 @@
-"""The whole DVC pipeline, from nothing, on the tiny ``ci`` profile, in a copy of the repository.
+"""The whole DVC pipeline, from nothing, on the tiny ``ci`` profile, in copies of the repository.
 
-Slow (several minutes on 2 cores): every stage runs for real - synthesizers, codec training,
+Slow (the longest tests of the suite): every stage runs for real - synthesizers, codec training,
 silero-vad on Ray, WebDataset shards, Whisper features on Ray actors, Ray Train DDP (every
 model once per seed, two seeds), MLflow registry, predictions and the paper tables with
-mean ± std over the seeds, and reports/summary.md - through the stage clock of scripts/run.sh.
+mean ± std over the seeds, kNN attribution, and reports/summary.md - through the stage clock of
+scripts/run.sh. Two copies run side by side, so each also runs on a machine the other keeps busy:
+
+- ``one``: the whole pipeline with 1 pool worker / Ray actor / Ray task slot everywhere;
+- ``two``: up to the seed-0 baseline and SASTNet with 2 of each (corpus threads, codec zoo
+  processes, VAD Ray tasks, Whisper feature actors): every ``data/`` output hash in
+  ``dvc.lock`` and the trained weights must equal ``one``'s;
+- then ``one`` once more up to the shards with another ``common.seed``: they must change.
+
+What stays fixed on purpose: ``train.num_workers`` (the DDP world size is part of the
+training's arithmetic: per-rank batches and BatchNorm statistics) and thread counts
+(``resynthesize.threads``, ``features.threads_per_actor``): docs/determinism.md.
 """
 
+import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import yaml
+from repo_copy import _copy_repo, _env, _run
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
+TWO_TARGETS = ["train_baseline@aux-0", "train@aux-sastnet-0"]
 
 
-def _copy_repo(dest: Path) -> None:
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-                           cwd=ROOT, capture_output=True, check=True).stdout.split(b"\0")
-    for name in filter(None, files):
-        src = ROOT / name.decode()
-        if src.is_file():
-            (dest / name.decode()).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / name.decode())
-    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
+def _params(repo: Path, workers: int, seed: int | None = None) -> None:
+    params = yaml.safe_load((repo / "profiles" / "ci.yaml").read_text())
+    params["corpus"]["synthetic"]["workers"] = workers
+    params["codecs"]["workers"] = workers
+    params["vad"]["num_cpus"] = workers
+    params["features"]["actors"] = workers
+    if seed is not None:
+        params["common"]["seed"] = seed
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def _run(cmd: list[str], cwd: Path, env: dict) -> str:
-    out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=1500)
-    assert out.returncode == 0, f"{' '.join(cmd)} failed:\n{out.stdout[-4000:]}\n{out.stderr[-6000:]}"
-    return out.stdout
+def _data_hashes(repo: Path) -> dict[str, str]:
+    """``data/...`` output -> md5 from dvc.lock (models/ hold run ids: weights compared below)."""
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    return {out["path"]: out["md5"] for stage in lock["stages"].values()
+            for out in stage.get("outs", []) if out["path"].startswith("data/")}
 
 
-def test_dvc_repro_ci_profile_end_to_end(tmp_path):
-    repo = tmp_path / "repo"
-    _copy_repo(repo)
-    shutil.copyfile(repo / "profiles" / "ci.yaml", repo / "params.yaml")
-    bindir = str(Path(sys.executable).parent)
-    env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}", "RAY_AUTH_MODE": "disabled",
-           "PYTHONPATH": str(repo)}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    env.pop("RAY_ADDRESS", None)
+def _weights(repo: Path, variant: str, seed: int = 0) -> str:
+    return hashlib.sha256((repo / "models" / "aux" / variant / f"seed{seed}" / "best" / "model.pt")
+                          .read_bytes()).hexdigest()
 
-    _run([sys.executable, "-m", "pipelines.tracking.stage_clock"], repo, env)
-    check_ci_outputs(repo, env)
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    def run(name: str, workers: int, cmd: list[str]) -> Path:
+        repo = tmp_path_factory.mktemp(name) / "repo"
+        _copy_repo(repo)
+        _params(repo, workers)
+        _run(cmd, repo, _env(repo), timeout=3000)
+        return repo
+
+    with ThreadPoolExecutor(2) as pool:
+        one = pool.submit(run, "one", 1, [sys.executable, "-m", "pipelines.tracking.stage_clock"])
+        two = pool.submit(run, "two", 2, ["dvc", "repro", *TWO_TARGETS])
+        out = {"one": one.result(), "two": two.result()}
+    seeded = tmp_path_factory.mktemp("seed") / "repo"
+    shutil.copytree(out["one"], seeded, symlinks=True,
+                    ignore=shutil.ignore_patterns("ray_results", "mlruns", "mlflow.db", "models"))
+    _params(seeded, 1, seed=4321)
+    _run(["dvc", "repro", "shard"], seeded, _env(seeded))
+    out["seed"] = seeded
+    return out
+
+
+def test_dvc_repro_ci_profile_end_to_end(runs):
+    check_ci_outputs(runs["one"], _env(runs["one"]))
+
+
+def test_one_and_two_workers_give_identical_outputs(runs):
+    one, two = _data_hashes(runs["one"]), _data_hashes(runs["two"])
+    core = {"data/corpus", "data/codecs", "data/resynth", "data/shards", "data/features"}
+    assert core <= set(one) and core <= set(two)
+    differ = {path: (one[path], two[path]) for path in set(one) & set(two) if one[path] != two[path]}
+    assert not differ, f"outputs differ between 1 and 2 workers: {differ}"
+    for variant in ("w2v2_aasist", "sastnet"):
+        assert _weights(runs["one"], variant) == _weights(runs["two"], variant), variant
+
+
+def test_another_seed_changes_the_outputs(runs):
+    one, seeded = _data_hashes(runs["one"]), _data_hashes(runs["seed"])
+    assert seeded["data/codecs"] == one["data/codecs"]  # codecs.seed is its own key
+    assert seeded["data/resynth"] != one["data/resynth"]  # seeded clip subsets, CoSG draws
+    assert seeded["data/shards"] != one["data/shards"]
 
 
 def check_ci_outputs(repo: Path, env: dict) -> None:

@@ -53,6 +53,6 @@ def test_killed_and_resumed_training_ends_with_the_uninterrupted_weights(tmp_pat
     _train(straight)
     assert len(_losses(straight)) == 3
     assert _losses(killed) == _losses(straight)
-    a, b = (torch.load(o / "models/aux/toy/best/model.pt", weights_only=True) for o in (killed, straight))
+    a, b = (torch.load(o / "models/aux/toy/seed0/best/model.pt", weights_only=True) for o in (killed, straight))
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a), "resumed weights differ from uninterrupted"
