@@ -29,6 +29,10 @@ if [ -z "$flavour" ]; then
 fi
 
 PY="${PYTHON:-python3}"
+if [ -x .venv/bin/python ] && ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
+  echo "[setup] .venv is incomplete (no pip: an interrupted set-up?): recreating it"
+  rm -rf .venv
+fi
 [ -x .venv/bin/python ] || { echo "[setup] creating .venv"; "$PY" -m venv .venv; }
 stamp=".venv/.sastnet-stamp"
 want="$(cat pyproject.toml constraints/*.txt | sha256sum | cut -c1-16)-$flavour-lock${SASTNET_LOCK:-1}"
