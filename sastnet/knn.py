@@ -3,7 +3,8 @@
 The method of Pirlogeanu, Stan & Cucu (``../shared/papers/002_*``, after TADA, Stan et al.,
 Interspeech 2025): every clip is one vector (a layer's hidden states of a frozen pretrained
 speech encoder, averaged over time); a query is attributed by a majority vote of its ``k``
-nearest support vectors under cosine distance. Nothing is trained: a new system is enrolled by
+nearest support vectors under cosine distance (around the support set's mean vector, see
+``cosine_distances``). Nothing is trained: a new system is enrolled by
 adding its vectors to the support set.
 
 * splits: support / validation / query = 70 / 10 / 20 % (paper, Sec. 2.3), disjoint in prompts
@@ -36,9 +37,25 @@ def l2_normalize(x: np.ndarray) -> np.ndarray:
     return np.divide(x, norm, out=np.zeros_like(x), where=norm > 0)
 
 
-def cosine_distances(query: np.ndarray, support: np.ndarray) -> np.ndarray:
-    """``(Q, S)`` cosine distances ``1 - cos``, in [0, 2]."""
-    return 1.0 - l2_normalize(query) @ l2_normalize(support).T
+def support_center(support: np.ndarray) -> np.ndarray:
+    """The centre the cosine is taken around: the support set's mean vector."""
+    return np.asarray(support, dtype=np.float64).mean(axis=0)
+
+
+def cosine_distances(query: np.ndarray, support: np.ndarray,
+                     center: np.ndarray | None = None) -> np.ndarray:
+    """``(Q, S)`` cosine distances ``1 - cos``, in [0, 2], after subtracting ``center``.
+
+    ``center`` defaults to the support set's mean. Time-mean-pooled SSL states share a large
+    common offset: uncentred, every pair of clips is nearly parallel (distances ~1e-4 on the
+    Whisper tiny.en encoder), so thresholds and the F1-vs-k curve live in the last digits of
+    float32. Centring on the support set (never on the queries: no test statistics leak) makes
+    the cosine compare what differs between clips.
+    """
+    c = support_center(support) if center is None else np.asarray(center, dtype=np.float64)
+    q = np.asarray(query, dtype=np.float64) - c
+    s = np.asarray(support, dtype=np.float64) - c
+    return 1.0 - l2_normalize(q) @ l2_normalize(s).T
 
 
 @dataclass(frozen=True)
@@ -51,7 +68,7 @@ class KnnResult:
 
 
 def knn_predict(support: np.ndarray, support_labels: np.ndarray, query: np.ndarray,
-                k: int) -> KnnResult:
+                k: int, center: np.ndarray | None = None) -> KnnResult:
     """Cosine kNN with majority vote.
 
     A tie in votes goes to the tied class whose voting neighbours are nearer on average
@@ -61,8 +78,11 @@ def knn_predict(support: np.ndarray, support_labels: np.ndarray, query: np.ndarr
         support: ``(S, d)`` vectors; support_labels: ``(S,)`` non-negative ints.
         query: ``(Q, d)`` vectors.
         k: neighbours per vote, ``1 <= k <= S``.
+        center: subtracted before the cosine (default: the support mean; see
+            ``cosine_distances``). Pass one fixed centre when distances from different
+            support sets are compared against one threshold (enrolment).
     """
-    return vote(cosine_distances(query, support), support_labels, k)
+    return vote(cosine_distances(query, support, center), support_labels, k)
 
 
 def vote(dist: np.ndarray, support_labels: np.ndarray, k: int) -> KnnResult:
@@ -95,7 +115,7 @@ def macro_f1(y_true, y_pred) -> float:
 def f1_vs_k(support: np.ndarray, support_labels: np.ndarray, val: np.ndarray,
             val_labels: np.ndarray, ks) -> dict[int, float]:
     """Validation macro F1 for each ``k`` (those above the support size are left out)."""
-    dist = cosine_distances(val, support)
+    dist = cosine_distances(val, support)  # centred on the support mean
     return {k: macro_f1(val_labels, vote(dist, support_labels, k).labels)
             for k in sorted(set(ks)) if k <= len(support)}
 

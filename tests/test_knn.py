@@ -10,7 +10,12 @@ from sastnet import knn
 
 
 def brute_force_knn(support, labels, query, k):
-    """kNN written as plainly as possible: python loops, math.sqrt, sorted()."""
+    """kNN written as plainly as possible: python loops, math.sqrt, sorted(); every vector
+    centred on the support set's mean first."""
+    dim = len(support[0])
+    mean = [sum(s[i] for s in support) / len(support) for i in range(dim)]
+    support = [[a - m for a, m in zip(s, mean)] for s in support]
+    query = [[a - m for a, m in zip(q, mean)] for q in query]
     out_labels, out_dist = [], []
     for q in query:
         dists = []
@@ -47,6 +52,25 @@ def test_knn_is_cosine_not_euclidean():
     # far from both in euclidean terms, but pointing the way of class 1
     res = knn.knn_predict(support, np.array([0, 1]), np.array([[0.1, 50.0]]), 1)
     assert res.labels.tolist() == [1]
+
+
+def test_a_shared_offset_is_centred_away_and_queries_never_move_the_centre():
+    """Pooled SSL vectors share a large offset: raw cosines are all ~1 (distances ~1e-4);
+    around the support mean the classes are far apart again. Each query's answer is the same
+    alone or in a batch (the centre comes from the support set only)."""
+    rng = np.random.default_rng(3)
+    offset = np.full(8, 100.0)
+    support = offset + _clusters(np.eye(8)[:2], 10, rng, spread=0.1)
+    labels = np.repeat([0, 1], 10)
+    query = offset + _clusters(np.eye(8)[:2], 3, rng, spread=0.1)
+    raw = 1.0 - knn.l2_normalize(query) @ knn.l2_normalize(support).T
+    assert raw.max() < 1e-3  # uncentred: every pair nearly parallel
+    centred = knn.cosine_distances(query, support)
+    assert centred.max() > 1.0  # opposite sides of the centre
+    res = knn.knn_predict(support, labels, query, 3)
+    assert res.labels.tolist() == [0, 0, 0, 1, 1, 1]
+    alone = [knn.knn_predict(support, labels, q[None], 3).distances[0] for q in query]
+    np.testing.assert_allclose(res.distances, alone)
 
 
 def test_tie_goes_to_the_nearer_class_whatever_the_support_order():
@@ -136,12 +160,13 @@ def test_open_set_flag_and_enrolment_of_an_unknown_system():
     support = _clusters(centres[:3], 20, rng)
     labels = np.repeat([0, 1, 2], 20)
     val = _clusters(centres[:3], 5, rng)
-    threshold = knn.fit_threshold(knn.knn_predict(support, labels, val, 5).distances, 0.95)
+    center = knn.support_center(support)  # kept through the enrolment, as the index does
+    threshold = knn.fit_threshold(knn.knn_predict(support, labels, val, 5, center).distances, 0.95)
     unknown = _clusters(centres[3:], 10, rng)
-    before = knn.knn_predict(support, labels, unknown, 5)
+    before = knn.knn_predict(support, labels, unknown, 5, center)
     assert np.all(before.distances > threshold)  # every unknown clip flagged
     enrolled = np.r_[support, _clusters(centres[3:], 20, rng)]
-    after = knn.knn_predict(enrolled, np.r_[labels, np.full(20, 3)], unknown, 5)
+    after = knn.knn_predict(enrolled, np.r_[labels, np.full(20, 3)], unknown, 5, center)
     assert np.all(after.labels == 3) and np.all(after.distances <= threshold)
 
 

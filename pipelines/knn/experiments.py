@@ -208,10 +208,11 @@ def open_set(exp: Experiment, ks: dict[str, int]) -> dict:
         unknown = exp.split(i, held, "architecture", 20)
         xs, ys = exp.x[known.support], y[known.support]
         kk = min(k, len(known.support))
-        val = knn.knn_predict(xs, ys, exp.x[known.validation], kk)
+        center = knn.support_center(xs)  # one centre for every distance held to the threshold
+        val = knn.knn_predict(xs, ys, exp.x[known.validation], kk, center)
         threshold = knn.fit_threshold(val.distances, exp.cfg.open_set_quantile)
-        q_known = knn.knn_predict(xs, ys, exp.x[known.query], kk)
-        q_unknown = knn.knn_predict(xs, ys, exp.x[unknown.query], kk)
+        q_known = knn.knn_predict(xs, ys, exp.x[known.query], kk, center)
+        q_unknown = knn.knn_predict(xs, ys, exp.x[unknown.query], kk, center)
         scores = knn.open_set_scores(q_known.distances, q_unknown.distances, threshold)
         for key, value in scores.items():
             figures[key].append(value)
@@ -232,7 +233,7 @@ def open_set(exp: Experiment, ks: dict[str, int]) -> dict:
         # enrolment: each held-out codec's support clips join the index, nothing else changes
         xe = np.r_[xs, exp.x[unknown.support]]
         ye = np.r_[ys, y[unknown.support]]
-        after = knn.knn_predict(xe, ye, exp.x[unknown.query], kk)
+        after = knn.knn_predict(xe, ye, exp.x[unknown.query], kk, center)
         flagged = after.distances > threshold
         figures["enrolled_accuracy"].append(
             float(np.mean((after.labels == y[unknown.query]) & ~flagged)))
@@ -253,12 +254,15 @@ def build_support_index(table: pd.DataFrame, vectors: np.ndarray, layer: int, k:
     parts = exp.split(0, exp.known, "architecture", 1)
     y, _ = exp.labels("architecture")
     kk = min(k, len(parts.support))
-    val = knn.knn_predict(vectors[parts.support], y[parts.support], vectors[parts.validation], kk)
+    center = knn.support_center(vectors[parts.support])  # kept by the index through enrolments
+    val = knn.knn_predict(vectors[parts.support], y[parts.support], vectors[parts.validation], kk,
+                          center)
     threshold = knn.fit_threshold(val.distances, cfg.open_set_quantile)
     rows = exp.table.iloc[parts.support]
     columns = dict(zip(FIELDS, (rows["codec"], rows["class"], rows["vq"], rows["aux"], rows["dec"],
                                 rows["key"])))
     return SupportIndex(vectors[parts.support].astype(np.float32),
                         {f: c.astype(str).to_numpy() for f, c in columns.items()},
-                        {**meta, "layer": layer, "k": kk, "threshold": threshold,
+                        center=center,
+                        meta={**meta, "layer": layer, "k": kk, "threshold": threshold,
                          "open_set_quantile": cfg.open_set_quantile})

@@ -30,6 +30,9 @@ UNKNOWN_FAMILY = "?"  # an enrolled system's family is not known
 class SupportIndex:
     vectors: np.ndarray  # (S, d) float32
     columns: dict[str, np.ndarray]  # FIELDS -> (S,) str
+    # (d,) the cosine's centre: the built support set's mean, kept through enrolments so the
+    # open-set threshold keeps its meaning (None: the current vectors' mean)
+    center: np.ndarray | None = None
     meta: dict = field(default_factory=dict)  # model, local_files_only, layer, num_samples, k, threshold
 
     def save(self, path: str | Path) -> None:
@@ -39,6 +42,7 @@ class SupportIndex:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         np.savez(tmp / "vectors.npz", vectors=self.vectors.astype(np.float32),
+                 center=self.cosine_center.astype(np.float64),
                  **{k: self.columns[k].astype(str) for k in FIELDS})
         (tmp / "meta.json").write_text(json.dumps(self.meta, indent=2) + "\n")
         old = path.with_name(f".{path.name}.old")
@@ -49,6 +53,10 @@ class SupportIndex:
         shutil.rmtree(old, ignore_errors=True)
 
     @property
+    def cosine_center(self) -> np.ndarray:
+        return knn.support_center(self.vectors) if self.center is None else self.center
+
+    @property
     def system_names(self) -> list[str]:
         return sorted(set(self.columns["systems"]))
 
@@ -56,16 +64,17 @@ class SupportIndex:
         """Per vector: system (kNN vote over systems), distance, unknown flag, checkpoint
         class, and the nearest family (VQ / AUX / DEC votes over systems of known family)."""
         k = min(int(self.meta["k"]), len(self.vectors))
+        c = self.cosine_center
         systems, sys_codes = np.unique(self.columns["systems"], return_inverse=True)
-        res = knn.knn_predict(self.vectors, sys_codes, vectors, k)
+        res = knn.knn_predict(self.vectors, sys_codes, vectors, k, c)
         classes, cls_codes = np.unique(self.columns["classes"], return_inverse=True)
-        ckpt = knn.knn_predict(self.vectors, cls_codes, vectors, k).labels
+        ckpt = knn.knn_predict(self.vectors, cls_codes, vectors, k, c).labels
         family = {}
         for task in ("vq", "aux", "dec"):
             keep = self.columns[task] != UNKNOWN_FAMILY
             names, codes = np.unique(self.columns[task][keep], return_inverse=True)
             family[task] = names[knn.knn_predict(self.vectors[keep], codes, vectors,
-                                                 min(k, int(keep.sum()))).labels]
+                                                 min(k, int(keep.sum())), c).labels]
         threshold = float(self.meta["threshold"])
         return [{"system": str(systems[res.labels[i]]), "checkpoint": str(classes[ckpt[i]]),
                  "distance": float(res.distances[i]), "threshold": threshold,
@@ -82,7 +91,7 @@ class SupportIndex:
         meta = {**self.meta, "enrolled": sorted(set(self.meta.get("enrolled", [])) | {name})}
         return SupportIndex(np.r_[self.vectors[keep], vectors.astype(np.float32)],
                             {f: np.r_[self.columns[f][keep], np.asarray(cols[f], dtype=str)]
-                             for f in FIELDS}, meta)
+                             for f in FIELDS}, self.cosine_center, meta)
 
 
 def load_index(path: str | Path) -> SupportIndex:
@@ -92,6 +101,7 @@ def load_index(path: str | Path) -> SupportIndex:
                                 "`dvc repro knn` or pass --index")
     data = np.load(path / "vectors.npz")
     return SupportIndex(data["vectors"], {f: data[f] for f in FIELDS},
+                        data["center"] if "center" in data.files else None,
                         json.loads((path / "meta.json").read_text()))
 
 
