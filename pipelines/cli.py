@@ -79,6 +79,21 @@ def _model_specs(task: str, model: list[str]) -> dict[str, str | None]:
     return specs
 
 
+def _knn_index(given: Path | None) -> Path | None:
+    """The kNN index trace uses: the one given (must exist), else the enrolled copy or the
+    stage's index when there is one, else none (ood from confidence)."""
+    if given is not None:
+        if not (given / "vectors.npz").is_file():
+            typer.echo(f"error: {given}: no kNN index (vectors.npz + meta.json); build it with "
+                       "`dvc repro knn`, or leave out --knn-index", err=True)
+            raise typer.Exit(2)
+        return given
+    from pipelines.knn.cli import index_path
+
+    default = index_path(None)  # knn.enrolled_dir when it exists, else knn.index_dir
+    return default if (default / "vectors.npz").is_file() else None
+
+
 @app.command()
 def trace(paths: list[str] = typer.Argument(..., help="audio files, folders (recursive), globs, "
                                             "or manifests (.txt/.lst lines, .csv/.parquet 'path')"),
@@ -91,6 +106,10 @@ def trace(paths: list[str] = typer.Argument(..., help="audio files, folders (rec
           batch_size: int = typer.Option(16, min=1, help="windows per forward pass"),
           ood_confidence: float = typer.Option(0.5, help="flag clips whose top probability is "
                                                "below this as out of distribution"),
+          knn_index: Path = typer.Option(None, help="kNN index for the open-set flag (docs/knn.md) "
+                                         "[default: knn.enrolled_dir, else knn.index_dir, "
+                                         "when present]"),
+          no_knn: bool = typer.Option(False, "--no-knn", help="no kNN: ood from confidence only"),
           output: Path = typer.Option(None, help="write the output here instead of stdout"),
           whisper: str = typer.Option(None, help="Whisper dir for Whisper-based models "
                                       "[default: features.model of params.yaml]")) -> None:
@@ -142,8 +161,10 @@ def trace(paths: list[str] = typer.Argument(..., help="audio files, folders (rec
     if not files:
         typer.echo(f"error: no audio files in {' '.join(paths)}", err=True)
         raise typer.Exit(2)
+    index = None if no_knn else _knn_index(knn_index)
     records = trace_files(files, models, TraceOptions(rm_sil=rm_sil, batch_size=batch_size,
-                                                      ood_confidence=ood_confidence))
+                                                      ood_confidence=ood_confidence,
+                                                      knn_index=index))
     if fmt == "table":
         from rich.console import Console
 

@@ -115,3 +115,36 @@ def test_bad_input_names_the_file(index_dir, tmp_path):
     out = CliRunner().invoke(app, ["knn", "attribute", "--index", str(tmp_path / "none"),
                                    str(tmp_path)])
     assert out.exit_code == 2 and "dvc repro knn" in out.output
+
+
+def test_trace_takes_its_ood_flag_from_the_knn_index(index_dir, tmp_path):
+    """``trace --knn-index``: each file gets the index's answer, and its open-set flag (not the
+    confidence rule) sets every task's ``ood``; a 48 kHz stereo file is embedded after the
+    same resampling and down-mix as the model input. The document still fits the schema."""
+    import jsonschema
+    import soundfile as sf
+
+    from pipelines.evaluate.trace import TraceOptions, trace_files, trace_report
+    from tests.test_trace import SCHEMA, energy_model
+
+    known = write_clips(tmp_path / "known", "noise", 1, seed=70)[0]
+    unknown = write_clips(tmp_path / "unknown", "chirp", 1, seed=71)[0]
+    wave = system_clip("noise", np.random.default_rng(72))
+    stereo = tmp_path / "noise48k.flac"
+    sf.write(stereo, np.stack([np.interp(np.arange(3 * len(wave)) / 3, np.arange(len(wave)), wave)] * 2,
+                              axis=1), 48000)
+    model = energy_model()
+    files = [str(known), str(unknown), str(stereo)]
+    records = trace_files(files, {"aux": model},
+                          TraceOptions(knn_index=index_dir / "index", ood_confidence=0.0))
+    jsonschema.validate(trace_report(records, {"aux": model}), SCHEMA)
+    by_file = {Path(r["file"]).name: r for r in records}
+    for name in ("noise_00.flac", "noise48k.flac"):
+        r = by_file[name]
+        assert r["knn"]["system"] == "noise" and not r["knn"]["unknown"], r["knn"]
+        assert r["results"]["aux"]["ood"] is False and r["results"]["aux"]["ood_source"] == "knn"
+    chirp = by_file["chirp_00.flac"]
+    assert chirp["knn"]["unknown"] and chirp["results"]["aux"]["ood"]  # confidence rule is off
+    assert "kNN: distance" in chirp["results"]["aux"]["ood_reason"]
+    plain = trace_files(files, {"aux": model}, TraceOptions(ood_confidence=0.0))
+    assert all(r["knn"] is None and r["results"]["aux"]["ood_source"] == "confidence" for r in plain)

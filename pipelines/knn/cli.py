@@ -26,7 +26,7 @@ def _dirs() -> tuple[Path, Path]:
     return Path(cfg.index_dir), Path(cfg.enrolled_dir)
 
 
-def _index_path(index: Path | None) -> Path:
+def index_path(index: Path | None) -> Path:
     if index is not None:
         return index
     base, enrolled = _dirs()
@@ -55,7 +55,7 @@ def attribute(paths: list[Path] = typer.Argument(..., help="audio files or folde
 
     _quiet_transformers()
     try:
-        support = load_index(_index_path(index))
+        support = load_index(index_path(index))
         files = audio_files(paths)
         if not files:
             raise FileNotFoundError(f"no audio files in {', '.join(map(str, paths))}")
@@ -84,7 +84,7 @@ def enrol(name: str = typer.Argument(..., help="name of the new system"),
 
     _quiet_transformers()
     try:
-        support = load_index(_index_path(index))
+        support = load_index(index_path(index))
         files = audio_files([folder])
         if not files:
             raise FileNotFoundError(f"{folder}: no audio files (.flac, .wav, .ogg, .mp3)")
@@ -102,7 +102,7 @@ def systems(index: Path = typer.Option(None, help="index folder")) -> None:
     from pipelines.knn.index import load_index
 
     try:
-        support = load_index(_index_path(index))
+        support = load_index(index_path(index))
     except FileNotFoundError as err:
         _fail(err)
     import numpy as np

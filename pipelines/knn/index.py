@@ -117,13 +117,18 @@ class IndexEncoder:
 
     def __call__(self, paths: list[Path], batch_size: int = 8) -> np.ndarray:
         from pipelines.common.audio_io import load_audio
+
+        return self.encode_waves([load_audio(p) for p in paths], batch_size)
+
+    def encode_waves(self, waves: list[np.ndarray], batch_size: int = 8) -> np.ndarray:
+        """``(N, d)`` vectors of 16 kHz mono waves (each cut or tiled to the index's length)."""
         from sastnet.crop import repeat_crop
 
         out = []
-        for i in range(0, len(paths), batch_size):
-            waves = [repeat_crop(load_audio(p)[:self.num_samples], self.num_samples)
-                     for p in paths[i:i + batch_size]]
-            out.append(self.encoder(waves)[:, 0])
+        for i in range(0, len(waves), batch_size):
+            batch = [repeat_crop(w[:self.num_samples], self.num_samples)
+                     for w in waves[i:i + batch_size]]
+            out.append(self.encoder(batch)[:, 0])
         return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 

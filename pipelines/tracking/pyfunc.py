@@ -57,7 +57,7 @@ class SastnetTraceModel(mlflow.pyfunc.PythonModel):
             features=cfg.get("features"))
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> list[dict]:
-        from pipelines.evaluate.trace.core import TraceOptions, trace_files
+        from pipelines.evaluate.trace.core import TraceOptions, error_record, trace_files
 
         params = params or {}
         options = TraceOptions(rm_sil=bool(params.get("rm_sil", False)),
@@ -76,9 +76,7 @@ class SastnetTraceModel(mlflow.pyfunc.PythonModel):
                 sources.append(base64.b64decode(str(text), validate=True))
                 where.append(i)
             except (binascii.Error, ValueError) as err:
-                records[i] = {"file": names[i], "status": "error", "audio": None, "warnings": [],
-                              "family": None, "results": {},
-                              "error": f"audio_base64 is not valid base64 ({err})"}
+                records[i] = error_record(names[i], f"audio_base64 is not valid base64 ({err})")
         traced = trace_files(sources, {self.trace_model.task: self.trace_model}, options,
                              names=[names[i] for i in where])
         for i, record in zip(where, traced):

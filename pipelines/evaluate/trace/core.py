@@ -33,16 +33,25 @@ class TraceOptions:
     rm_sil: bool = False  # drop non-speech (silero-vad) inside each window, as the rm_sil view
     batch_size: int = 16  # windows per forward pass
     ood_confidence: float = 0.5  # top probability below this flags the clip as unlike training
+    # a kNN index folder (docs/knn.md): its open-set flag replaces the confidence rule for ood
+    knn_index: str | Path | None = None
     progress: bool | None = None  # None: a bar when there are 20 files or more
 
 
 def _new_record(name: str) -> dict:
     return {"file": name, "status": "ok", "error": None, "audio": None, "warnings": [],
-            "family": None, "results": {}}
+            "family": None, "results": {}, "knn": None}
 
 
 def _fail(record: dict, reason: str) -> None:
     record.update(status="error", error=reason, results={}, family=None)
+
+
+def error_record(name: str, reason: str) -> dict:
+    """The record of an input that could not be scored (schema ``#/$defs/record``)."""
+    record = _new_record(name)
+    _fail(record, reason)
+    return record
 
 
 class _Speech:
@@ -118,6 +127,7 @@ def _finish(record: dict, task: str, model: TraceModel, windows: list[dict],
         "ood": ood,
         "ood_reason": (f"low confidence ({confidence:.2f} < {options.ood_confidence:.2f}): the clip "
                        "may come from a codec or condition unlike the training data") if ood else None,
+        "ood_source": "confidence",
         "windows": windows,
     }
 
@@ -170,10 +180,44 @@ def trace_files(sources: list, models: dict[str, TraceModel], options: TraceOpti
         for i, record in enumerate(records):
             if record["status"] == "ok":
                 _finish(record, task, model, windows[i], options)
+    if options.knn_index is not None:
+        _knn_open_set(sources, records, Path(options.knn_index), options.batch_size)
     for record in records:
         if record["status"] == "ok":
             record["family"] = describe_family({t: r["decision"] for t, r in record["results"].items()})
     return records
+
+
+def _first_window(source, num_samples: int) -> np.ndarray:
+    """The file's first ``num_samples`` at 16 kHz mono (what the kNN index embeds)."""
+    handle = open_audio(source)
+    try:
+        info = probe(handle)
+        plan = WindowPlan.for_length(info.model_samples, num_samples)
+        return next(iter(iter_windows(handle, info, plan)))[1]
+    finally:
+        handle.close()
+
+
+def _knn_open_set(sources: list, records: list[dict], index_dir: Path, batch_size: int) -> None:
+    """Attribute every scored file against the kNN index; its open-set flag becomes each task's
+    ``ood`` (the confidence rule only applies without an index)."""
+    from pipelines.knn.index import IndexEncoder, load_index
+
+    index = load_index(index_dir)
+    encoder = IndexEncoder(index.meta)
+    ok = [i for i, r in enumerate(records) if r["status"] == "ok"]
+    if not ok:
+        return
+    waves = [_first_window(sources[i], encoder.num_samples) for i in ok]
+    for i, answer in zip(ok, index.attribute(encoder.encode_waves(waves, batch_size))):
+        knn = {"index": str(index_dir), **answer}
+        records[i]["knn"] = knn
+        reason = (f"kNN: distance {knn['distance']:.4f} > threshold {knn['threshold']:.4f} to every "
+                  f"enrolled system (nearest: {knn['system']}; nearest family "
+                  f"{knn['vq']}/{knn['aux']}/{knn['dec']})") if knn["unknown"] else None
+        for result in records[i]["results"].values():
+            result.update(ood=knn["unknown"], ood_reason=reason, ood_source="knn")
 
 
 def trace_report(records: list[dict], models: dict[str, TraceModel]) -> dict:

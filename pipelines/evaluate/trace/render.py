@@ -30,6 +30,10 @@ def csv_rows(records: list[dict], models: dict[str, TraceModel]) -> list[dict]:
             row[f"{task}_calibrated"] = model.calibrated
             row[f"{task}_ood"] = res.get("ood", "")
             row[f"{task}_windows"] = len(res.get("windows", []))
+        knn = r.get("knn") or {}
+        row["knn_system"] = knn.get("system", "")
+        row["knn_distance"] = "" if not knn else f"{knn['distance']:.6f}"
+        row["knn_unknown"] = knn.get("unknown", "")
         row["warnings"] = " | ".join(r["warnings"])
         rows.append(row)
     return rows
@@ -42,6 +46,15 @@ def to_csv(records: list[dict], models: dict[str, TraceModel]) -> str:
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue()
+
+
+def _knn_cell(knn: dict | None) -> str:
+    if not knn:
+        return "-"
+    if knn["unknown"]:
+        return (f"UNKNOWN system (d {knn['distance']:.3f} > {knn['threshold']:.3f}; nearest "
+                f"{knn['system']}, family {knn['vq']}/{knn['aux']}/{knn['dec']})")
+    return f"{knn['system']} (d {knn['distance']:.3f} <= {knn['threshold']:.3f})"
 
 
 def print_table(records: list[dict], models: dict[str, TraceModel], console=None) -> None:
@@ -59,6 +72,9 @@ def print_table(records: list[dict], models: dict[str, TraceModel], console=None
     for task in models:
         table.add_column(task.upper())
     table.add_column("family / error", overflow="fold")
+    with_knn = any(r.get("knn") for r in records)
+    if with_knn:
+        table.add_column("kNN (open set)", overflow="fold")
     table.add_column("notes", overflow="fold")
     for r in records:
         cells = []
@@ -72,5 +88,6 @@ def print_table(records: list[dict], models: dict[str, TraceModel], console=None
             span = f" ({windows} windows)" if windows > 1 else ""
             cells.append(f"{res['decision']} {res['confidence']:.2f}{flag}{span}")
         verdict = r["family"] if r["status"] == "ok" else f"[red]error: {r['error']}[/red]"
-        table.add_row(r["file"], *cells, verdict, "; ".join(r["warnings"]))
+        cells_knn = [_knn_cell(r.get("knn"))] if with_knn else []
+        table.add_row(r["file"], *cells, verdict, *cells_knn, "; ".join(r["warnings"]))
     console.print(table)
