@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pipelines.params.train import model_dir
+from sastnet.models.config import W2V2_ARCHITECTURES
 
 
 @dataclass(frozen=True)
@@ -112,11 +113,6 @@ def read_shard_index(shards_dir: str | Path, split: str) -> tuple[list[str], int
     return paths, int(sum(s["samples"] for s in entry["shards"]))
 
 
-# "Tuned W2V2" variants: wav2vec 2.0 initialised from the task's trained baseline. The
-# *_pretrained rows keep the SSL checkpoint of model w2v2.pretrained (paper Tables III-IV).
-W2V2_VARIANTS = ("w2v2_aasist", "w2v2_m_mae", "sastnet")
-
-
 def inputs_digest(model_config: dict[str, Any], files: list[Path]) -> str:
     """Hash of a resolved model config and the bytes of ``files`` (missing ones count as absent)."""
     h = hashlib.sha256(json.dumps(model_config, sort_keys=True, default=str).encode())
@@ -175,7 +171,8 @@ def job_from_params(params: Any, task: str, variant: str, seed: int) -> TrainJob
     features_dir = (Path(params.common.data_dir) / "features").resolve()
     # "Tuned W2V2": variants with a wav2vec 2.0 front end start from the task's baseline of
     # the same seed, so the seeds are independent replicates of the whole recipe.
-    init_from = None if baseline or variant not in W2V2_VARIANTS else str(
+    # (W2V2_ARCHITECTURES as variant names; the *_pretrained rows keep the SSL checkpoint)
+    init_from = None if baseline or variant not in W2V2_ARCHITECTURES else str(
         (model_dir(tp.models_dir, task, tp.baseline_variant, seed) / "best").resolve())
     mae_init = resolve_mae_init(mp, model_config_uses_mae(variant))
     job = TrainJob(

@@ -24,6 +24,9 @@ VARIANTS: tuple[str, ...] = ("w2v2_aasist", "s_mae", "m_mae", "whisper_m_mae", "
 # with wav2vec 2.0 left at the SSL checkpoint (W2V2Config.pretrained) instead of being
 # initialised from the task's trained W2V2-AASIST baseline.
 PRETRAINED_W2V2_VARIANTS: tuple[str, ...] = ("w2v2_m_mae_pretrained", "sastnet_pretrained")
+# The networks with a wav2vec 2.0 front end; as variant names, the "Tuned W2V2" rows (a
+# training starts them from the task's trained baseline)
+W2V2_ARCHITECTURES: tuple[str, ...] = ("w2v2_aasist", "w2v2_m_mae", "sastnet")
 SIZES: tuple[str, ...] = ("tiny", "paper")
 
 # Cross-entropy class weights per task (release; index 0 = bona fide).
@@ -186,7 +189,7 @@ class ModelConfig:
 
     @property
     def uses_w2v2(self) -> bool:
-        return self.architecture in ("w2v2_aasist", "w2v2_m_mae", "sastnet")
+        return self.architecture in W2V2_ARCHITECTURES
 
     @property
     def uses_mae(self) -> bool:
