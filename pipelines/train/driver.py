@@ -135,7 +135,7 @@ def run_training(job: TrainJob, settings: ClusterSettings) -> dict[str, Any]:
     if not ranked:
         raise RuntimeError(f"{job.run_name}: training reported no checkpoint")
     best_ckpt, best_metrics = ranked[-1]
-    config = {"job": job.to_dict(), "model_builder": job.model_builder}
+    config = {"job": job.portable_dict(), "model_builder": job.model_builder}
     with best_ckpt.as_directory() as best_dir:
         write_best(best_dir, out_dir / "best", config)
         best_meta = read_meta(best_dir)

@@ -22,6 +22,10 @@ from pipelines.params.train import model_dir
 from sastnet.models.config import W2V2_ARCHITECTURES
 
 
+# TrainJob fields holding file paths (absolute while running: Ray workers have their own cwd)
+PATH_FIELDS = ("train_shards", "dev_shards", "feature_dir", "views_dir", "init_from", "mae_init")
+
+
 @dataclass(frozen=True)
 class TrainJob:
     task: str  # vq | aux | dec | bin
@@ -68,9 +72,28 @@ class TrainJob:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def portable_dict(self) -> dict[str, Any]:
+        """``to_dict`` with the paths inside the working directory (the checkout) made relative
+        to it: what ``best/config.json`` stores, so two clones in different folders write the
+        same bytes (and DVC hashes). ``job_from_dict`` resolves them again."""
+        root = Path.cwd().resolve()
+
+        def rel(path: str) -> str:
+            p = Path(path)
+            return str(p.relative_to(root)) if p.is_absolute() and p.is_relative_to(root) else path
+
+        data = self.to_dict()
+        for name in PATH_FIELDS:
+            value = data[name]
+            if isinstance(value, (list, tuple)):
+                data[name] = [rel(v) for v in value]
+            elif value is not None:
+                data[name] = rel(value)
+        return data
+
     def fingerprint(self) -> str:
         """Short hash of everything that changes the result (not fault injection)."""
-        data = self.to_dict()
+        data = self.portable_dict()
         data.pop("fault_injection")
         blob = json.dumps(data, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:10]
@@ -98,6 +121,17 @@ def job_from_dict(data: dict[str, Any]) -> TrainJob:
     """Inverse of ``TrainJob.to_dict`` (e.g. from a ``best/config.json``)."""
     fields = {f.name for f in dataclasses.fields(TrainJob)}
     data = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in fields}
+    root = Path.cwd().resolve()  # portable_dict's relative paths are relative to the checkout
+
+    def absolute(path: str) -> str:
+        return path if Path(path).is_absolute() else str(root / path)
+
+    for name in PATH_FIELDS:
+        value = data.get(name)
+        if isinstance(value, tuple):
+            data[name] = tuple(absolute(v) for v in value)
+        elif value is not None:
+            data[name] = absolute(value)
     return TrainJob(**data)
 
 

@@ -200,3 +200,30 @@ def test_an_epochs_batches_depend_on_seed_epoch_and_rank_only():
     assert first[0] == again[0] and torch.equal(first[1], again[1])
     assert not torch.equal(keys_and_waves(2, 0)[1], first[1])
     assert not torch.equal(keys_and_waves(1, 0, dataclasses.replace(job, seed=99))[1], first[1])
+
+
+def test_best_config_paths_are_relative_to_the_checkout_and_resolve_back(tmp_path, monkeypatch):
+    """Two clones in different folders write the same best/config.json (and DVC hash)."""
+    from pipelines.train.job import TrainJob, job_from_dict
+
+    def job_in(root: Path) -> TrainJob:
+        return TrainJob(task="aux", variant="sastnet",
+                        train_shards=(str(root / "data/shards/train-aux-000000.tar"),),
+                        dev_shards=(str(root / "data/shards/dev-000000.tar"),),
+                        feature_dir=str(root / "data/features"),
+                        init_from=str(root / "models/aux/w2v2_aasist/seed0/best"),
+                        mae_init="/models/audiomae/pretrained.pth")  # outside: kept absolute
+
+    dicts = []
+    for name in ("a", "b"):
+        root = tmp_path / name
+        root.mkdir()
+        monkeypatch.chdir(root)
+        job = job_in(root.resolve())
+        portable = job.portable_dict()
+        assert portable["train_shards"] == ["data/shards/train-aux-000000.tar"]
+        assert portable["init_from"] == "models/aux/w2v2_aasist/seed0/best"
+        assert portable["mae_init"] == "/models/audiomae/pretrained.pth"
+        assert job_from_dict(json.loads(json.dumps(portable))) == job
+        dicts.append((json.dumps(portable, sort_keys=True), job.fingerprint()))
+    assert dicts[0] == dicts[1]
