@@ -14,11 +14,11 @@ from pathlib import Path
 import pandas as pd
 import typer
 
-from pipelines.common.io import atomic_path, write_json
+from pipelines.common.io import atomic_path, timings_path, write_report
 from pipelines.common.manifest import write_manifest
+from pipelines.common.process import stage_process
 from pipelines.corpus.report import summarize_manifest
 from pipelines.params import Params, load_params
-from pipelines.common.process import stage_process
 
 LISTS_NAME = "lists.parquet"  # beside manifest.parquet; read by stages.shard
 
@@ -65,7 +65,8 @@ def main() -> None:
     elif lists_path.exists():
         lists_path.unlink()  # from an earlier CodecFake+ run: not this corpus' lists
     write_manifest(df, manifest)
-    write_json(Path(params.common.reports_dir) / "corpus.json", report)
+    reports = Path(params.common.reports_dir)
+    write_report(reports / "corpus.json", report, timings_path(reports, "corpus"))
     print(f"corpus ({params.corpus.source}): {len(df)} clips -> {manifest}")
 
 

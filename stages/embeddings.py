@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from pipelines.common.io import write_json
+from pipelines.common.io import timings_path, write_report
 from pipelines.common.process import stage_process
 from pipelines.knn.embeddings import run_embeddings
 from pipelines.params import load_params
@@ -26,7 +26,8 @@ def main() -> None:
         raise SystemExit(f"{shards}/index.json not found: run `dvc repro knn_clips` first")
     report = run_embeddings(shards, data_dir / "embeddings", params.knn.embeddings,
                             params.knn.clips.max_seconds)
-    write_json(Path(params.common.reports_dir) / "embeddings.json", report)
+    reports = Path(params.common.reports_dir)
+    write_report(reports / "embeddings.json", report, timings_path(reports, "embeddings"))
     print(f"embeddings: {report['clips']} clips in {report['shards']} shards "
           f"({report['computed_clips']} computed, {report['clips_per_s']} clips/s, "
           f"{report['actors']} actors), model {report['model']}")

@@ -23,6 +23,7 @@ import typer
 from tqdm import tqdm
 
 from pipelines.common.io import write_json, write_text
+from pipelines.common.process import stage_process
 from pipelines.evaluate.per_system import load_system_predictions, render_per_system
 from pipelines.evaluate.plots import plot_confusion_matrix
 from pipelines.evaluate.scoring import (
@@ -40,7 +41,6 @@ from pipelines.params import load_params
 from pipelines.params.train import model_dir
 from pipelines.tracking.fingerprint import params_digest, run_fingerprint
 from pipelines.tracking.runs import log_to_existing_run
-from pipelines.common.process import stage_process
 
 
 def write_evaluation(pred_root: str | Path, reports_dir: str | Path, metrics_dir: str | Path,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import typer
 
-from pipelines.common.io import write_json
+from pipelines.common.io import timings_path, write_report
 from pipelines.common.process import stage_process
 from pipelines.params import Params, load_params
 from pipelines.whisper.features import run_features
@@ -26,7 +26,8 @@ def write_features(params: Params, name: str, *, rm_sil: bool = False,
     data_dir = Path(params.common.data_dir)
     cfg = dataclasses.replace(params.features, rm_sil=rm_sil)
     report = run_features(data_dir / "shards", data_dir / name, cfg, splits=splits)
-    write_json(Path(params.common.reports_dir) / f"{name}.json", report)
+    reports = Path(params.common.reports_dir)
+    write_report(reports / f"{name}.json", report, timings_path(reports, name))
     print(f"{name}: {report['clips']} clips in {report['shards']} shards "
           f"({report['computed_clips']} computed, {report['clips_per_s']} clips/s, "
           f"{report['actors']} actors)")

@@ -14,7 +14,7 @@ import pandas as pd
 import typer
 
 from pipelines.codecs.fingerprint import clip_features, fingerprint_report
-from pipelines.common.io import write_json
+from pipelines.common.io import timings_path, write_report
 from pipelines.common.process import stage_process
 from pipelines.params import load_params
 
@@ -29,7 +29,8 @@ def main() -> None:
     report = fingerprint_report(df, feats, seed=params.common.seed)
     report["rejected"] = rejected
     report["wall_s"] = round(time.perf_counter() - start, 1)
-    write_json(Path(params.common.reports_dir) / "fingerprint.json", report)
+    reports = Path(params.common.reports_dir)
+    write_report(reports / "fingerprint.json", report, timings_path(reports, "fingerprint"))
     s = report["summary"]
     print(f"fingerprint: pairwise balanced accuracy {s['min_pairwise_acc']}..{s['max_pairwise_acc']}"
           f" over {len(report['per_codec'])} codecs; tasks "

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import typer
 
-from pipelines.common.io import write_json, write_text
+from pipelines.common.io import timings_path, write_json, write_report, write_text
 from pipelines.common.process import stage_process
 from pipelines.knn.embeddings import load_embeddings, num_samples_of
 from pipelines.knn.experiments import build_support_index, run_experiments
@@ -40,7 +40,7 @@ def main() -> None:
             "speaker_disjoint": cfg.attribution.speaker_disjoint}
     write_text(reports / "knn.md", render_table(res, meta))
     plot_f1_vs_k(res, reports / "knn_f1_vs_k.png")
-    write_json(reports / "results.json", res)
+    write_report(reports / "results.json", res, timings_path(params.common.reports_dir, "knn"))
     metrics = flat_metrics(res)
     write_json(Path("metrics") / "knn.json", metrics)
     index = build_support_index(table, vectors[:, layers.index(res["layer"])], res["layer"],

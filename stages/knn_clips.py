@@ -13,7 +13,7 @@ from pathlib import Path
 
 import typer
 
-from pipelines.common.io import atomic_path, write_json
+from pipelines.common.io import atomic_path, timings_path, write_report
 from pipelines.common.manifest import read_manifest
 from pipelines.common.process import stage_process
 from pipelines.knn.clips import build_knn_clips, manifest_units, select_sources, zoo_units
@@ -37,7 +37,8 @@ def main() -> None:
     table, report = build_knn_clips(units, sources, data_dir / "knn", cfg)
     with atomic_path(data_dir / "knn" / "clips.parquet") as tmp:
         table.to_parquet(tmp, index=False)
-    write_json(Path(params.common.reports_dir) / "knn_clips.json", report)
+    reports = Path(params.common.reports_dir)
+    write_report(reports / "knn_clips.json", report, timings_path(reports, "knn_clips"))
     print(f"knn_clips: {report['clips']} clips in {report['classes']} classes "
           f"({report['source_clips']} source clips, {report['speakers']} speakers), "
           f"{report['computed_classes']} computed in {report['wall_s']} s")

@@ -18,12 +18,12 @@ from pathlib import Path
 import typer
 
 from pipelines.common.io import atomic_path
+from pipelines.common.process import stage_process
 from pipelines.dataset.loader import shard_paths_for
 from pipelines.evaluate.predict import load_trained_model, predict
 from pipelines.params import load_params
 from pipelines.params.train import model_dir
 from stages._cli import Seed, Task, Variant
-from pipelines.common.process import stage_process
 
 # (evaluation set, rm_sil view): silence removal is the CoRS experiment of Table II.
 EVAL_VIEWS: tuple[tuple[str, bool], ...] = (

@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt
 import torch
 import typer
 
-from pipelines.common.io import atomic_path, write_json
+from pipelines.common.io import atomic_path, timings_path, write_json, write_report
 from pipelines.common.process import stage_process
 from pipelines.dataset.loader import shard_paths_for
 from pipelines.params import load_params
@@ -126,7 +126,7 @@ def main() -> None:
         "history": [{k: round(v, 5) for k, v in h.items()} for h in history],
         "mlflow_run_id": tracker.run_id,
     }
-    write_json(reports / "pretrain_mae.json", report)
+    write_report(reports / "pretrain_mae.json", report, timings_path(reports, "pretrain_mae"))
     plot_curve(history, reports / "pretrain_mae.png")
     tracker.log_artifact(reports / "pretrain_mae.png", "plots")
     tracker.log_artifact(out_path)

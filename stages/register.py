@@ -25,7 +25,7 @@ from pathlib import Path
 import typer
 from mlflow.tracking import MlflowClient
 
-from pipelines.common.io import write_json, write_text
+from pipelines.common.io import timings_path, write_json, write_report, write_text
 from pipelines.common.process import stage_process
 from pipelines.dataset.loader import shard_paths_for
 from pipelines.params import load_params
@@ -74,8 +74,12 @@ def calibrate_version(run: dict, best_dir: Path, variant: str, cal: CalibrationI
     """
     from mlflow.tracking import MlflowClient
 
-    from pipelines.evaluate.calibrate import (calibrate_probs, dev_probabilities, plot_reliability,
-                                              temperature_to_apply)
+    from pipelines.evaluate.calibrate import (
+        calibrate_probs,
+        dev_probabilities,
+        plot_reliability,
+        temperature_to_apply,
+    )
     from pipelines.tracking.pyfunc import log_trace_model
     from pipelines.tracking.runs import default_tracking_uri
 
@@ -193,7 +197,7 @@ def main() -> None:
         features=dataclasses.asdict(params.features), reports_dir=reports, seed=params.common.seed)
     report = register_all(tp.tasks, (tp.baseline_variant, *tp.variants), tp.seeds,
                           tp.models_dir, tp.select_metric, calibration=calibration)
-    write_json(reports / "registry.json", report)
+    write_report(reports / "registry.json", report, timings_path(reports, "register"))
     write_calibration_report(report, reports / "calibration")
     for task, entry in report["tasks"].items():
         champ = entry["champion"]

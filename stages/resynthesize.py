@@ -19,11 +19,11 @@ import typer
 
 from pipelines.codecs.resynthesize import build_resynth_manifest, load_zoo
 from pipelines.common.determinism import configure_torch
-from pipelines.common.io import write_json
+from pipelines.common.io import timings_path, write_report
 from pipelines.common.manifest import read_manifest, write_manifest
+from pipelines.common.process import stage_process
 from pipelines.corpus.report import summarize_manifest
 from pipelines.params import load_params
-from pipelines.common.process import stage_process
 
 
 def _codecs(params, data_dir: Path):
@@ -59,7 +59,8 @@ def main() -> None:
             seed=params.common.seed)
     report["wall_s"] = round(time.perf_counter() - start, 1)
     write_manifest(df, out_manifest)
-    write_json(Path(params.common.reports_dir) / "resynth.json", report)
+    reports = Path(params.common.reports_dir)
+    write_report(reports / "resynth.json", report, timings_path(reports, "resynthesize"))
     hours = report["duration"]["hours"]
     print(f"resynthesize: {report['clips']} clips ({hours} h) -> {out_manifest}, "
           f"{len(report.get('rejected', []))} rejected, {report['wall_s']} s")

@@ -17,12 +17,12 @@ from pathlib import Path
 import pandas as pd
 import typer
 
-from pipelines.common.io import write_json
+from pipelines.common.io import timings_path, write_json, write_report
 from pipelines.common.manifest import read_manifest
+from pipelines.common.process import stage_process
 from pipelines.dataset.shards import build_shards, official_splits, shards_metrics, shards_report
 from pipelines.dataset.vad import read_vad
 from pipelines.params import load_params
-from pipelines.common.process import stage_process
 
 
 def main() -> None:
@@ -49,7 +49,8 @@ def main() -> None:
                          on_shard=lambda _result, was_reused: reused.append(was_reused),
                          official=official, max_utt_id=max_utt_id)
     report = shards_report(index)
-    write_json(Path(params.common.reports_dir) / "shards.json", report)
+    reports = Path(params.common.reports_dir)
+    write_report(reports / "shards.json", report, timings_path(reports, "shard"))
     write_json(Path("metrics") / "shards.json", shards_metrics(index))
     for name, split in report["splits"].items():
         print(f"{name:>12}: {split['samples']:6d} clips in {split['shards']} shards")

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import typer
 
-from pipelines.common.io import atomic_path, write_json
+from pipelines.common.io import atomic_path, timings_path, write_report
 from pipelines.common.manifest import read_manifest
+from pipelines.common.process import stage_process
 from pipelines.dataset.vad import borrow_pair_segments, run_vad, vad_summary, write_vad
 from pipelines.params import load_params
-from pipelines.common.process import stage_process
 
 
 def main() -> None:
@@ -33,7 +33,8 @@ def main() -> None:
         write_vad(frame, tmp)
     summary = {"segments_from": params.vad.segments_from, "no_speech_own_vad": own_no_speech,
                **vad_summary(frame)}
-    write_json(Path(params.common.reports_dir) / "vad.json", summary)
+    reports = Path(params.common.reports_dir)
+    write_report(reports / "vad.json", summary, timings_path(reports, "vad"))
     print(f"vad: {summary['clips']} clips, {summary['no_speech']} without speech "
           f"({own_no_speech} by their own VAD, {summary['segments_from_pair']} use their pair's), "
           f"{summary['errors']} unreadable, mean speech fraction {summary['mean_speech_fraction']:.2f}")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from pipelines.common.io import atomic_dir, write_json
+from pipelines.common.io import atomic_dir, timings_path, write_report
 from pipelines.common.process import stage_process
 from pipelines.params import load_params
 from pipelines.whisper.convert import bundled_model_dir, convert_whisper
@@ -27,7 +27,8 @@ def main() -> None:
     with atomic_dir(out_dir) as tmp:  # a crash never leaves half a model
         summary = convert_whisper(bundled_model_dir(), tmp)
     summary["out_dir"] = str(out_dir)
-    write_json(Path(params.common.reports_dir) / "whisper_convert.json", summary)
+    reports = Path(params.common.reports_dir)
+    write_report(reports / "whisper_convert.json", summary, timings_path(reports, "whisper_convert"))
     print(f"Whisper {MODEL_NAME}: {summary['parameters']:,} parameters -> {out_dir}")
 
 

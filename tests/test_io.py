@@ -71,3 +71,21 @@ def test_file_sha256_matches_known_digest(tmp_path):
     (tmp_path / "abc").write_bytes(b"abc")
     assert file_sha256(tmp_path / "abc") == (
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+
+
+def test_a_report_keeps_its_timings_and_run_ids_out_of_the_tracked_file(tmp_path):
+    from pipelines.common.io import timings_path, write_report
+
+    report = {"clips": 10, "wall_s": 3.2, "codecs": {"a": {"seconds": 1.5, "labels": [1]}},
+              "history": [{"loss": 0.5, "epoch_s": 0.1}, {"loss": 0.4}],
+              "mlflow_run_id": "f00", "max_seconds": 2.5}
+    timings = timings_path(tmp_path / "reports", "stage")
+    write_report(tmp_path / "r.json", report, timings)
+    assert json.loads((tmp_path / "r.json").read_text()) == {
+        "clips": 10, "codecs": {"a": {"labels": [1]}}, "history": [{"loss": 0.5}, {"loss": 0.4}],
+        "max_seconds": 2.5}
+    assert json.loads(timings.read_text()) == {
+        "wall_s": 3.2, "codecs": {"a": {"seconds": 1.5}}, "history": [{"epoch_s": 0.1}, None],
+        "mlflow_run_id": "f00"}
+    write_report(tmp_path / "s.json", {"clips": 1}, tmp_path / "none.json")
+    assert not (tmp_path / "none.json").exists()

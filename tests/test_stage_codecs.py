@@ -15,6 +15,7 @@ def test_zoo_markdown_has_a_row_per_codec_and_the_trivial_baseline():
     zoo = {"codecs": {"zoo_a": _record(False, True), "zoo_b": _record(True, False)},
            "wall_seconds": 300.0, "workers": 2}
     text = zoo_markdown(zoo)
-    assert "| zoo_a | mvq | none | time | no | yes | 0.48 | 1.60 | 61 | 1.200 | 2.200 |" in text
+    assert "| zoo_a | mvq | none | time | no | yes | 0.48 | 1.60 | 1.200 | 2.200 |" in text
     assert "| zoo_b | mvq | none | time | yes | no |" in text
-    assert "2 codecs trained in 300 s" in text
+    assert "2 codecs (2 parallel workers" in text
+    assert "300" not in text and "61" not in text  # timings stay out of this DVC output

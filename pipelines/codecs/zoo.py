@@ -5,7 +5,7 @@
 Each codec trains in its own process with one torch thread (small convs do not scale across
 threads; two processes use two cores fully), seeded by its name
 (``pipelines.common.determinism``), so 1 or N workers give the same bytes. Wall-clock timings
-go to ``reports/zoo.json`` only (each record's ``timing``), never into ``data/codecs``. Per codec: checkpoints early / mid / late, its
+go to ``reports/timings/codecs.json`` only (each record's ``timing``), never into ``data/codecs``. Per codec: checkpoints early / mid / late, its
 resynthesis quality on bona fide dev clips (and that of a trivial input-independent baseline),
 and — for the generation subset — a token LM trained on its codes of the train split.
 """

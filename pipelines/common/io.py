@@ -91,6 +91,49 @@ def write_json(path: str | Path, data: Any) -> None:
     write_text(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
+# Keys that differ between two runs of the same inputs: wall / CPU times, speeds, MLflow run
+# ids. ``write_report`` keeps them out of DVC-tracked reports (their hashes are in dvc.lock).
+VOLATILE_KEYS = frozenset({
+    "wall_s", "wall_seconds", "seconds", "train_seconds", "token_lm_seconds", "cpu_seconds",
+    "epoch_s", "clips_per_s", "clips_per_actor_s", "timing", "mlflow_run_id", "run_id",
+})
+
+
+def split_volatile(data: Any) -> tuple[Any, Any]:
+    """``(data without VOLATILE_KEYS, the removed values in the same nesting)`` (dicts and lists
+    are walked; the second item is None when nothing was removed)."""
+    if isinstance(data, dict):
+        kept, removed = {}, {}
+        for key, value in data.items():
+            if key in VOLATILE_KEYS:
+                removed[key] = value
+                continue
+            kept[key], sub = split_volatile(value)
+            if sub is not None:
+                removed[key] = sub
+        return kept, removed or None
+    if isinstance(data, list):
+        pairs = [split_volatile(v) for v in data]
+        subs = [sub for _, sub in pairs]
+        return [v for v, _ in pairs], subs if any(sub is not None for sub in subs) else None
+    return data, None
+
+
+def write_report(path: str | Path, report: Any, timings: str | Path) -> None:
+    """Write a DVC-tracked JSON report without its run-to-run values (``VOLATILE_KEYS``: times,
+    speeds, run ids), which go to ``timings`` (outside every DVC output, e.g.
+    ``reports/timings/<stage>.json``): same inputs, same report bytes, same hash."""
+    kept, removed = split_volatile(report)
+    write_json(path, kept)
+    if removed is not None:
+        write_json(timings, removed)
+
+
+def timings_path(reports_dir: str | Path, stage: str) -> Path:
+    """Where stage ``stage`` keeps its run-to-run figures (not a DVC output)."""
+    return Path(reports_dir) / "timings" / f"{stage}.json"
+
+
 def file_sha256(path: str | Path) -> str:
     """Hex sha256 of a file's bytes, read in 1 MiB blocks."""
     digest = hashlib.sha256()

@@ -11,7 +11,7 @@ whole audio shards ``data/shards/<split>/shard-*.tar`` into feature shards
 several splits is encoded once, by its first shard, and copied into the others. The driver records
 each finished shard in ``data/features/index.json`` as soon as it arrives, so a killed job
 resumes where it stopped. The index holds only what the shards are (hashes, counts), never how
-long they took: timings go to the report (``reports/features.json``), so a resumed run leaves
+long they took: timings go to ``reports/timings/features.json`` (outside DVC), so a resumed run leaves
 ``data/features`` with the same DVC hash as one that ran through. On a multi-node cluster, ``data/`` must be on a shared filesystem.
 """
 
