@@ -89,3 +89,23 @@ def test_a_report_keeps_its_timings_and_run_ids_out_of_the_tracked_file(tmp_path
         "mlflow_run_id": "f00"}
     write_report(tmp_path / "s.json", {"clips": 1}, tmp_path / "none.json")
     assert not (tmp_path / "none.json").exists()
+
+
+def test_save_npz_writes_the_same_bytes_whenever_it_runs(tmp_path, monkeypatch):
+    import time
+
+    import numpy as np
+
+    from pipelines.common.io import save_npz
+
+    arrays = {"vectors": np.arange(6, dtype=np.float32).reshape(2, 3), "names": np.array(["a", "b"])}
+    save_npz(tmp_path / "a.npz", **arrays)
+    later = time.time() + 3600  # an hour later
+    monkeypatch.setattr(time, "time", lambda: later)
+    monkeypatch.setattr(time, "localtime", lambda *_: time.gmtime(later))
+    save_npz(tmp_path / "b.npz", **arrays)
+    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
+    loaded = np.load(tmp_path / "a.npz")
+    assert set(loaded.files) == {"vectors", "names"}
+    np.testing.assert_array_equal(loaded["vectors"], arrays["vectors"])
+    np.testing.assert_array_equal(loaded["names"], arrays["names"])

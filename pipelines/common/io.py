@@ -134,6 +134,21 @@ def timings_path(reports_dir: str | Path, stage: str) -> Path:
     return Path(reports_dir) / "timings" / f"{stage}.json"
 
 
+def save_npz(path: str | Path, **arrays: Any) -> None:
+    """``np.savez`` with fixed zip timestamps (numpy stamps each member with the current time,
+    so the same arrays saved twice differed in bytes and DVC hash); readable by ``np.load``."""
+    import zipfile
+
+    import numpy as np
+
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as zf:
+        for name, array in arrays.items():
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            with zf.open(info, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
+
+
 def file_sha256(path: str | Path) -> str:
     """Hex sha256 of a file's bytes, read in 1 MiB blocks."""
     digest = hashlib.sha256()

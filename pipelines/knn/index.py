@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipelines.common.io import save_npz
 from sastnet import knn
 
 FIELDS = ("systems", "classes", "vq", "aux", "dec", "keys")
@@ -41,7 +42,7 @@ class SupportIndex:
         tmp = path.with_name(f".{path.name}.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        np.savez(tmp / "vectors.npz", vectors=self.vectors.astype(np.float32),
+        save_npz(tmp / "vectors.npz", vectors=self.vectors.astype(np.float32),
                  center=self.cosine_center.astype(np.float64),
                  **{k: self.columns[k].astype(str) for k in FIELDS})
         (tmp / "meta.json").write_text(json.dumps(self.meta, indent=2) + "\n")
