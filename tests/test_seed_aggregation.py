@@ -120,3 +120,16 @@ def test_summary_has_headline_fingerprint_and_stage_times(results, tmp_path):
     clock.finish(0)
     md = rerender_summary(tmp_path).read_text()
     assert _row(md, "`evaluate`")[1:2] == ["30 s"]
+
+
+def test_the_official_test_list_predictions_are_scored(tmp_path):
+    """The paper profile's predict stage writes test_list.parquet (official CodecFake+ test
+    list); evaluate scores it like every other set (it refused it before)."""
+    root = tmp_path / "predictions"
+    for seed, preds in PREDS.items():
+        _write(root, "aux", "sastnet", seed, "full", "test_list", LABELS, preds)
+    from pipelines.evaluate.scoring import flat_metrics
+
+    group = flat_metrics(evaluate(load_predictions(root), seed=1))["full_aux"]
+    assert group["sastnet/test_list/n_seeds"] == 3
+    assert group["sastnet/test_list/macro_f1"] == pytest.approx(68.0556, abs=1e-3)

@@ -33,7 +33,8 @@ from sastnet.taxonomy import TASKS, num_classes
 
 RANDOM = "random"  # model name of the uniform random baseline
 CORS = "cors"  # evaluation set assembled from test_seen + test_unseen
-EVAL_SETS = ("test_seen", "test_unseen", CORS, "cosg_known", "cosg_all")
+# test_list: the task's official CodecFake+ test list (paper profile, shard split test_list-<task>)
+EVAL_SETS = ("test_seen", "test_unseen", CORS, "cosg_known", "cosg_all", "test_list")
 SEED_DIR = re.compile(r"^seed(\d+)$")
 
 
