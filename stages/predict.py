@@ -13,6 +13,7 @@ CodecFake+ lists (``shard.train_lists: official``) the task's own test list is o
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
@@ -33,6 +34,11 @@ EVAL_VIEWS: tuple[tuple[str, bool], ...] = (
 PER_TASK_SETS = ("test_list",)  # shard split <set>-<task>: the task's official list
 
 
+def available_splits(shards_dir: str) -> set[str]:
+    index = Path(shards_dir) / "index.json"
+    return set(json.loads(index.read_text())["splits"]) if index.exists() else set()
+
+
 def predict_all(task: str, variant: str, seed: int, *, models_dir: str, shards_dir: str,
                 features_dir: str, out_root: str, experiment: str) -> list[Path]:
     """Predict every evaluation view of ``models_dir/<task>/<variant>/seed<k>/best``; returns
@@ -42,6 +48,8 @@ def predict_all(task: str, variant: str, seed: int, *, models_dir: str, shards_d
     written = []
     for eval_set, rm_sil in EVAL_VIEWS:
         split = f"{eval_set}-{task}" if eval_set in PER_TASK_SETS else eval_set
+        if eval_set in PER_TASK_SETS and split not in available_splits(shards_dir):
+            continue  # only with shard.train_lists: official (the paper profile)
         shards = shard_paths_for(shards_dir, split)
         if not shards:
             print(f"predict: {eval_set} has no shards, skipped")

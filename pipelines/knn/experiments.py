@@ -203,9 +203,13 @@ def open_set(exp: Experiment, ks: dict[str, int]) -> dict:
                                 "f1_unknown": [], "open_set_macro_f1": [], "threshold": [],
                                 "enrolled_accuracy": [], "enrolled_flagged": []}
     fallback: dict[str, list] = {t: [] for t in ("vq", "aux", "dec")}
+    used = 0
     for i in range(exp.cfg.splits):
         known = exp.split(i, exp.known, "architecture", 1)
         unknown = exp.split(i, held, "architecture", 20)
+        if not (len(known.validation) and len(known.query) and len(unknown.query)):
+            continue  # too few clips for this split (tiny corpora): no figure from it
+        used += 1
         xs, ys = exp.x[known.support], y[known.support]
         kk = min(k, len(known.support))
         center = knn.support_center(xs)  # one centre for every distance held to the threshold
@@ -238,7 +242,9 @@ def open_set(exp: Experiment, ks: dict[str, int]) -> dict:
         figures["enrolled_accuracy"].append(
             float(np.mean((after.labels == y[unknown.query]) & ~flagged)))
         figures["enrolled_flagged"].append(float(np.mean(flagged)))
-    return {"k": k, "quantile": exp.cfg.open_set_quantile,
+    if not used:
+        return {}  # no split had known and unknown query clips: the report leaves the section out
+    return {"k": k, "quantile": exp.cfg.open_set_quantile, "splits": used,
             "unknown_codecs": sorted(exp.table.loc[held, "codec"].unique()),
             **{key: mean_std(v) for key, v in figures.items()},
             "taxonomy_fallback": {t: mean_std(v) for t, v in fallback.items()}}
