@@ -7,7 +7,7 @@ mean ± std over the seeds, kNN attribution, and reports/summary.md - through th
 scripts/run.sh. Two copies run side by side, so each also runs on a machine the other keeps busy:
 
 - ``one``: the whole pipeline with 1 pool worker / Ray actor / Ray task slot everywhere;
-- ``two``: up to the seed-0 baseline with 2 of each (corpus threads, codec zoo
+- ``two``: up to the seed-0 baseline and the Whisper features with 2 of each (corpus threads, codec zoo
   processes, VAD Ray tasks, Whisper feature actors): every ``data/`` output hash in
   ``dvc.lock`` and the trained weights must equal ``one``'s;
 - then ``one`` once more up to the shards with another ``common.seed``: they must change.
@@ -31,7 +31,7 @@ from repo_copy import _copy_repo, _env, _run
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
-TWO_TARGETS = ["train_baseline@aux-0"]  # every data stage + one Ray Train DDP training
+TWO_TARGETS = ["train_baseline@aux-0", "features"]  # the data stages + one Ray Train DDP training
 
 
 def _params(repo: Path, workers: int, seed: int | None = None) -> None:
@@ -57,11 +57,19 @@ def _weights(repo: Path, variant: str, seed: int = 0) -> str:
                           .read_bytes()).hexdigest()
 
 
+def _top_level(root: Path, names: set[str]):
+    """A copytree ``ignore`` for these names directly under ``root`` only (not sastnet/models)."""
+    return lambda folder, entries: [e for e in entries if Path(folder) == root and e in names]
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     def run(name: str, workers: int, cmd: list[str]) -> Path:
         repo = tmp_path_factory.mktemp(name) / "repo"
         _copy_repo(repo)
+        # from nothing: the committed dvc.lock (the default profile's) would otherwise keep
+        # the hashes of stages this copy does not run
+        (repo / "dvc.lock").unlink(missing_ok=True)
         _params(repo, workers)
         _run(cmd, repo, _env(repo), timeout=3000)
         return repo
@@ -71,8 +79,8 @@ def runs(tmp_path_factory):
         two = pool.submit(run, "two", 2, ["dvc", "repro", *TWO_TARGETS])
         out = {"one": one.result(), "two": two.result()}
     seeded = tmp_path_factory.mktemp("seed") / "repo"
-    shutil.copytree(out["one"], seeded, symlinks=True,
-                    ignore=shutil.ignore_patterns("ray_results", "mlruns", "mlflow.db", "models"))
+    shutil.copytree(out["one"], seeded, symlinks=True, ignore=_top_level(
+        out["one"], {"ray_results", "mlruns", "mlflow.db", "models"}))
     _params(seeded, 1, seed=4321)
     _run(["dvc", "repro", "shard"], seeded, _env(seeded))
     out["seed"] = seeded
@@ -87,6 +95,7 @@ def test_one_and_two_workers_give_identical_outputs(runs):
     one, two = _data_hashes(runs["one"]), _data_hashes(runs["two"])
     core = {"data/corpus", "data/codecs", "data/resynth", "data/shards", "data/features"}
     assert core <= set(one) and core <= set(two)
+    assert "data/features" in two  # Whisper feature actors: 1 vs 2
     differ = {path: (one[path], two[path]) for path in set(one) & set(two) if one[path] != two[path]}
     assert not differ, f"outputs differ between 1 and 2 workers: {differ}"
     assert _weights(runs["one"], "w2v2_aasist") == _weights(runs["two"], "w2v2_aasist")
