@@ -27,6 +27,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class NodeExited(RuntimeError):
+    """A ``ray start`` process died while the cluster was coming up."""
+
+
 class LocalRayCluster:
     def __init__(self, num_nodes: int = 2, cpus_per_node: int = 1) -> None:
         self.num_nodes, self.cpus = num_nodes, cpus_per_node
@@ -69,11 +73,21 @@ class LocalRayCluster:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if any(p.poll() is not None for p in self.procs):
-                raise RuntimeError(f"a ray node exited while starting {what}; logs in {self.temp_dir}")
+                raise NodeExited(f"a ray node exited while starting {what}; logs in "
+                                 f"{self.temp_dir}\n{self.log_tails()}")
             if ready():
                 return
             time.sleep(1)
-        raise TimeoutError(f"{what} not up after {timeout_s} s; logs in {self.temp_dir}")
+        raise TimeoutError(f"{what} not up after {timeout_s} s; logs in {self.temp_dir}\n"
+                           f"{self.log_tails()}")
+
+    def log_tails(self, lines: int = 25) -> str:
+        """The last lines of every node's ``ray start`` log (the logs die with /tmp in CI)."""
+        parts = []
+        for log in sorted(self.temp_dir.glob("*.log")):
+            tail = log.read_text(errors="replace").splitlines()[-lines:]
+            parts.append(f"--- {log.name}\n" + "\n".join(tail))
+        return "\n".join(parts)
 
     @staticmethod
     def _http_ok(url: str) -> bool:
@@ -117,11 +131,19 @@ class LocalRayCluster:
                 if any(m in line for m in marks) and int(line.split(None, 1)[0]) != os.getpid()]
 
     def __enter__(self) -> LocalRayCluster:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
+        for attempt in range(2):
+            try:
+                return self.start()
+            except NodeExited as e:  # e.g. a port free_port() chose was taken before ray bound it
+                self.stop()
+                if attempt:
+                    raise
+                print(f"retrying the local cluster with new ports: {e}", file=sys.stderr)
+                self.__init__(self.num_nodes, self.cpus)
+            except BaseException:
+                self.stop()
+                raise
+        raise AssertionError("unreachable")
 
     def __exit__(self, *exc) -> None:
         self.stop()
