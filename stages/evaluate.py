@@ -130,7 +130,7 @@ def main(pred_root: str = typer.Argument("predictions", help="prediction files' 
     print(f"evaluate: test and CoSG scores logged to {len(reached)} MLflow run(s)")
     fingerprint = run_fingerprint(params_digest(params), evaluation_inputs(params))
     record = summary_record(results, task=params.train.tasks[0], seeds=params.train.seeds,
-                            fingerprint=fingerprint)
+                            fingerprint=fingerprint, baseline=params.train.baseline_variant)
     print(f"evaluate: {write_summary(reports_dir, record)}")
 
 

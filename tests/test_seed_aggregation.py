@@ -133,3 +133,33 @@ def test_the_official_test_list_predictions_are_scored(tmp_path):
     group = flat_metrics(evaluate(load_predictions(root), seed=1))["full_aux"]
     assert group["sastnet/test_list/n_seeds"] == 3
     assert group["sastnet/test_list/macro_f1"] == pytest.approx(68.0556, abs=1e-3)
+
+
+def _comparison(tmp_path, baseline_preds):
+    from pipelines.evaluate.summary import comparison_table
+
+    root = tmp_path / "predictions"
+    for seed, preds in PREDS.items():
+        _write(root, "aux", "sastnet", seed, "seen250", "cosg_all", LABELS, preds)
+        _write(root, "aux", "w2v2_aasist", seed, "seen250", "cosg_all", LABELS,
+               baseline_preds[seed])
+    return comparison_table(evaluate(load_predictions(root), seed=1), "aux", "seen250")
+
+
+def test_comparison_pairs_seeds_and_says_when_a_difference_is_a_finding(tmp_path):
+    # SASTNet 100 / 66.67 / 37.5 against a perfect baseline: -0, -33.33, -62.5 per seed;
+    # mean -31.94, sample std 31.27 (by hand): just outside the spread, the wrong way
+    row = _row(_comparison(tmp_path, {s: LABELS for s in PREDS}), "SASTNet − S-AUX")
+    assert row[1] == "CoSG (All)"
+    assert row[2] == "-31.94 ± 31.27 (n=3)"
+    assert row[3] == "+0.00, -33.33, -62.50"
+    assert row[4] == "outside the spread (worse)"
+
+
+def test_a_difference_inside_the_seed_spread_is_not_a_finding(tmp_path):
+    # the baseline gets the same three scores as SASTNet, but on other seeds:
+    # +33.33, -33.33, 0 per seed -> mean 0, std 33.33
+    shuffled = {0: PREDS[1], 1: PREDS[0], 2: PREDS[2]}
+    row = _row(_comparison(tmp_path, shuffled), "SASTNet − S-AUX")
+    assert row[2] == "0.00 ± 33.33 (n=3)"
+    assert row[4] == "inside the spread: not a finding"

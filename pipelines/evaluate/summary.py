@@ -14,6 +14,7 @@ the commit, which differ between runs of identical results.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,6 +26,7 @@ from pipelines.evaluate.tables import display_name, model_sort_key
 from pipelines.tracking.stage_clock import load_stage_times
 
 SUMMARY_JSON, SUMMARY_MD = "summary.json", "summary.md"
+BASELINE = "w2v2_aasist"  # train.baseline_variant of every profile
 HEADLINE_SETS = ((CORS, "CoRS"), ("cosg_known", "CoSG (kn. codec)"), ("cosg_all", "CoSG (All)"))
 
 
@@ -71,13 +73,55 @@ def silence_table(results: Iterable[EvalResult], task: str, experiment: str) -> 
                       "Unseen rm_sil", "Unseen diff"], rows)
 
 
+def versus_baseline(stats: SeedStats | None) -> str:
+    """Whether a paired difference is a finding: its mean is larger than its seed spread."""
+    if stats is None or stats.n < 2 or not math.isfinite(stats.std):
+        return "one seed: no spread"
+    if abs(stats.mean) > stats.std:
+        return "outside the spread" if stats.mean > 0 else "outside the spread (worse)"
+    return "inside the spread: not a finding"
+
+
+def comparison_table(results: Iterable[EvalResult], task: str, experiment: str,
+                     baseline: str = BASELINE) -> str | None:
+    """Markdown: each model minus the baseline, macro F1 paired by seed (mean ± std, n), on
+    CoRS, CoSG and the rm_sil drop, with whether the difference exceeds its seed spread."""
+    agg = aggregate(results)
+    models = sorted({k[2] for k in agg if k[0] == experiment and k[1] == task
+                     and k[2] not in (RANDOM, baseline)}, key=model_sort_key)
+    if not models or not any(k[2] == baseline for k in agg):
+        return None
+
+    def macro(model: str, eval_set: str, rm_sil: bool = False) -> SeedStats | None:
+        return agg.get((experiment, task, model, eval_set, rm_sil), {}).get("macro_f1")
+
+    def drop(model: str) -> SeedStats | None:  # rm_sil - original on the whole test set
+        orig, rm = macro(model, CORS), macro(model, CORS, True)
+        return rm.minus(orig) if orig is not None and rm is not None else None
+
+    rows = []
+    for model in models:
+        pairs = [(macro(model, s), macro(baseline, s)) for s, _ in HEADLINE_SETS]
+        pairs.append((drop(model), drop(baseline)))
+        for name, (mine, base) in zip([n for _, n in HEADLINE_SETS] + ["rm_sil drop"], pairs):
+            diff = mine.minus(base) if mine is not None and base is not None else None
+            if diff is None or not diff.n:
+                continue
+            rows.append([f"{display_name(model, task)} − {display_name(baseline, task)}", name,
+                         f"{_cell(diff)} (n={diff.n})",
+                         ", ".join(f"{v:+.2f}" for v in diff.per_seed.values()),
+                         versus_baseline(diff)])
+    return _markdown(["Comparison", "Set", "Δ macro F1", "per seed", "verdict"], rows) \
+        if rows else None
+
+
 def _markdown(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
 
 def summary_record(results: list[EvalResult], *, task: str, seeds: Iterable[int],
-                   fingerprint: dict[str, Any]) -> dict[str, Any]:
+                   fingerprint: dict[str, Any], baseline: str = BASELINE) -> dict[str, Any]:
     """The data of ``summary.md`` (JSON-able), from the evaluation results and a fingerprint."""
     experiments = {r.experiment for r in results}
     experiment = "full" if "full" in experiments else "seen250"
@@ -86,6 +130,7 @@ def summary_record(results: list[EvalResult], *, task: str, seeds: Iterable[int]
         "task": task, "experiment": experiment, "seeds": list(seeds),
         "headline": headline_table(results, task, experiment),
         "silence": silence_table(results, task, experiment),
+        "comparison": comparison_table(results, task, experiment, baseline),
         "fingerprint": fingerprint,
     }
 
@@ -104,6 +149,14 @@ def render_summary(record: dict[str, Any], stage_times: dict[str, Any]) -> str:
          "weighted F1 on the CoRS test set (seen + unseen) and the CoSG sets."),
         record["headline"],
     ]
+    if record.get("comparison"):
+        parts += ["## Versus the baseline: macro F1 (%) differences paired by seed",
+                  ("Each model's macro F1 minus the baseline's of the same seed, then mean ± "
+                   "sample std over the seeds; rm_sil drop = (rm_sil - original) of the model "
+                   "minus that of the baseline on the CoRS test set (positive: the model loses "
+                   "less). A difference whose |mean| is not larger than its std is inside the "
+                   "seed spread: not a finding."),
+                  record["comparison"]]
     if record.get("silence"):
         parts += ["## Silence removal: macro F1 (%), rm_sil - original per seed, then mean ± std",
                   record["silence"]]
