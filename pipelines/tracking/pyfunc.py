@@ -34,6 +34,8 @@ import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
+from pipelines.tracking.runs import model_requirements
+
 ARTIFACT_PATH = "trace_model"
 SIGNATURE = ModelSignature(
     inputs=Schema([ColSpec("string", "audio_base64"), ColSpec("string", "name", required=False)]),
@@ -111,7 +113,7 @@ def log_trace_model(*, run_id: str, tracking_uri: str, scorer_uri: str, task: st
             info = mlflow.pyfunc.log_model(
                 name=ARTIFACT_PATH, python_model=SastnetTraceModel(),
                 artifacts={"scorer": str(Path(scorer_dir))}, model_config=config,
-                signature=SIGNATURE)
+                signature=SIGNATURE, pip_requirements=model_requirements())
     mv = client.create_model_version(registered_name, info.model_uri, run_id=run_id)
     for k, v in {**tags, **wanted, "flavor": "sastnet-trace-pyfunc"}.items():
         client.set_model_version_tag(registered_name, mv.version, k, str(v))

@@ -192,6 +192,26 @@ def start_or_resume_run(experiment: str, run_name: str, *, resume_run_id: str | 
     return RunTracker(uri, run.info.run_id)
 
 
+# What a logged model needs to load (it is pickled: the project's own package included).
+# Given explicitly: MLflow would otherwise infer the list by loading the model in a
+# subprocess, ~15-20 s per logged model on 2 cores, and add unrelated packages.
+MODEL_PACKAGES = ("torch", "cloudpickle", "numpy", "transformers", "sastnet-pipeline")
+
+
+def model_requirements(packages: Iterable[str] = MODEL_PACKAGES) -> list[str]:
+    """``name==version`` of each installed package of ``packages`` (a local version label such
+    as torch's ``+cpu`` dropped: pip resolves the public release on any machine)."""
+    from importlib import metadata
+
+    reqs = []
+    for name in packages:
+        try:
+            reqs.append(f"{name}=={metadata.version(name).split('+')[0]}")
+        except metadata.PackageNotFoundError:
+            pass
+    return reqs
+
+
 def log_and_register_model(tracker: RunTracker, model: Any, input_example: Any, *,
                            registered_name: str, tags: dict[str, str]) -> str:
     """Log ``model`` (pickled: MLflow 3's default pt2 export would fix the batch size to the
@@ -209,6 +229,7 @@ def log_and_register_model(tracker: RunTracker, model: Any, input_example: Any, 
         # + a weights-only copy (extra_files/), which is what `sastnet trace` loads
         info = mlflow.pytorch.log_model(model, name="model", input_example=input_example,
                                         serialization_format="pickle",
+                                        pip_requirements=model_requirements(),
                                         registered_model_name=registered_name,
                                         code_paths=None,
                                         extra_files=save_serving_weights(model, tmp) or None)

@@ -73,6 +73,10 @@ def test_trace_loads_the_weights_only_copy_and_refuses_a_bare_pickle(tmp_path, m
     monkeypatch.chdir(tmp_path)
     _register("sastnet", uri)
     (config,) = tmp_path.glob("mlruns/**/extra_files/serving_config.json")
+    # the requirements are given, not inferred by loading the model in a subprocess (~20 s)
+    reqs = (config.parents[1] / "requirements.txt").read_text().split()
+    assert {r.split("==")[0] for r in reqs} >= {"torch", "sastnet-pipeline"}, reqs
+    assert not any("+" in r or r.startswith("google-") for r in reqs), reqs
     (pickle_file,) = [p for p in config.parents[1].rglob("*.pth")]
     pickle_file.write_bytes(b"not a pickle")  # any unpickling now fails
     clip = str(_clip(tmp_path / "a.wav"))
