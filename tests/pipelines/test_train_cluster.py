@@ -2,8 +2,11 @@
 
 Checks: two workers on two different nodes, DDP kept parameters identical, one MLflow run
 with per-epoch metrics and a registered model version; and a worker SIGKILLed after a
-checkpoint -> the worker group restarts from that checkpoint, finishes, still one run.
-(Resumed weights == uninterrupted weights: test_train_resume.py.)
+checkpoint -> the worker group restarts from that checkpoint, finishes, still one run, with the
+losses and bit-identical weights of the uninterrupted run (every epoch re-seeds from (seed,
+epoch, rank) and the checkpoint carries the RNG states, so the epochs after the kill replay
+exactly). Both trainings are the toy model with dropout (every step draws from torch's RNG),
+3 epochs, 2 workers.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from local_ray_cluster import RAY, LocalRayCluster
 from mlflow.tracking import MlflowClient
 
@@ -46,9 +50,24 @@ def _runs(out: Path) -> tuple[MlflowClient, list]:
     return client, client.search_runs([experiment.experiment_id])
 
 
-def test_ray_job_trains_on_two_nodes_with_ddp_and_mlflow(cluster, tmp_path):
-    proc = submit_training(cluster, tmp_path)
+@pytest.fixture(scope="module")
+def straight(cluster, tmp_path_factory):
+    """The uninterrupted 3-epoch training: checked below, and the reference of the resumed one."""
+    out = tmp_path_factory.mktemp("straight")
+    proc = submit_training(cluster, out, "--epochs", "3")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return out
+
+
+def _losses(out: Path) -> list[float]:
+    client, runs = _runs(out)
+    assert len(runs) == 1
+    history = client.get_metric_history(runs[0].info.run_id, "train_loss")
+    return [m.value for m in sorted(history, key=lambda m: m.step)]
+
+
+def test_ray_job_trains_on_two_nodes_with_ddp_and_mlflow(straight):
+    tmp_path = straight
     run = json.loads((tmp_path / "models/aux/toy/seed0/run.json").read_text())
     workers = run["workers"]
     assert sorted(w["rank"] for w in workers) == [0, 1]
@@ -59,7 +78,7 @@ def test_ray_job_trains_on_two_nodes_with_ddp_and_mlflow(cluster, tmp_path):
     client, runs = _runs(tmp_path)
     assert [r.info.run_id for r in runs] == [run["mlflow_run_id"]]
     history = client.get_metric_history(run["mlflow_run_id"], "dev_macro_f1")
-    assert sorted(m.step for m in history) == [1, 2]
+    assert sorted(m.step for m in history) == [1, 2, 3]
     for key in ("train_ce", "train_awl_p0", "dev_weighted_f1", "samples_per_s"):
         assert client.get_metric_history(run["mlflow_run_id"], key)
     assert runs[0].data.params["git_commit"] == "test"
@@ -74,7 +93,8 @@ def test_ray_job_trains_on_two_nodes_with_ddp_and_mlflow(cluster, tmp_path):
     assert artifacts == {"plots/confusion_dev.png", "plots/training_curves.png"}
 
 
-def test_killed_worker_resumes_from_checkpoint_in_the_same_run(cluster, tmp_path):
+def test_killed_worker_resumes_from_checkpoint_with_the_uninterrupted_weights(cluster, straight,
+                                                                               tmp_path):
     marker = tmp_path / "killed.pid"
     fault = {"kill_rank": 1, "after_epoch": 1, "marker": str(marker), "delay_s": 3}
     proc = submit_training(cluster, tmp_path, "--epochs", "3", "--fault-injection", json.dumps(fault))
@@ -92,4 +112,11 @@ def test_killed_worker_resumes_from_checkpoint_in_the_same_run(cluster, tmp_path
     assert sorted(m.step for m in history) == [1, 2, 3]
     assert client.get_metric_history(run["mlflow_run_id"], "best_dev_macro_f1")
     assert runs[0].info.status == "FINISHED"
+
+    assert len(_losses(straight)) == 3
+    assert _losses(tmp_path) == _losses(straight)
+    a, b = (torch.load(o / "models/aux/toy/seed0/best/model.pt", weights_only=True)
+            for o in (tmp_path, straight))
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a), "resumed weights differ from uninterrupted"
 
