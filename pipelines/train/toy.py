@@ -38,7 +38,7 @@ class ToyConfig:
     channels: int = 16  # conv width; tiny on purpose
     num_samples: int = 16000  # accepted like sastnet.models' (the toy model takes any length)
     # draws from torch's RNG at every step, as the real models' dropout and MAE masking do:
-    # what a resumed training must replay exactly (tests/pipelines/test_train_resume.py)
+    # what a resumed training must replay exactly (tests/pipelines/test_train_cluster.py)
     dropout: float = 0.1
 
 
