@@ -208,3 +208,40 @@ def test_every_stage_module_has_help(module, capsys, monkeypatch):
     _run_help(module, lambda: runpy.run_module(f"stages.{module}", run_name="__main__",
                                                alter_sys=True))
     assert "Usage" in capsys.readouterr().out
+
+
+RESULTS_BEGIN, RESULTS_END = "<!-- results:begin -->", "<!-- results:end -->"
+NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?: ± \d+\.\d+)?")
+
+
+def results_block(readme: str) -> str:
+    """The README's quoted results: between the results markers, links and code spans left out
+    (paths and commands hold digits that are not results)."""
+    assert readme.count(RESULTS_BEGIN) == 1 and readme.count(RESULTS_END) == 1, \
+        f"README.md needs one {RESULTS_BEGIN} ... {RESULTS_END} block"
+    block = readme.split(RESULTS_BEGIN)[1].split(RESULTS_END)[0]
+    return re.sub(r"`[^`]*`|\]\([^)]*\)", "", block)
+
+
+def test_readme_quotes_only_numbers_of_the_published_run():
+    """Every number the README's results block quotes is in docs/results/default.md (the run's
+    own reports, copied by scripts/publish_results.sh), and the commit it names is that run's."""
+    block = results_block((ROOT / "README.md").read_text())
+    published = (ROOT / "docs" / "results" / "default.md").read_text()
+    numbers = [n for n in NUMBER.findall(block) if "." in n]  # counts (3 seeds) are prose
+    assert numbers, "the results block quotes no number"
+    missing = [n for n in numbers if n not in published]
+    assert not missing, f"README quotes numbers that docs/results/default.md does not hold: {missing}"
+    commits = set(re.findall(r"commit `([0-9a-f]{7,40})`", published))
+    quoted = set(re.findall(r"\b[0-9a-f]{7}\b", readme_block_raw()))
+    assert quoted and quoted <= commits, (quoted, commits)
+
+
+def readme_block_raw() -> str:
+    readme = (ROOT / "README.md").read_text()
+    return readme.split(RESULTS_BEGIN)[1].split(RESULTS_END)[0]
+
+
+def test_the_results_check_catches_a_hand_copied_number():
+    block = results_block(f"x {RESULTS_BEGIN} SASTNet 80.44 ± 2.10 (`reports/x2.5`) {RESULTS_END}")
+    assert NUMBER.findall(block) == ["80.44 ± 2.10"]
