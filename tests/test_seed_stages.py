@@ -61,13 +61,17 @@ def test_stage_clock_times_the_stages_dvc_ran(tmp_path):
 
 
 def test_readme_results_section_copies_no_numbers_by_hand():
-    """The README points at reports/summary.md instead of quoting results that can drift."""
+    """The README points at reports/summary.md; it quotes results only in the checked block."""
     import re
 
     readme = (ROOT / "README.md").read_text()
     section = readme[readme.index("### Results"):readme.index("## Running the heavy jobs")]
     assert "reports/summary.md" in section
-    assert not re.findall(r"\d+\.\d+|\d+ ?%|\d+ min", section), "a hand-copied number"
+    # numbers only inside the results block, which tests/test_docs.py checks against the
+    # published run's reports (docs/results/default.md)
+    begin, end = section.index("<!-- results:begin -->"), section.index("<!-- results:end -->")
+    outside = section[:begin] + section[end:]
+    assert not re.findall(r"\d+\.\d+|\d+ ?%|\d+ min", outside), "a hand-copied number"
 
 
 def _keys(tree: dict, prefix: str = "") -> set[str]:
