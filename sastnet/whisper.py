@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -30,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from sastnet.audio import SAMPLE_RATE_HZ
+from sastnet.pretrained import not_in_cache, resolve_source
 
 if TYPE_CHECKING:  # transformers imports yaml: keep it out of `import sastnet`
     from transformers import WhisperFeatureExtractor
@@ -39,22 +38,8 @@ KEPT_FRAMES = 256  # official SASTNet: encoder output[:, :256]
 POOL = 2  # official SASTNet: avg_pool1d(kernel_size=2, stride=2) -> 128 frames
 FRAMES_PER_SECOND = 50  # encoder frame = 20 ms (mel hop 10 ms, conv2 stride 2)
 MIN_FAST_SECONDS = KEPT_FRAMES / FRAMES_PER_SECOND  # 5.12 s: fewer cannot give 256 frames
-
-
-def _resolve(path_or_hub_id: str, allow_download: bool) -> tuple[str, bool]:
-    """(what to pass to from_pretrained, local_files_only), or a clear FileNotFoundError."""
-    path = Path(path_or_hub_id)
-    if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise FileNotFoundError(f"{path} has no config.json: not a transformers Whisper "
-                                    "directory (make one with `dvc repro whisper_convert`)")
-        return str(path), True
-    looks_like_path = path_or_hub_id.startswith((".", "/", "~")) or path_or_hub_id.count("/") > 1
-    if looks_like_path:
-        raise FileNotFoundError(f"Whisper model directory {path} does not exist; build it with "
-                                "`dvc repro whisper_convert` (writes data/whisper/tiny.en) or "
-                                "pass a hub id such as openai/whisper-small")
-    return path_or_hub_id, not allow_download
+_FIX = ("build it with `dvc repro whisper_convert` (writes data/whisper/tiny.en) or pass a hub "
+        "id such as openai/whisper-small")
 
 
 def load_whisper_encoder(path_or_hub_id: str, max_source_seconds: float | None = None, *,
@@ -76,16 +61,14 @@ def load_whisper_encoder(path_or_hub_id: str, max_source_seconds: float | None =
     """
     from transformers import WhisperModel
 
-    source, local_only = _resolve(path_or_hub_id, allow_download)
+    source, local_only = resolve_source(path_or_hub_id, what="Whisper model", fix=_FIX,
+                                        allow_download=allow_download)
     try:
         model = WhisperModel.from_pretrained(source, local_files_only=local_only,
                                              dtype=torch.float32)
     except OSError as err:
-        cache = os.environ.get("HF_HUB_CACHE") or os.environ.get("HF_HOME") or "~/.cache/huggingface"
-        raise FileNotFoundError(
-            f"Whisper model {path_or_hub_id!r} is neither a local directory nor in the "
-            f"Hugging Face cache ({cache}); pass a directory such as data/whisper/tiny.en "
-            f"(`dvc repro whisper_convert`) or allow_download=True ({err})") from None
+        raise not_in_cache(path_or_hub_id, "Whisper model",
+                           f"{_FIX}, or allow_download=True", err) from None
     encoder = model.encoder
     if max_source_seconds is not None:
         encoder = _shorten(encoder, max_source_seconds, min_seconds)

@@ -15,27 +15,12 @@ of 30 s of padding (``sastnet.whisper``'s fast path).
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import torch
 
+from sastnet.pretrained import not_in_cache, resolve_source
+
 SAMPLE_RATE_HZ = 16000
-
-
-def _source(model: str, local_files_only: bool) -> str:
-    """``model`` as from_pretrained takes it, or a FileNotFoundError naming the fix."""
-    path = Path(model)
-    if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise FileNotFoundError(f"{path} has no config.json: not a transformers model "
-                                    "directory (save one with `save_pretrained`)")
-        return str(path)
-    if model.startswith((".", "/", "~")) or model.count("/") > 1:
-        raise FileNotFoundError(f"encoder directory {path} does not exist (knn.embeddings.model); "
-                                "for the default run `dvc repro whisper_convert`")
-    return model
 
 
 class PooledEncoder:
@@ -53,7 +38,9 @@ class PooledEncoder:
                  local_files_only: bool = True) -> None:
         from transformers import AutoConfig, AutoFeatureExtractor, AutoModel
 
-        source = _source(model, local_files_only)
+        fix = "set knn.embeddings.model to a directory (default run: `dvc repro whisper_convert`)"
+        source, _ = resolve_source(model, what="encoder", fix=fix,
+                                   allow_download=not local_files_only)
         try:
             config = AutoConfig.from_pretrained(source, local_files_only=local_files_only)
             self.feature_extractor = AutoFeatureExtractor.from_pretrained(
@@ -69,11 +56,8 @@ class PooledEncoder:
                                                 dtype=torch.float32)
                 self.encoder = net.get_encoder() if config.is_encoder_decoder else net
         except OSError as err:
-            cache = os.environ.get("HF_HUB_CACHE") or os.environ.get("HF_HOME") or "~/.cache/huggingface"
-            raise FileNotFoundError(
-                f"encoder {model!r} is neither a local directory nor in the Hugging Face cache "
-                f"({cache}); set knn.embeddings.model to a directory, or "
-                f"knn.embeddings.local_files_only: false to download it ({err})") from None
+            raise not_in_cache(model, "encoder", f"{fix}, or knn.embeddings.local_files_only: "
+                               "false to download it", err) from None
         self.encoder.eval().requires_grad_(False)
         self.whisper = config.model_type == "whisper"
         self.num_samples = num_samples
