@@ -1,115 +1,183 @@
-"""Loader throughput: streaming WebDataset shards vs reading the same clips one file at a time.
+"""B2 - the loader: WebDataset shards vs one file per clip, warm and cold page cache, 0/1/2
+DataLoader workers; and the loader's clips/s against what a training step consumes.
 
-    python benchmarks/loader_throughput.py [--clips 600] [--seconds 3] [--num-samples 48000]
+    python -m benchmarks --only loader_throughput
 
 Both sides do the same per-clip work (FLAC decode with soundfile, checks, repeat/crop to
-``num_samples``); they differ only in I/O: a few sequential tar reads vs one open + read per
-file. Writes ``benchmarks/results/loader_throughput.json``.
+``num_samples``, batches of 8 through the loader's ``collate``); they differ only in I/O: a few
+sequential tar reads vs one open + read per file. "Cold" reads a fresh copy whose pages were
+written back and dropped from the page cache (``fsync`` + ``posix_fadvise(DONTNEED)``, no root
+needed), so every byte comes from the disk; "warm" reads the same copy again at once.
+
+The training loop reads the shards in its own process (``pipelines.train.data``: no DataLoader
+workers), so "is the step ever starved" compares the 0-worker loader with the step's own
+consumption ``batch / step seconds``, at the tiny shape of the default profile and at the
+paper's (SASTNet with XLS-R 300M and Whisper-small shapes, 82,200 samples), the paper side
+also reading its precomputed 128 x 768 float16 Whisper features.
 """
 
 from __future__ import annotations
 
-import platform
-import sys
-import tempfile
-import time
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
-import soundfile as sf
-import typer
+import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from benchmarks.fixtures import real_shards, tone_clips
+from benchmarks.measure import Figure, Side, interleaved
+from benchmarks.steps import train_step
 
-from pipelines.common.io import write_json
-from pipelines.common.audio_io import load_audio
-from pipelines.dataset.loader import make_dataset, shard_paths_for
-from pipelines.dataset.shards import build_shards
-from pipelines.params.shard import ShardParams
-from sastnet.audio import SAMPLE_RATE_HZ
-from sastnet.crop import repeat_crop
-
-SR = SAMPLE_RATE_HZ
+BATCH = 8  # the default profile's train batch
 
 
-def make_clips(root: Path, clips: int, seconds: float, seed: int = 0) -> pd.DataFrame:
-    """Bona fide/spoof-free CoRS *test* clips (so every clip lands in one split, unpaired)."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for i in range(clips):
-        n = int(SR * seconds * rng.uniform(0.5, 1.5))
-        t = np.arange(n) / SR
-        wave = (0.3 * np.sin(2 * np.pi * rng.uniform(100, 400) * t) + 0.05 * rng.standard_normal(n))
-        path = root / "audio" / f"p900_{i + 1:03d}.flac"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        sf.write(path, wave.astype(np.float32), SR, format="FLAC", subtype="PCM_16")
-        rows.append({"key": path.stem, "path": str(path), "speaker": "p900", "utt_id": i % 250 + 1, "text": None,
-                         "codec": "bonafide", "subset": "CoRS", "split": "test", "seen": True, "pair_key": path.stem,
-                         "codec_seen": True, "label_vq": 0, "label_aux": 0, "label_dec": 0, "label_bin": 0,
-                         "duration_s": n / SR})
-    return pd.DataFrame(rows)
-
-
-def read_files(paths: list[str], num_samples: int) -> int:
-    count = 0
+def evict(paths: list[Path]) -> None:
+    """Drop the files' pages from the page cache (written back first), so the next read is cold."""
     for path in paths:
-        repeat_crop(load_audio(path, sample_rate_hz=SR), num_samples)
-        count += 1
-    return count
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
 
 
-def read_shards(shards: list[str], num_samples: int) -> int:
-    return sum(1 for _ in make_dataset(shards, num_samples=num_samples, split_by_node=False,
-                                       split_by_worker=False))
+class FileClips(torch.utils.data.Dataset):
+    """One file per clip, decoded like the loader decodes a shard member."""
+
+    def __init__(self, paths: list[str], num_samples: int) -> None:
+        self.paths, self.num_samples = paths, num_samples
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> dict:
+        from pipelines.common.audio_io import load_audio
+        from sastnet.crop import repeat_crop
+
+        wave = repeat_crop(load_audio(self.paths[i], sample_rate_hz=16000), self.num_samples)
+        return {"key": Path(self.paths[i]).stem, "wave": wave.astype(np.float32, copy=False),
+                "labels": {"vq": 0, "aux": 0, "dec": 0, "bin": 0}, "meta": {}}
 
 
-def best_of(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+def count_clips(dataset, workers: int) -> int:
+    from pipelines.dataset.loader import collate
+
+    loader = torch.utils.data.DataLoader(dataset, batch_size=BATCH, num_workers=workers,
+                                         collate_fn=collate)
+    return sum(len(b["key"]) for b in loader)
 
 
-def main(clips: int = typer.Option(600, help="synthetic clips"),
-         seconds: float = typer.Option(3.0, help="mean clip length"),
-         num_samples: int = typer.Option(48000, help="fixed input length"),
-         samples_per_shard: int = typer.Option(200, help="clips per shard"),
-         repeats: int = typer.Option(3, help="best of this many passes")) -> None:
-    """Loader throughput: streaming WebDataset shards vs reading the same clips one file at a time."""
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        manifest = make_clips(root, clips, seconds)
-        vad = pd.DataFrame({"key": manifest["key"], "segments": [[] for _ in range(len(manifest))]})
-        start = time.perf_counter()
-        build_shards(manifest, vad, root / "shards", ShardParams(samples_per_shard=samples_per_shard,
-                                                                 tasks=("bin",)), seed=0)
-        write_s = time.perf_counter() - start
-        shards = shard_paths_for(root / "shards", "test_seen")
-        files = manifest["path"].tolist()
-        assert read_shards(shards, num_samples) == read_files(files, num_samples) == clips
-        files_s = best_of(lambda: read_files(files, num_samples), repeats)
-        shards_s = best_of(lambda: read_shards(shards, num_samples), repeats)
-    result = {
-        "clips": clips, "mean_clip_s": seconds, "num_samples": num_samples,
-        "shards": len(shards), "samples_per_shard": samples_per_shard,
-        "one_file_at_a_time_clips_per_s": round(clips / files_s, 1),
-        "streaming_shards_clips_per_s": round(clips / shards_s, 1),
-        "ratio_shards_over_files": round(files_s / shards_s, 3),
-        "shard_write_clips_per_s": round(clips / write_s, 1),
-        "repeats_best_of": repeats, "machine": platform.platform(), "note":
-        "local disk, page cache warm after the first pass; single process, no DataLoader workers",
-    }
-    print(f"{'one file at a time':>22}: {result['one_file_at_a_time_clips_per_s']:8.1f} clips/s")
-    print(f"{'streaming shards':>22}: {result['streaming_shards_clips_per_s']:8.1f} clips/s")
-    print(f"{'ratio':>22}: {result['ratio_shards_over_files']:.2f}x  (shards / files)")
-    print(f"{'shard writing':>22}: {result['shard_write_clips_per_s']:8.1f} clips/s")
-    out = ROOT / "benchmarks" / "results" / "loader_throughput.json"
-    write_json(out, result)
+def copy_tree(src: Path, dst: Path) -> list[Path]:
+    shutil.rmtree(dst, ignore_errors=True)
+    shutil.copytree(src, dst)
+    return sorted(p for p in dst.rglob("*") if p.is_file())
 
 
-if __name__ == "__main__":
-    typer.run(main)
+def shards_vs_files(root: Path, files: list[str], shards: list[str], num_samples: int,
+                    repeats: int, workers: tuple[int, ...]) -> tuple[list[Figure], dict]:
+    from pipelines.dataset.loader import make_dataset
+
+    clips = len(files)
+    audio_dir, shard_dir = Path(files[0]).parent, Path(shards[0]).parent
+    cold_files, cold_shards = root / "cold" / "audio", root / "cold" / "shards"
+    fresh = {"files": copy_tree(audio_dir, cold_files), "shards": copy_tree(shard_dir, cold_shards)}
+    file_list = [str(cold_files / Path(f).name) for f in files]
+    shard_list = [str(cold_shards / Path(s).name) for s in shards]
+
+    def side(kind: str, w: int, cold: bool):
+        def go():
+            if cold:
+                evict(fresh[kind])
+            ds = FileClips(file_list, num_samples) if kind == "files" else make_dataset(
+                shard_list, num_samples=num_samples, split_by_node=False, split_by_worker=True)
+            n = count_clips(ds, w)
+            assert n == clips, f"{kind}: {n} clips, expected {clips}"
+        return go
+
+    figures, raw = [], {}
+    for cache in ("cold", "warm"):
+        for w in workers:
+            t = interleaved({"files": side("files", w, cache == "cold"),
+                             "shards": side("shards", w, cache == "cold")}, repeats,
+                            warmup=cache == "warm")
+            raw[f"{cache}_{w}w"] = {k: list(v.seconds) for k, v in t.items()}
+            figures.append(Figure(f"B2.{cache}_{w}w", f"loader, {cache} page cache, "
+                                  f"{w} DataLoader worker{'s' if w != 1 else ''}", "clips/s", True,
+                                  Side.of_rate("files", t["files"], clips),
+                                  Side.of_rate("shards", t["shards"], clips)))
+    return figures, raw
+
+
+def feature_shards(shards: list[str], feature_root: Path, d_model: int) -> str:
+    """Random float16 ``128 x d_model`` feature shards mirroring ``shards`` (the loader's join)."""
+    from pipelines.whisper.feature_shards import sample_keys, write_feature_shard
+
+    rng = np.random.default_rng(0)
+    for shard in shards:
+        keys = sample_keys(shard)
+        dst = feature_root / Path(shard).parent.name / Path(shard).name
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        write_feature_shard(dst, keys, rng.standard_normal((len(keys), 128, d_model)))
+    return str(feature_root)
+
+
+def loader_vs_step(root: Path, shards: list[str], clips: int, repeats: int,
+                   shapes: dict[str, dict]) -> tuple[list[Figure], dict]:
+    """The training loop's in-process loader vs the clips/s one step consumes, per shape."""
+    from pipelines.dataset.loader import make_dataset
+
+    figures, detail = [], {}
+    for size, shape in shapes.items():
+        feature_dir = (feature_shards(shards, root / f"features_{size}", shape["whisper_dim"])
+                       if shape.get("whisper_dim") else None)
+
+        def read(n=shape["num_samples"], fd=feature_dir):
+            assert count_clips(make_dataset(shards, num_samples=n, feature_dir=fd,
+                                            split_by_node=False, split_by_worker=False), 0) == clips
+        loader_t = interleaved({"loader": read}, repeats, warmup=True)["loader"]
+        step_t = train_step(shape["variant"], size, shape["batch"], shape["num_samples"],
+                            shape["steps"])
+        step_side = Side.of_rate(f"step ({shape['variant']} b{shape['batch']})", step_t,
+                                 shape["batch"])
+        figures.append(Figure(
+            f"B2.loader_vs_step_{size}", f"{size} shape: clips/s the step consumes vs the "
+            "loader gives (in-process, warm)", "clips/s", True, step_side,
+            Side.of_rate("loader", loader_t, clips),
+            note=f"ratio = how many times faster the loader is than the {size} step needs "
+                 f"(> 1: never starved); step {step_t.best_s:.3f} s for batch {shape['batch']}"))
+        detail[size] = {**shape, "step_s": list(step_t.seconds), "loader_s": list(loader_t.seconds),
+                        "loader_share_of_epoch": round(
+                            (loader_t.best_s / clips) / (step_t.best_s / shape["batch"]), 4)}
+    return figures, detail
+
+
+def run(work: Path, *, clips: int, mean_seconds: float, num_samples: int, samples_per_shard: int,
+        repeats: int, workers: tuple[int, ...] = (0, 1, 2), shapes: dict | None = None) -> dict:
+    """B2 figures: shards vs files per cache state and worker count; loader vs step per shape."""
+    manifest = tone_clips(work, clips, mean_seconds)
+    shards = real_shards(work, manifest, samples_per_shard)
+    files = manifest["path"].tolist()
+    figures, raw = shards_vs_files(work, files, shards, num_samples, repeats, tuple(workers))
+    step_figures, step_detail = loader_vs_step(work, shards, clips, repeats, shapes or {})
+    wins = [f for f in figures if f.ratio > 1]
+    best = max(figures, key=lambda f: f.ratio)
+    notes = [f"shards beat files in {len(wins)} of {len(figures)} configurations; most at "
+             f"{best.id} ({best.ratio:.2f}x)"]
+    return {"figures": [f.to_dict() for f in figures + step_figures],
+            "details": {"clips": clips, "shards": len(shards), "samples_per_shard": samples_per_shard,
+                        "mean_clip_s": mean_seconds, "num_samples": num_samples,
+                        "batch": BATCH, "seconds": raw, "loader_vs_step": step_detail},
+            "notes": notes}
+
+
+TINY = {"variant": "sastnet", "num_samples": 24_000, "batch": 8, "whisper_dim": 384, "steps": 4}
+PAPER = {"variant": "sastnet", "num_samples": 82_200, "batch": 2, "whisper_dim": 768, "steps": 2}
+QUICK = {"clips": 480, "mean_seconds": 3.0, "num_samples": 24_000, "samples_per_shard": 60,
+         "repeats": 3, "shapes": {"tiny": TINY, "paper": PAPER}}
+FULL = {**QUICK, "clips": 1200, "samples_per_shard": 150, "repeats": 5,
+        "shapes": {"tiny": {**TINY, "steps": 10}, "paper": {**PAPER, "batch": 12, "steps": 3}}}
+SMOKE = {"clips": 24, "mean_seconds": 1.0, "num_samples": 8000, "samples_per_shard": 6,
+         "repeats": 1, "workers": (0, 1),
+         "shapes": {"tiny": {**TINY, "num_samples": 8000, "batch": 2, "steps": 1}}}

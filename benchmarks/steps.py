@@ -1,0 +1,73 @@
+"""One training step of the project's models at tiny and paper shapes (random weights).
+
+Shared by B1 (epoch cost), B2 (is the loader faster than the step consumes?) and B4: the
+step is the training loop's (forward with labels, backward, AdamW step) on cached batches, one
+torch thread per process unless told otherwise. Paper shapes are SASTNet with an XLS-R 300M
+sized wav2vec 2.0 (random init: ``w2v2.pretrained=None``) and Whisper-small's d_model (768).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+
+import torch
+
+from benchmarks.measure import Timing
+
+# (size, whisper d_model): the Whisper model the features come from at that size
+WHISPER_DIM = {"tiny": 384, "paper": 768}
+
+
+def build(variant: str, size: str, num_samples: int, task: str = "aux"):
+    """A model with random weights (no download) and its config."""
+    from sastnet.models import build_model, model_config
+
+    overrides: dict = {"num_samples": num_samples}
+    if size == "paper":
+        overrides["w2v2"] = {"pretrained": None}  # XLS-R 300M sizes, random init
+    cfg = model_config(variant, task, size, **overrides)
+    torch.manual_seed(0)
+    return build_model(cfg), cfg
+
+
+def batches(cfg, batch: int, n: int, whisper: bool) -> list[tuple]:
+    g = torch.Generator().manual_seed(0)
+    out = []
+    for _ in range(n):
+        wave = torch.randn(batch, cfg.num_samples, generator=g)
+        feats = torch.randn(batch, 128, cfg.fusion.whisper_dim, generator=g) if whisper else None
+        out.append((wave, feats, torch.randint(0, cfg.num_classes, (batch,), generator=g)))
+    return out
+
+
+def step_times(model, data: list[tuple], before_step=None) -> list[float]:
+    """Seconds of each training step over ``data``; ``before_step(wave)`` runs inside the timed
+    step (B1: the online Whisper encoder)."""
+    from sastnet.models import param_groups
+
+    inner = model.module if hasattr(model, "module") else model
+    opt = torch.optim.AdamW(param_groups(inner, 1e-4), lr=1e-4)
+    model.train()
+    times = []
+    for wave, feats, labels in data:
+        start = time.perf_counter()
+        if before_step is not None:
+            feats = before_step(wave)
+        out = model(wave, feats, labels)
+        opt.zero_grad(set_to_none=True)
+        out.loss.backward()
+        opt.step()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+@functools.lru_cache(maxsize=8)
+def train_step(variant: str, size: str, batch: int, num_samples: int, steps: int,
+               threads: int = 1) -> Timing:
+    """Steady step seconds (first step left out: allocator and autograd warm-up), cached so
+    B1 and B2 share one measurement of the same shape in one runner process."""
+    torch.set_num_threads(threads)
+    model, cfg = build(variant, size, num_samples)
+    data = batches(cfg, batch, steps + 1, whisper=cfg.uses_whisper)
+    return Timing(tuple(step_times(model, data)[1:]))
