@@ -20,12 +20,17 @@ import time
 import traceback
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 from benchmarks.registry import BENCHMARKS, Skip, settings_for
-from benchmarks.summary import load_results, readme_block, render_summary, replace_readme_block
+from benchmarks.summary import (
+    legacy_results,
+    load_results,
+    readme_block,
+    render_summary,
+    replace_readme_block,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -35,8 +40,8 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 def run_one(name: str, mode: str, results_dir: Path, extra: dict) -> dict:
     """Run benchmark ``name`` in a scratch folder and write its result file; returns it."""
-    from pipelines.common.io import write_json
     from benchmarks.machine import load_average, machine_fingerprint, with_load
+    from pipelines.common.io import write_json
 
     bench = BENCHMARKS[name]
     settings = {**settings_for(name, mode), **{k: v for k, v in extra.items()
@@ -64,7 +69,7 @@ def write_summary(results_dir: Path, readme: Path | None) -> None:
     from pipelines.common.io import write_text
 
     results = load_results(results_dir)
-    write_text(results_dir / "summary.md", render_summary(results))
+    write_text(results_dir / "summary.md", render_summary(results, legacy_results(results_dir)))
     if readme is not None and readme.is_file():
         write_text(readme, replace_readme_block(readme.read_text(), readme_block(results)))
 
@@ -74,11 +79,11 @@ app = typer.Typer(add_completion=False)
 
 @app.command()
 def main(mode: str = typer.Option("quick", help="quick | full | smoke"),
-         only: Optional[list[str]] = typer.Option(None, help="run only these (repeatable)"),
-         stage_times: Optional[Path] = typer.Option(
+         only: list[str] | None = typer.Option(None, help="run only these (repeatable)"),
+         stage_times: Path | None = typer.Option(
              None, help="a run's reports/stage_times.json for B5 (default: reports/ if present)"),
          results_dir: Path = typer.Option(RESULTS, help="where result files go"),
-         readme: Optional[Path] = typer.Option(ROOT / "README.md",
+         readme: Path | None = typer.Option(ROOT / "README.md",
                                                help="README to update (its Performance block)"),
          summary_only: bool = typer.Option(False, help="only re-render summary.md and README"),
          ) -> None:

@@ -1,29 +1,23 @@
-"""Festival speakers: one process per sentence vs one process per 10 sentences.
+"""Festival speakers: one process per sentence vs one process for all sentences (same audio).
 
-    python benchmarks/festival_batch.py [--sentences 10] [--voice kal_diphone]
+    python -m benchmarks --only festival_batch
 
 Both sides produce the same audio (checked); they differ only in how many festival processes
-start (each loads the voice). Measures CPU time of the child processes (what the 2 shared cores
-pay) and wall time. Writes ``benchmarks/results/festival_batch.json``.
+start (each loads the voice). CPU time of the child processes (what the shared cores pay)
+and wall time.
 """
 
 from __future__ import annotations
 
-import platform
 import resource
-import sys
+import shutil
 import time
 from pathlib import Path
 
 import numpy as np
-import typer
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from pipelines.common.io import write_json
-from pipelines.corpus.synthesis.sentences import build_sentences  # noqa: E402
-from pipelines.corpus.synthesis.voices import SPEAKER_POOL, synthesize, synthesize_many  # noqa: E402
+from benchmarks.measure import Figure, Side, Timing
+from benchmarks.registry import Skip
 
 
 def _child_cpu_s() -> float:
@@ -37,29 +31,31 @@ def _measure(fn) -> tuple[list[np.ndarray], float, float]:
     return out, _child_cpu_s() - cpu, time.perf_counter() - wall
 
 
-def main(sentences: int = typer.Option(10, help="sentences to synthesize"),
-         voice_name: str = typer.Option("kal_diphone", "--voice", help="festival voice")) -> None:
-    """Festival speakers: one process per sentence vs one process per 10 sentences."""
-    voice = next(v for v in SPEAKER_POOL if v.engine == "festival" and v.voice == voice_name)
+def run(work: Path, *, sentences: int, voice: str, repeats: int) -> dict:
+    if shutil.which("festival") is None:
+        raise Skip("festival is not installed")
+    from pipelines.corpus.synthesis.sentences import build_sentences
+    from pipelines.corpus.synthesis.voices import SPEAKER_POOL, synthesize, synthesize_many
+
+    speaker = next(v for v in SPEAKER_POOL if v.engine == "festival" and v.voice == voice)
     texts = build_sentences(sentences, 1234)
-    single, single_cpu, single_wall = _measure(lambda: [synthesize(voice, t) for t in texts])
-    batch, batch_cpu, batch_wall = _measure(lambda: synthesize_many(voice, texts))
-    assert all(np.array_equal(a, b) for a, b in zip(single, batch)), "audio differs"
-    result = {
-        "voice": voice.describe(), "sentences": sentences,
-        "per_sentence_process": {"cpu_s": round(single_cpu, 3), "wall_s": round(single_wall, 3)},
-        "batched_process": {"cpu_s": round(batch_cpu, 3), "wall_s": round(batch_wall, 3)},
-        "cpu_ratio": round(single_cpu / max(batch_cpu, 1e-9), 2),
-        "wall_ratio": round(single_wall / max(batch_wall, 1e-9), 2),
-        "machine": platform.platform(),
-    }
-    print(f"{sentences} sentences, {voice.describe()}")
-    print(f"  one process per sentence: {single_cpu:6.2f} s CPU  {single_wall:6.2f} s wall")
-    print(f"  one process for all:      {batch_cpu:6.2f} s CPU  {batch_wall:6.2f} s wall")
-    print(f"  ratio: {result['cpu_ratio']}x CPU, {result['wall_ratio']}x wall (same audio)")
-    out = ROOT / "benchmarks" / "results" / "festival_batch.json"
-    write_json(out, result)
+    cpu: dict[str, list[float]] = {"single": [], "batch": []}
+    wall: dict[str, list[float]] = {"single": [], "batch": []}
+    for _ in range(repeats):
+        single, c1, w1 = _measure(lambda: [synthesize(speaker, t) for t in texts])
+        batch, c2, w2 = _measure(lambda: synthesize_many(speaker, texts))
+        assert all(np.array_equal(a, b) for a, b in zip(single, batch)), "audio differs"
+        cpu["single"].append(c1), cpu["batch"].append(c2)
+        wall["single"].append(w1), wall["batch"].append(w2)
+    figures = [Figure(f"X.festival_{kind}", f"festival, {sentences} sentences: one process each "
+                      f"vs one for all ({kind} time)", "s", False,
+                      Side.of_time("per sentence", Timing(tuple(d["single"]))),
+                      Side.of_time("batched", Timing(tuple(d["batch"]))))
+               for kind, d in (("cpu", cpu), ("wall", wall))]
+    return {"figures": [f.to_dict() for f in figures],
+            "details": {"voice": speaker.describe(), "identical_audio": True}}
 
 
-if __name__ == "__main__":
-    typer.run(main)
+QUICK = {"sentences": 10, "voice": "kal_diphone", "repeats": 1}
+FULL = {"sentences": 10, "voice": "kal_diphone", "repeats": 3}
+SMOKE = {"sentences": 2, "voice": "kal_diphone", "repeats": 1}

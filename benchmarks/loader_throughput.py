@@ -173,11 +173,11 @@ def run(work: Path, *, clips: int, mean_seconds: float, num_samples: int, sample
 
 
 TINY = {"variant": "sastnet", "num_samples": 24_000, "batch": 8, "whisper_dim": 384, "steps": 4}
-PAPER = {"variant": "sastnet", "num_samples": 82_200, "batch": 2, "whisper_dim": 768, "steps": 2}
+PAPER = {"variant": "sastnet", "num_samples": 82_200, "batch": 1, "whisper_dim": 768, "steps": 2}  # = B1 quick
 QUICK = {"clips": 480, "mean_seconds": 3.0, "num_samples": 24_000, "samples_per_shard": 60,
          "repeats": 3, "shapes": {"tiny": TINY, "paper": PAPER}}
 FULL = {**QUICK, "clips": 1200, "samples_per_shard": 150, "repeats": 5,
-        "shapes": {"tiny": {**TINY, "steps": 10}, "paper": {**PAPER, "batch": 12, "steps": 3}}}
+        "shapes": {"tiny": {**TINY, "steps": 10}, "paper": {**PAPER, "batch": 2, "steps": 3}}}  # = B1 full
 SMOKE = {"clips": 24, "mean_seconds": 1.0, "num_samples": 8000, "samples_per_shard": 6,
          "repeats": 1, "workers": (0, 1),
          "shapes": {"tiny": {**TINY, "num_samples": 8000, "batch": 2, "steps": 1}}}

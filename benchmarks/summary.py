@@ -27,6 +27,17 @@ def load_results(results_dir: Path) -> list[dict[str, Any]]:
     return sorted(out, key=lambda r: (r.get("figure", "Z"), r["name"]))
 
 
+def legacy_results(results_dir: Path) -> list[str]:
+    """Result files of the one-off scripts this runner replaced (no fingerprint, no figures):
+    kept until the runner rewrites them, listed so nobody reads them as this run's."""
+    names = []
+    for path in sorted(Path(results_dir).glob("*.json")):
+        data = json.loads(path.read_text())
+        if not ("figures" in data and "machine" in data):
+            names.append(path.name)
+    return names
+
+
 def fmt(value: float) -> str:
     """3 significant digits, no exponent for the ranges benchmarks produce."""
     if value == 0:
@@ -62,7 +73,7 @@ def headline_table(results: list[dict[str, Any]]) -> str:
     return "\n".join([TABLE_HEAD, *rows])
 
 
-def render_summary(results: list[dict[str, Any]]) -> str:
+def render_summary(results: list[dict[str, Any]], legacy: list[str] = ()) -> str:
     """The whole ``summary.md``: headline table, then per benchmark its machine, load and notes."""
     lines = ["# Benchmarks", "",
              "Written by `python -m benchmarks` from `benchmarks/results/*.json`; do not edit. "
@@ -87,6 +98,13 @@ def render_summary(results: list[dict[str, Any]]) -> str:
                 lines.append(f"- {fig['id']}: {fig['note']}")
         lines += [f"- {note}" for note in r.get("notes", [])]
         lines.append("")
+        for table in r.get("tables", []):
+            lines += [table, ""]
+    if legacy:
+        lines += ["## Older results", "",
+                  "Written by the one-off scripts before this runner (other days, other loads, "
+                  f"no fingerprint); replaced when their benchmark next runs: {', '.join(legacy)}.",
+                  ""]
     return "\n".join(lines).rstrip() + "\n"
 
 

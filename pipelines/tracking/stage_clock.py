@@ -4,7 +4,10 @@
 
 Runs ``dvc repro`` with the given arguments, passes its output through, and stamps each
 stage's start ("Running stage 'x':") and end (DVC's next lock-file update, the next stage, or
-the end of the run) into ``reports/stage_times.json``. Wall-clock times differ on every run,
+the end of the run) into ``reports/stage_times.json``, with its wall seconds and its CPU
+seconds (``cpu_s``: what dvc and the commands it ran and waited for used in between, from
+``/proc/<dvc pid>/stat``; processes a stage leaves orphaned, e.g. Ray workers killed at
+shutdown, are not counted). Wall-clock times differ on every run,
 so they live only in that git- and DVC-ignored report (and in ``reports/summary.md``, which
 this command re-renders at the end so it includes the last stages' times); a stage DVC
 skipped keeps the time of the run that last executed it.
@@ -13,10 +16,12 @@ skipped keeps the time of the run that last executed it.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -32,6 +37,18 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def process_cpu_s(pid: int) -> float | None:
+    """CPU seconds of process ``pid`` plus its waited-for children (utime, stime, cutime,
+    cstime of ``/proc/<pid>/stat``); None where /proc is not there (not Linux) or it exited."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)": state is fields[0]
+    ticks = sum(int(x) for x in fields[11:15])  # stat fields 14-17
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def load_stage_times(reports_dir: str | Path) -> dict[str, Any]:
     path = Path(reports_dir) / TIMES_FILE
     return json.loads(path.read_text()) if path.is_file() else {"stages": {}}
@@ -40,12 +57,14 @@ def load_stage_times(reports_dir: str | Path) -> dict[str, Any]:
 class StageClock:
     """Turns ``dvc repro`` output lines into per-stage start/end records."""
 
-    def __init__(self, reports_dir: str | Path, clock=time.time) -> None:
+    def __init__(self, reports_dir: str | Path, clock=time.time,
+                 cpu_clock: Callable[[], float | None] = lambda: None) -> None:
         self.path = Path(reports_dir) / TIMES_FILE
-        self.clock = clock
+        self.clock, self.cpu_clock = clock, cpu_clock
         self.data = load_stage_times(reports_dir)
         self.current: str | None = None
         self.started = 0.0
+        self.cpu_started: float | None = None
         self.run_started = clock()
         self.data["run"] = {"started": _now(), "status": "running", "stages_run": []}
 
@@ -55,6 +74,7 @@ class StageClock:
             self._close("ok")
         if start:
             self.current, self.started = start.group("stage"), self.clock()
+            self.cpu_started = self.cpu_clock()
             self.data["stages"][self.current] = {"started": _now(), "status": "running"}
             self.data["run"]["stages_run"].append(self.current)
             self._write()
@@ -71,6 +91,10 @@ class StageClock:
             return
         entry = self.data["stages"][self.current]
         entry.update(finished=_now(), wall_s=round(self.clock() - self.started, 1), status=status)
+        cpu = self.cpu_clock()
+        entry.pop("cpu_s", None)  # a skipped-then-rerun stage must not keep an old CPU time
+        if cpu is not None and self.cpu_started is not None:
+            entry["cpu_s"] = round(cpu - self.cpu_started, 1)
         self.current = None
         self._write()
 
@@ -83,9 +107,9 @@ class StageClock:
 
 def run_dvc_repro(args: list[str], reports_dir: str | Path = "reports") -> int:
     """``dvc repro *args`` with its stages timed; returns dvc's exit status."""
-    clock = StageClock(reports_dir)
     proc = subprocess.Popen(["dvc", "repro", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, bufsize=1)
+    clock = StageClock(reports_dir, cpu_clock=lambda: process_cpu_s(proc.pid))
     assert proc.stdout is not None
     for line in proc.stdout:
         sys.stdout.write(line)

@@ -41,10 +41,13 @@ class FeatureWorker:
     """One frozen Whisper encoder; turns whole audio shards into feature shards."""
 
     def __init__(self, cfg: FeaturesParams) -> None:
-        from transformers import WhisperFeatureExtractor
+        started_at, started = time.time(), time.perf_counter()
+        import transformers.models.whisper.modeling_whisper  # noqa: F401 - lazy in transformers
+        from transformers import WhisperFeatureExtractor  # (~2 s): timed as import, not as load
 
         from sastnet.whisper import load_whisper_encoder
 
+        imported = time.perf_counter()
         configure_torch(threads=cfg.threads_per_actor)
         self.cfg = cfg
         self.faithful = cfg.variant == "faithful"
@@ -52,6 +55,12 @@ class FeatureWorker:
         self.encoder = load_whisper_encoder(cfg.model, max_source_seconds=seconds)
         self.feature_extractor = WhisperFeatureExtractor.from_pretrained(
             cfg.model, local_files_only=True)
+        # the actor's fixed cost, reported once with its first shard (run_shard_actors' timing)
+        self.startup = {"started_at": started_at, "import_s": imported - started,
+                        "load_s": time.perf_counter() - imported}
+        self.encode_s = 0.0
+
+    transform = None  # (key, wave) -> wave before encoding; ViewFeatureWorker's RawBoost view
 
     def ready(self) -> bool:
         """Returns once the encoder is loaded (the constructor has run)."""
@@ -60,14 +69,20 @@ class FeatureWorker:
     def encode(self, waves):
         from sastnet.whisper import whisper_features
 
-        return whisper_features(self.encoder, self.feature_extractor, waves, faithful=self.faithful)
+        start = time.perf_counter()
+        out = whisper_features(self.encoder, self.feature_extractor, waves, faithful=self.faithful)
+        self.encode_s += time.perf_counter() - start
+        return out
 
     def extract(self, rel: str, src: str, dst: str, borrowed: dict[str, str]) -> tuple[str, dict]:
-        start = time.perf_counter()
+        start, self.encode_s = time.perf_counter(), 0.0
         record = extract_shard(self.encode, src, dst, num_samples=self.cfg.num_samples,
                                batch_size=self.cfg.batch_size, borrowed=borrowed,
-                               rm_sil=self.cfg.rm_sil)
+                               rm_sil=self.cfg.rm_sil, transform=self.transform)
         record["seconds"] = round(time.perf_counter() - start, 3)
+        record["encode_s"] = round(self.encode_s, 3)  # the rest of `seconds` is shard I/O + decode
+        if self.startup:
+            record["startup_s"], self.startup = self.startup, None
         return rel, record
 
 
@@ -183,6 +198,7 @@ def run_shard_actors(shards_dir: str | Path, out_dir: str | Path, settings: dict
         clips (all shards), computed clips/shards, skipped shards, wall seconds, clips/s over
         the computed clips (start-up included), actors, clips/s of one busy actor.
     """
+    stage_start = time.perf_counter()
     shards_dir, out_dir = Path(shards_dir).resolve(), Path(out_dir).resolve()
     plan = plan_shards(shards_dir, out_dir, splits)
     index = _load_index(out_dir, settings)
@@ -202,15 +218,25 @@ def run_shard_actors(shards_dir: str | Path, out_dir: str | Path, settings: dict
         if in_scope(str(stale.relative_to(out_dir))):
             stale.unlink()  # audio shard gone: its mirror must go too
     start, computed, reused, busy_s = time.perf_counter(), 0, 0, 0.0
+    # where the stage's wall time goes (a report-only "timing", never in the index)
+    timing = {"plan_s": start - stage_start, "ray_start_s": 0.0, "actor_startup_s": [],
+              "busy_s": 0.0, "encode_s": 0.0, "shutdown_s": 0.0}
     actors = min(actors, len(todo))
     if todo:
         started = _start_ray(actors * cpus_per_actor, ray_address)
+        timing["ray_start_s"] = time.perf_counter() - start
         try:
             remote = ray.remote(num_cpus=cpus_per_actor)(worker_cls)
             pool = [remote.remote(*worker_args) for _ in range(actors)]
+            pool_created_at = time.time()
             bar = tqdm(total=len(todo), unit="shard", desc=desc, disable=not progress)
             for rel, record in _run_pool(pool, todo, borrows, out_dir, done):
-                busy_s += record.pop("seconds")  # a timing: report only, never in the index
+                busy_s += record.pop("seconds")  # timings: report only, never in the index
+                timing["encode_s"] += record.pop("encode_s", 0.0)
+                if "startup_s" in record:  # process spawn + module imports until __init__ ran
+                    startup = record.pop("startup_s")
+                    startup["spawn_s"] = max(startup.pop("started_at") - pool_created_at, 0.0)
+                    timing["actor_startup_s"].append(startup)
                 index["shards"][rel] = record
                 write_json(out_dir / INDEX_NAME, index)
                 computed += record["computed"]
@@ -219,9 +245,12 @@ def run_shard_actors(shards_dir: str | Path, out_dir: str | Path, settings: dict
                 bar.set_postfix(clips_per_s=f"{computed / (time.perf_counter() - start):.2f}")
             bar.close()
         finally:
+            stopping = time.perf_counter()
             if started:
                 ray.shutdown()
+            timing["shutdown_s"] = time.perf_counter() - stopping
     wall_s = time.perf_counter() - start
+    timing.update(busy_s=busy_s, stage_wall_s=time.perf_counter() - stage_start)
     index["shards"] = {**{rel: index["shards"][rel] for rel, _, _ in plan}, **others}  # plan order
     index["complete"] = True
     write_json(out_dir / INDEX_NAME, index)
@@ -230,7 +259,17 @@ def run_shard_actors(shards_dir: str | Path, out_dir: str | Path, settings: dict
             "computed_clips": computed, "reused_clips": reused, "wall_s": round(wall_s, 3),
             "clips_per_s": round(computed / wall_s, 3) if computed else None, "actors": actors,
             # per actor once started (Ray and model start-up excluded): the scaling unit
-            "clips_per_actor_s": round(computed / busy_s, 3) if busy_s else None}
+            "clips_per_actor_s": round(computed / busy_s, 3) if busy_s else None,
+            "timing": round_timing(timing)}
+
+
+def round_timing(timing: dict) -> dict:
+    """Seconds rounded to ms, nested lists and dicts included (JSON-friendly)."""
+    if isinstance(timing, dict):
+        return {k: round_timing(v) for k, v in timing.items()}
+    if isinstance(timing, list):
+        return [round_timing(v) for v in timing]
+    return round(timing, 3) if isinstance(timing, float) else timing
 
 
 def run_features(shards_dir: str | Path, out_dir: str | Path, cfg: FeaturesParams, *,

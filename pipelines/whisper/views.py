@@ -15,12 +15,10 @@ With K = 0 nothing is computed (the acoustic branch gets fresh RawBoost, Whisper
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from pipelines.common.io import split_volatile, write_json
 from pipelines.params.features import FeaturesParams
-from pipelines.whisper.feature_shards import extract_shard
 from pipelines.whisper.features import FeatureWorker, run_features
 from sastnet.augment import rawboost_view
 
@@ -37,13 +35,8 @@ class ViewFeatureWorker(FeatureWorker):
     def augment(self, key: str, wave):
         return rawboost_view(wave, self.algo, self.seed, key, self.view)
 
-    def extract(self, rel: str, src: str, dst: str, borrowed: dict[str, str]) -> tuple[str, dict]:
-        start = time.perf_counter()
-        record = extract_shard(self.encode, src, dst, num_samples=self.cfg.num_samples,
-                               batch_size=self.cfg.batch_size, borrowed=borrowed,
-                               transform=self.augment)
-        record["seconds"] = round(time.perf_counter() - start, 3)
-        return rel, record
+    def transform(self, key: str, wave):  # FeatureWorker.extract's hook: encode the view
+        return self.augment(key, wave)
 
 
 def view_dirs(out_root: str | Path, num_views: int) -> list[Path]:
