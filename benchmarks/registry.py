@@ -35,7 +35,7 @@ BENCHMARKS = {b.name: b for b in (
     Benchmark("loader_throughput", "B2", "loader: shards vs files, cache, workers; loader vs "
               "training step"),
     Benchmark("whisper_features", "B3", "features stage: 1 vs 2 actors, where the time goes; "
-              "fast vs faithful"),
+              "fast vs faithful", accepts=("stage_times",)),
     Benchmark("train_overhead", "B4", "Ray Train step vs bare PyTorch loop, 1 and 2 workers"),
     Benchmark("dvc_repro", "B5", "dvc repro: no-op seconds; a run's stage wall and CPU times",
               accepts=("stage_times",)),

@@ -81,6 +81,10 @@ def render_summary(results: list[dict[str, Any]], legacy: list[str] = ()) -> str
              "least disturbed by other work), and the spread (slowest repeat / fastest - 1). "
              "B vs A > 1 means B is better (faster, or more per second).", ""]
     modes = sorted({r["mode"] for r in results})
+    if "smoke" in modes:
+        lines += ["> **Smoke results** (`--mode smoke`: seconds-sized inputs, one repeat): they "
+                  "show the runner works, not how fast anything is. Run `python -m benchmarks` "
+                  "on an idle machine for the figures.", ""]
     if any(not r["machine"].get("quiet", False) for r in results):
         lines += ["> **Measured on a loaded or niced machine** (see each benchmark's load "
                   "average and nice value below): ratios between sides measured together hold "
@@ -116,7 +120,8 @@ def readme_block(results: list[dict[str, Any]]) -> str:
     where = describe(first) if first else "no results yet"
     return "\n".join([
         README_BEGIN,
-        f"Mode {modes}; {where}{' (loaded or niced: read the ratios)' if loaded else ''}. "
+        f"Mode {modes}{' (tiny inputs: not measurements)' if 'smoke' in modes else ''}; "
+        f"{where}{' (loaded or niced: read the ratios)' if loaded else ''}. "
         "Details and notes: `benchmarks/results/summary.md`.", "",
         headline_table(results),
         README_END])

@@ -133,8 +133,27 @@ def fast_vs_faithful(model: str, waves: list[np.ndarray], repeats: int) -> tuple
     return fig, detail
 
 
+def recorded_stage(reports_dir: Path, fixed: dict[int, float]) -> str | None:
+    """The features stage of a real run (its report and untracked timings), and what 1 actor
+    would have taken there with this run's fixed seconds: the stage-level ratio at real size."""
+    import json
+
+    report, timings = reports_dir / "features.json", reports_dir / "timings" / "features.json"
+    if not (report.is_file() and timings.is_file()):
+        return None
+    r, t = json.loads(report.read_text()), json.loads(timings.read_text())
+    if not (t.get("clips_per_actor_s") and t.get("wall_s") and r.get("actors")):
+        return None
+    one_actor_s = fixed[1] + r["computed_clips"] / t["clips_per_actor_s"]
+    return (f"recorded run ({reports_dir}): features stage {r['computed_clips']} clips in "
+            f"{r['shards']} shards, {t['wall_s']:.1f} s with {r['actors']} actors at "
+            f"{t['clips_per_actor_s']} clips/s per busy actor; 1 actor would take ~"
+            f"{one_actor_s:.0f} s (this run's fixed {fixed[1]:.1f} s + its clips at that rate): "
+            f"stage speed-up ~{one_actor_s / t['wall_s']:.2f}x at the real size (an estimate)")
+
+
 def run(work: Path, *, clips: int, per_shard: int, repeats: int, variant: str = "fast",
-        cosine_clips: int = 12) -> dict:
+        cosine_clips: int = 12, stage_times: str | None = None) -> dict:
     """B3 figures and details (see the module docstring)."""
     model = str(whisper_dir())
     waves = speech_waves(clips, NUM_SAMPLES)
@@ -165,8 +184,12 @@ def run(work: Path, *, clips: int, per_shard: int, repeats: int, variant: str = 
     scaling = {a: (fixed[a], (best[a]["timing"]["stage_wall_s"] - fixed[a]) / clips) for a in (1, 2)}
     projected = {n: round((scaling[1][0] + n * scaling[1][1]) / (scaling[2][0] + n * scaling[2][1]), 2)
                  for n in (24, 100, clips, 1000, 5000)}
-    return {"figures": [f.to_dict() for f in figures], "notes": notes(splits, fixed, projected,
-                                                                        detail["cosine"], clips),
+    found = notes(splits, fixed, projected, detail["cosine"], clips)
+    reports = Path(stage_times).parent if stage_times else Path(__file__).parents[1] / "reports"
+    recorded = recorded_stage(reports, fixed)
+    if recorded:
+        found.append(recorded)
+    return {"figures": [f.to_dict() for f in figures], "notes": found,
             "details": {"clips": clips, "per_shard": per_shard, "variant": variant, "model": model,
                         "num_samples": NUM_SAMPLES, "wall_split_s": splits,
                         "fixed_s": {f"{a}_actor": round(v, 2) for a, v in fixed.items()},
@@ -200,8 +223,8 @@ def notes(splits: dict, fixed: dict, projected: dict, cos: dict, clips: int) -> 
         "last frame has no right context at all in the fast encoder"]
 
 
-QUICK = {"clips": 240, "per_shard": 8, "repeats": 2}
-FULL = {"clips": 600, "per_shard": 8, "repeats": 3, "cosine_clips": 36}
+QUICK = {"clips": 480, "per_shard": 16, "repeats": 2}
+FULL = {"clips": 1000, "per_shard": 32, "repeats": 3, "cosine_clips": 36}
 SMOKE = {"clips": 16, "per_shard": 4, "repeats": 1, "cosine_clips": 4}
 
 if __name__ == "__main__":  # = python -m benchmarks --only whisper_features [options]

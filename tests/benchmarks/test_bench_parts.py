@@ -56,3 +56,18 @@ def test_stage_table_totals_and_cpu_share():
 
 def test_project_stage_count_expands_foreach():
     assert project_stage_count() >= 10
+
+
+def test_recorded_stage_estimates_the_one_actor_wall(tmp_path):
+    import json
+
+    from benchmarks.whisper_features import recorded_stage
+
+    assert recorded_stage(tmp_path, {1: 10.0, 2: 12.0}) is None  # no record: no note
+    (tmp_path / "timings").mkdir()
+    (tmp_path / "features.json").write_text(json.dumps(
+        {"computed_clips": 1000, "shards": 7, "actors": 2}))
+    (tmp_path / "timings" / "features.json").write_text(json.dumps(
+        {"wall_s": 70.0, "clips_per_actor_s": 10.0}))
+    note = recorded_stage(tmp_path, {1: 19.0, 2: 21.0})
+    assert "1 actor would take ~119 s" in note and "~1.70x" in note  # (19 + 1000 / 10) / 70

@@ -53,6 +53,9 @@ def test_summary_flags_a_loaded_run_and_keeps_notes_and_tables():
     assert "- B2.x: a note" in text and "- n1" in text and "| a |" in text
     assert "old.json" in text
     assert "loaded or niced" not in render_summary([result()])
+    smoke = {**result(), "mode": "smoke"}
+    assert "Smoke results" in render_summary([smoke]) and "not measurements" in readme_block([smoke])
+    assert "Smoke results" not in render_summary([result()])
 
 
 def test_readme_block_replacement_keeps_the_rest():
