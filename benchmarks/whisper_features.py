@@ -208,7 +208,8 @@ def notes(splits: dict, fixed: dict, projected: dict, cos: dict, clips: int) -> 
           for name, split in splits.items()),
         f"B3: the stage pays {fixed[1]:.1f} s (1 actor) / {fixed[2]:.1f} s (2 actors) that do not "
         "shrink with actors (Ray start and shutdown, actor process spawn, torch/transformers "
-        "imports, model load); only shard I/O and the encoder are shared out. Stage speed-up "
+        "imports, model load, waiting: scheduling and the last shard's tail); only shard I/O "
+        "and the encoder are shared out. Stage speed-up "
         f"this run's parts give at N clips: {projected} (measured at {clips})",
         f"fast vs faithful: minimum frame cosine {cos['min']} (mean {cos['mean']}) at clip "
         f"{at['clip']}, pooled frame {at['pooled_frame']} ({at['seconds'][0]}-{at['seconds'][1]} s), "
