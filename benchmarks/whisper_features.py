@@ -183,7 +183,7 @@ def run(work: Path, *, clips: int, per_shard: int, repeats: int, variant: str = 
     # Amdahl: the stage speed-up at other clip counts from this run's fixed and per-clip parts
     scaling = {a: (fixed[a], (best[a]["timing"]["stage_wall_s"] - fixed[a]) / clips) for a in (1, 2)}
     projected = {n: round((scaling[1][0] + n * scaling[1][1]) / (scaling[2][0] + n * scaling[2][1]), 2)
-                 for n in (24, 100, clips, 1000, 5000)}
+                 for n in sorted({24, 100, clips, 1000, 5000})}
     found = notes(splits, fixed, projected, detail["cosine"], clips)
     reports = Path(stage_times).parent if stage_times else Path(__file__).parents[1] / "reports"
     recorded = recorded_stage(reports, fixed)
