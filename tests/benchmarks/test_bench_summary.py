@@ -9,6 +9,7 @@ from benchmarks.measure import Figure, Side
 from benchmarks.summary import (
     README_BEGIN,
     README_END,
+    TABLE_HEAD,
     current_readme_block,
     figure_row,
     fmt,
@@ -76,7 +77,15 @@ def test_load_results_orders_by_figure_and_skips_legacy(tmp_path):
 
 
 def table_rows(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line.startswith("| ") and "**" in line]
+    """The rows of the headline table (the first table whose header is ``TABLE_HEAD``)."""
+    lines = text.splitlines()
+    start = lines.index(TABLE_HEAD.splitlines()[0]) + 2
+    rows = []
+    for line in lines[start:]:
+        if not line.startswith("| "):
+            break
+        rows.append(line)
+    return rows
 
 
 def test_readme_performance_block_matches_summary_and_results():
