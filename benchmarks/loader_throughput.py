@@ -110,6 +110,48 @@ def shards_vs_files(root: Path, files: list[str], shards: list[str], num_samples
     return figures, raw
 
 
+def decode_and_shard_size(root: Path, manifest, shards: list[str], num_samples: int, repeats: int,
+                          small_per_shard: int | None) -> list[Figure]:
+    """Where the loader's time goes: reading the tar members alone vs the whole loader (decode,
+    checks, crop) on a warm cache; and, when ``small_per_shard`` is given, small vs the default
+    shards on a cold cache (more files, more opens)."""
+    from webdataset.tariterators import tarfile_samples
+
+    from benchmarks.fixtures import real_shards
+    from pipelines.dataset.loader import make_dataset
+
+    clips = len(manifest)
+
+    def full(paths=shards):
+        assert count_clips(make_dataset(paths, num_samples=num_samples, split_by_node=False,
+                                        split_by_worker=False), 0) == clips
+
+    def raw():
+        assert sum(1 for _ in tarfile_samples([{"url": u} for u in shards])) == clips
+
+    t = interleaved({"full": full, "raw": raw}, repeats, warmup=True)
+    figures = [Figure("B2.decode_share", "shards, warm cache: the whole loader vs reading the "
+                      "tar members only (no FLAC decode, no crop)", "clips/s", True,
+                      Side.of_rate("loader", t["full"], clips), Side.of_rate("read only", t["raw"], clips),
+                      note="ratio = how much faster the loader would be if decoding were free")]
+    if small_per_shard:
+        small = real_shards(root / "small", manifest, small_per_shard)
+        files = {"small": [Path(p) for p in small], "default": [Path(p) for p in shards]}
+
+        def cold(kind: str):
+            def go():
+                evict(files[kind])
+                full([str(p) for p in files[kind]])
+            return go
+        t = interleaved({"small": cold("small"), "default": cold("default")}, repeats)
+        figures.append(Figure(
+            "B2.shard_size_cold", f"shards, cold cache: {small_per_shard} vs "
+            f"{clips // max(len(shards), 1)} clips per shard", "clips/s", True,
+            Side.of_rate(f"{len(small)} shards", t["small"], clips),
+            Side.of_rate(f"{len(shards)} shards", t["default"], clips)))
+    return figures
+
+
 def feature_shards(shards: list[str], feature_root: Path, d_model: int) -> str:
     """Random float16 ``128 x d_model`` feature shards mirroring ``shards`` (the loader's join)."""
     from pipelines.whisper.feature_shards import sample_keys, write_feature_shard
@@ -154,18 +196,20 @@ def loader_vs_step(root: Path, shards: list[str], clips: int, repeats: int,
 
 
 def run(work: Path, *, clips: int, mean_seconds: float, num_samples: int, samples_per_shard: int,
-        repeats: int, workers: tuple[int, ...] = (0, 1, 2), shapes: dict | None = None) -> dict:
+        repeats: int, workers: tuple[int, ...] = (0, 1, 2), shapes: dict | None = None,
+        small_per_shard: int | None = None) -> dict:
     """B2 figures: shards vs files per cache state and worker count; loader vs step per shape."""
     manifest = tone_clips(work, clips, mean_seconds)
     shards = real_shards(work, manifest, samples_per_shard)
     files = manifest["path"].tolist()
     figures, raw = shards_vs_files(work, files, shards, num_samples, repeats, tuple(workers))
+    extra = decode_and_shard_size(work, manifest, shards, num_samples, repeats, small_per_shard)
     step_figures, step_detail = loader_vs_step(work, shards, clips, repeats, shapes or {})
     wins = [f for f in figures if f.ratio > 1]
     best = max(figures, key=lambda f: f.ratio)
     notes = [f"shards beat files in {len(wins)} of {len(figures)} configurations; most at "
              f"{best.id} ({best.ratio:.2f}x)"]
-    return {"figures": [f.to_dict() for f in figures + step_figures],
+    return {"figures": [f.to_dict() for f in figures + extra + step_figures],
             "details": {"clips": clips, "shards": len(shards), "samples_per_shard": samples_per_shard,
                         "mean_clip_s": mean_seconds, "num_samples": num_samples,
                         "batch": BATCH, "seconds": raw, "loader_vs_step": step_detail},
@@ -176,7 +220,7 @@ TINY = {"variant": "sastnet", "num_samples": 24_000, "batch": 8, "whisper_dim": 
 PAPER = {"variant": "sastnet", "num_samples": 82_200, "batch": 1, "whisper_dim": 768, "steps": 2}  # = B1 quick
 QUICK = {"clips": 480, "mean_seconds": 3.0, "num_samples": 24_000, "samples_per_shard": 60,
          "repeats": 3, "shapes": {"tiny": TINY, "paper": PAPER}}
-FULL = {**QUICK, "clips": 1200, "samples_per_shard": 150, "repeats": 5,
+FULL = {**QUICK, "clips": 1200, "samples_per_shard": 150, "repeats": 5, "small_per_shard": 10,
         "shapes": {"tiny": {**TINY, "steps": 10}, "paper": {**PAPER, "batch": 2, "steps": 3}}}  # = B1 full
 SMOKE = {"clips": 24, "mean_seconds": 1.0, "num_samples": 8000, "samples_per_shard": 6,
          "repeats": 1, "workers": (0, 1),
