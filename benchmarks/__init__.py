@@ -1,0 +1,1 @@
+"""Speed measurements side by side with their reference: ``python -m benchmarks`` (docs/benchmarks.md)."""
