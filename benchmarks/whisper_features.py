@@ -204,7 +204,7 @@ def notes(splits: dict, fixed: dict, projected: dict, cos: dict, clips: int) -> 
         return ", ".join(f"{k.replace('_', ' ')} {v:.1f}" for k, v in split.items() if k != "stage_wall")
     at = cos["min_at"]
     return [
-        *(f"B3 wall split, {name.replace('_', ' ')}s ({split['stage_wall']:.1f} s): {parts(split)}"
+        *(f"B3 wall split (s), {name.replace('_', ' ')} ({split['stage_wall']:.1f} s): {parts(split)}"
           for name, split in splits.items()),
         f"B3: the stage pays {fixed[1]:.1f} s (1 actor) / {fixed[2]:.1f} s (2 actors) that do not "
         "shrink with actors (Ray start and shutdown, actor process spawn, torch/transformers "
