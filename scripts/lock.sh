@@ -8,11 +8,11 @@
 # constraints/cuda.lock.txt  Python 3.11, Linux x86_64, torch 2.13.0 from PyPI (CUDA build)
 #
 # Every package is pinned to one version with the sha256 of its files, so
-# `pip install --require-hashes --no-deps -r <lock>` (what scripts/setup.sh does) installs
+# `uv pip install --require-hashes --no-deps -r <lock>` (what scripts/setup.sh does) installs
 # exactly what was locked, or fails. An existing lock's versions are kept where they still
 # satisfy pyproject.toml (uv's preference for the output file): to move everything to the
-# newest releases, delete the lock first. `uv` itself is pinned (UV_VERSION) and installed
-# into .cache/lock-tools/, never into .venv/.
+# newest releases, delete the lock first. `uv` itself is pinned (scripts/uv.sh) and installed
+# into .cache/uv-tool/, never into .venv/.
 #
 # The CPU torch wheel is not on PyPI: uv reads it from TORCH_CPU_WHEELS (a folder holding
 # torch-2.13.0+cpu-*.whl; default /opt/wheels where it exists) or else from the PyTorch CPU
@@ -20,20 +20,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-UV_VERSION="${UV_VERSION:-0.13.9}"
 PY_VERSION=3.11
 PLATFORM=x86_64-manylinux_2_28
 
-uv="${UV:-}"
-if [ -z "$uv" ]; then
-  tools=.cache/lock-tools
-  if [ ! -x "$tools/bin/uv" ] || [ "$("$tools/bin/uv" --version | cut -d' ' -f2)" != "$UV_VERSION" ]; then
-    echo "[lock] installing uv==$UV_VERSION into $tools"
-    python3 -m venv "$tools"
-    "$tools/bin/python" -m pip install -q --disable-pip-version-check "uv==$UV_VERSION"
-  fi
-  uv="$tools/bin/uv"
-fi
+uv="$(bash scripts/uv.sh)"  # pinned, in .cache/uv-tool/ (or $UV)
+[ -n "$uv" ] || { echo "[lock] could not install uv (scripts/uv.sh): is PyPI reachable?" >&2; exit 1; }
 
 compile() {  # compile <out> <extra uv args...>
   local out="$1"; shift

@@ -39,13 +39,12 @@ want="$(cat pyproject.toml constraints/*.txt | sha256sum | cut -c1-16)-$flavour-
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
-echo "[setup] installing the project into .venv (torch: $flavour; takes a few minutes once)"
+echo "[setup] installing the project into .venv (torch: $flavour)"
 pip_install() {
   # pip's notes about local index folders without a package are noise here; errors still show.
   .venv/bin/python -m pip install -q --disable-pip-version-check "$@" 2>&1 \
     | { grep -vE "is ignored: it is neither a file nor a directory|BuildBackendWarning|^ *!!|^ *\*+$" || true; }
 }
-pip_install --upgrade pip
 pyver="$(.venv/bin/python -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
 lock="constraints/$flavour.lock.txt"
 if [ "${SASTNET_LOCK:-1}" = 1 ] && [ "$pyver" = 3.11 ] && [ "$(uname -m)" = x86_64 ]; then
@@ -60,12 +59,23 @@ if [ "${SASTNET_LOCK:-1}" = 1 ] && [ "$pyver" = 3.11 ] && [ "$(uname -m)" = x86_
       torch_src=(--extra-index-url https://download.pytorch.org/whl/cpu)
     fi
   fi
-  echo "[setup] installing $lock (hash-checked)"
-  pip_install --require-hashes --no-deps -r "$lock" "${torch_src[@]}"
-  pip_install --no-deps -e .
-  .venv/bin/python -m pip check >/dev/null || { .venv/bin/python -m pip check >&2; exit 1; }
+  uv="$(bash scripts/uv.sh)"  # pinned uv: ~10 s for the whole lock; pip when uv cannot install
+  if [ -n "$uv" ]; then
+    echo "[setup] installing $lock (hash-checked, uv)"
+    uv_install() { VIRTUAL_ENV="$PWD/.venv" "$uv" pip install -q --python .venv/bin/python "$@"; }
+    uv_install --require-hashes --no-deps -r "$lock" "${torch_src[@]}"
+    uv_install --no-deps -e .
+    VIRTUAL_ENV="$PWD/.venv" "$uv" pip check -q --python .venv/bin/python
+  else
+    echo "[setup] installing $lock (hash-checked, pip: uv could not be installed)"
+    pip_install --upgrade pip
+    pip_install --require-hashes --no-deps -r "$lock" "${torch_src[@]}"
+    pip_install --no-deps -e .
+    .venv/bin/python -m pip check >/dev/null || { .venv/bin/python -m pip check >&2; exit 1; }
+  fi
 else
   # No lock fits (another Python or CPU architecture, or SASTNET_LOCK=0): pyproject's ranges.
+  pip_install --upgrade pip
   echo "[setup] WARNING: no lock for Python $pyver on $(uname -m) (locks: Python 3.11, x86_64);" \
        "installing pyproject.toml's ranges: versions may differ from the committed results" >&2
   if [ "$flavour" = cpu ]; then
