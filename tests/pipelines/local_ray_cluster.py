@@ -34,10 +34,14 @@ class NodeExited(RuntimeError):
 class LocalRayCluster:
     def __init__(self, num_nodes: int = 2, cpus_per_node: int = 1) -> None:
         self.num_nodes, self.cpus = num_nodes, cpus_per_node
+        self.env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+        self._fresh_ports()
+
+    def _fresh_ports(self) -> None:
+        """New temp dir and ports, no processes: the state before (another) start."""
         self.temp_dir = Path(tempfile.mkdtemp(prefix="rt_", dir="/tmp"))  # short: socket paths
         self.gcs_port, self.dashboard_port = free_port(), free_port()
         self.procs: list[subprocess.Popen] = []
-        self.env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
 
     @property
     def address(self) -> str:
@@ -139,7 +143,7 @@ class LocalRayCluster:
                 if attempt:
                     raise
                 print(f"retrying the local cluster with new ports: {e}", file=sys.stderr)
-                self.__init__(self.num_nodes, self.cpus)
+                self._fresh_ports()
             except BaseException:
                 self.stop()
                 raise
