@@ -43,3 +43,23 @@ def test_report_sees_a_lowpass_codec_but_not_a_copy(tmp_path):
     assert not report["summary"]["all_above_chance"]
     assert set(report["tasks"]) == {"vq", "aux", "dec", "bin"}
     assert report["tasks"]["vq"]["per_class_recall"][1] > 0.9
+
+
+def test_a_run_rewriting_dvc_lock_leaves_the_tree_clean(tmp_path):
+    """dvc.lock is the run's own record: only other tracked files make the commit dirty."""
+    import subprocess
+
+    from pipelines.tracking.fingerprint import git_state
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "dvc.lock").write_text("a\n")
+    (tmp_path / "params.yaml").write_text("a\n")
+    git("add", ".")
+    git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "x")
+    (tmp_path / "dvc.lock").write_text("b\n")
+    assert git_state(tmp_path)[1] is False
+    (tmp_path / "params.yaml").write_text("b\n")
+    assert git_state(tmp_path)[1] is True

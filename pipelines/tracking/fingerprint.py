@@ -45,8 +45,10 @@ def git_state(repo: str | Path = REPO_ROOT) -> tuple[str, bool]:
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True,
                               text=True, timeout=10, check=True).stdout.strip()
-        # tracked files only: outputs and caches are git-ignored and never make a tree dirty
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+        # tracked files only: outputs and caches are git-ignored and never make a tree dirty;
+        # dvc.lock is DVC's record of the run itself (every `dvc repro` rewrites it)
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                 ".", ":(exclude)dvc.lock"],
                                 cwd=repo, capture_output=True, text=True, timeout=10,
                                 check=True).stdout
     except (OSError, subprocess.SubprocessError):
