@@ -4,8 +4,8 @@
 #
 #   uv="$(bash scripts/uv.sh)"      # UV=/path/to/uv to use your own
 #
-# uv is never installed into .venv/; scripts/setup.sh installs the lock with it (hash-checked,
-# about 10 s instead of pip's ~75 s from nothing) and scripts/lock.sh compiles the locks.
+# uv is never installed into .venv/; scripts/setup.sh installs the lock with it (hash-checked)
+# and scripts/lock.sh compiles the locks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 UV_VERSION="${UV_VERSION:-0.13.9}"
