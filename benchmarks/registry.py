@@ -50,6 +50,8 @@ BENCHMARKS = {b.name: b for b in (
               modes=("full",)),
     Benchmark("whisper_downstream", "X", "fast vs faithful features: downstream dev F1",
               modes=("full",)),
+    Benchmark("whisper_views", "X", "Whisper on K RawBoost views vs on the clean clip: cost and "
+              "downstream dev F1", modes=("full",)),
 )}
 
 

@@ -35,9 +35,9 @@ from benchmarks.registry import Skip
 VARIANTS = ("fast", "faithful")
 
 
-def _run(cmd: list[str], env: dict[str, str], log: Path) -> None:
+def _run(cmd: list[str], env: dict[str, str], log: Path, cwd: Path = ROOT) -> None:
     with log.open("w") as out:
-        proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
                               check=False)
     if proc.returncode != 0:
         tail = "".join(log.read_text().splitlines(keepends=True)[-30:])
