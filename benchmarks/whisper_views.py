@@ -81,6 +81,8 @@ def run(work: Path, *, task: str, variant: str, seeds: int, views: int, algo: in
         q["train"]["tasks"] = [task]
         q["train"]["rawboost_algo"] = algo
         q["features"]["augmented_views"] = views if arm == "views" else 0
+        if (ROOT / q["features"]["model"]).exists():  # the views stage runs in the arm's folder
+            q["features"]["model"] = str((ROOT / q["features"]["model"]).resolve())
         arm_data[arm] = Path(q["common"]["data_dir"])
         arm_params[arm] = work / arm / "params.yaml"
         arm_params[arm].write_text(yaml.safe_dump(q, sort_keys=False))
