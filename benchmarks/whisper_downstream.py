@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -44,22 +45,41 @@ def _run(cmd: list[str], env: dict[str, str], log: Path, cwd: Path = ROOT) -> No
         raise RuntimeError(f"{' '.join(cmd)} failed (exit {proc.returncode}); log {log}:\n{tail}")
 
 
-def run(work: Path, *, task: str, variant: str, seeds: int, params: str = "params.yaml") -> dict:
-    params_path = ROOT / params
-    p = yaml.safe_load(params_path.read_text())
+@dataclass(frozen=True)
+class DefaultRun:
+    """What a benchmark that retrains on the default run's data reads from that run."""
+
+    params: dict  # params.yaml as loaded
+    data_dir: Path
+    models_dir: Path
+    seeds: list[int]  # the first ``seeds`` of train.seeds: each has its trained baseline
+    env: dict[str, str]  # subprocess environment: MLflow in the scratch folder, Ray auth off
+
+
+def default_run(work: Path, *, task: str, seeds: int, params: str = "params.yaml",
+                needs: tuple[str, ...] = ("shards",)) -> DefaultRun:
+    """The default run's params, data and baselines, or ``Skip`` naming the stage to run."""
+    p = yaml.safe_load((ROOT / params).read_text())
     data_dir = (ROOT / p["common"]["data_dir"]).resolve()
-    shards = data_dir / "shards"
     models_dir = (ROOT / p["train"]["models_dir"]).resolve()
     seed_list = list(p["train"]["seeds"])[:seeds]
-    needs = [(shards / "index.json", "dvc repro shard")] + [
+    required = [(data_dir / name / "index.json", f"dvc repro {name}") for name in needs] + [
         (models_dir / task / p["train"]["baseline_variant"] / f"seed{s}" / "best",
          f"dvc repro train_baseline@{task}-{s}") for s in seed_list]
-    for need, fix in needs:
+    for need, fix in required:
         if not need.exists():
             raise Skip(f"{need} is missing; run `{fix}` first")
     env = {**os.environ, "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled"),
            "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow.db'}",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return DefaultRun(p, data_dir, models_dir, seed_list, env)
+
+
+def run(work: Path, *, task: str, variant: str, seeds: int, params: str = "params.yaml") -> dict:
+    params_path = ROOT / params
+    run_in = default_run(work, task=task, seeds=seeds, params=params)
+    p, models_dir, seed_list, env = run_in.params, run_in.models_dir, run_in.seeds, run_in.env
+    shards = run_in.data_dir / "shards"
     splits = [f"train-{task}", "dev"]
     features, training = {}, {}
     for v in VARIANTS:  # 1. the features stage, each variant on the same shards

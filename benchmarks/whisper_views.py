@@ -22,7 +22,6 @@ when they are missing. MLflow runs go to a SQLite file in the scratch folder.
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import sys
 import time
@@ -32,8 +31,7 @@ import yaml
 
 from benchmarks.fixtures import ROOT
 from benchmarks.measure import Figure, Side
-from benchmarks.registry import Skip
-from benchmarks.whisper_downstream import _run
+from benchmarks.whisper_downstream import _run, default_run
 
 ARMS = ("clean", "views")
 
@@ -58,20 +56,10 @@ def paired_difference(a: list[float], b: list[float]) -> dict:
 
 def run(work: Path, *, task: str, variant: str, seeds: int, views: int, algo: int,
         params: str = "params.yaml") -> dict:
-    p = yaml.safe_load((ROOT / params).read_text())
-    data_dir = (ROOT / p["common"]["data_dir"]).resolve()
-    models_dir = (ROOT / p["train"]["models_dir"]).resolve()
-    seed_list = list(p["train"]["seeds"])[:seeds]
-    needs = [(data_dir / "shards" / "index.json", "dvc repro shard"),
-             (data_dir / "features" / "index.json", "dvc repro features")] + [
-        (models_dir / task / p["train"]["baseline_variant"] / f"seed{s}" / "best",
-         f"dvc repro train_baseline@{task}-{s}") for s in seed_list]
-    for need, fix in needs:
-        if not need.exists():
-            raise Skip(f"{need} is missing; run `{fix}` first")
-    env = {**os.environ, "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled"),
-           "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow.db'}",
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    run_in = default_run(work, task=task, seeds=seeds, params=params,
+                         needs=("shards", "features"))
+    p, data_dir, models_dir = run_in.params, run_in.data_dir, run_in.models_dir
+    seed_list, env = run_in.seeds, run_in.env
 
     arm_params, arm_data = {}, {}
     for arm in ARMS:
@@ -135,8 +123,8 @@ def run(work: Path, *, task: str, variant: str, seeds: int, views: int, algo: in
                         "views_stage_s": round(views_s, 1), "views_clips": report["computed_clips"],
                         "recorded_features_stage_s": features_s, "training": training,
                         "views_minus_clean_dev_macro_f1": diff},
-            "notes": [f"views - clean dev macro F1: {diff['mean']:+.2f} ± {diff['std']:.2f} "
-                      f"(n={len(seed_list)}; per seed {diff['per_seed']}): {verdict}"]}
+            "notes": [(f"views - clean dev macro F1: {diff['mean']:+.2f} ± {diff['std']:.2f} "
+                      f"(n={len(seed_list)}; per seed {diff['per_seed']}): {verdict}")]}
 
 
 def _recorded_features_s() -> float | None:
