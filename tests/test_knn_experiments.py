@@ -120,3 +120,32 @@ def test_manifest_units_one_class_per_codec_from_the_selected_sources():
                                                      ("Encodec_24b24k@release", False)]
     assert [src for src, _, _ in units[0].items] == ["p0", "p2"]
     assert units[0].checkpoint_path is None and set(units[0].family) == {"vq", "aux", "dec"}
+
+
+def test_knn_clip_index_holds_no_timings(tmp_path):
+    """data/knn/shards/index.json is a DVC output: two builds give the same bytes (timings go
+    to the report's volatile part, outside every DVC output)."""
+    import json
+
+    import soundfile as sf
+
+    from pipelines.common.io import split_volatile
+    from pipelines.knn.clips import ClipUnit, build_knn_clips
+    from pipelines.params.knn import KnnClipsParams
+
+    paths = []
+    for i in range(2):
+        path = tmp_path / f"s{i}.wav"
+        sf.write(path, np.random.default_rng(i).uniform(-0.1, 0.1, 8000).astype(np.float32), 16000)
+        paths.append(str(path))
+    sources = pd.DataFrame({"key": ["s0", "s1"], "speaker": ["a", "b"], "text": ["x", "y"]})
+    unit = ClipUnit("Enc", "release", False, {"vq": "mvq", "aux": "none", "dec": "time"},
+                    tuple((f"s{i}", p, f"s{i}_Enc") for i, p in enumerate(paths)))
+    cfg = KnnClipsParams(source="manifest", workers=1)
+    indexes = []
+    for run in ("a", "b"):
+        _, report = build_knn_clips([unit], sources, tmp_path / run, cfg)
+        indexes.append((tmp_path / run / "shards" / "index.json").read_bytes())
+        assert split_volatile(report)[1]["seconds"]  # the timing is in the report's volatile part
+    assert indexes[0] == indexes[1]
+    assert "seconds" not in json.loads(indexes[0])["Enc@release/shard-000000.tar"]

@@ -36,7 +36,7 @@ import soundfile as sf
 from pipelines.codecs.zoo import _exit_with_parent
 from pipelines.common.audio_io import load_audio
 from pipelines.params.knn import KnnClipsParams
-from pipelines.common.io import file_sha256, write_json
+from pipelines.common.io import file_sha256, split_volatile, write_json
 
 SAMPLE_RATE_HZ = 16000
 SHARD_NAME = "shard-000000.tar"
@@ -202,6 +202,7 @@ def build_knn_clips(units: list[ClipUnit], sources: pd.DataFrame, out_dir: str |
     shards = out_dir / "shards"
     index_path = shards / INDEX_NAME
     index = json.loads(index_path.read_text()) if index_path.is_file() else {}
+    index = {rel: split_volatile(rec)[0] for rel, rec in index.items()}  # older runs kept times
     src_info = {r.key: {"speaker": str(r.speaker), "text": r.text if isinstance(r.text, str) else None}
                 for r in sources.itertuples()}
     planned = {f"{u.name}/{SHARD_NAME}": u for u in units}
@@ -215,6 +216,7 @@ def build_knn_clips(units: list[ClipUnit], sources: pd.DataFrame, out_dir: str |
                 and file_sha256(shards / rel) == rec.get("sha256")):
             todo.append((rel, unit, fp))
     start = time.perf_counter()
+    shard_seconds: dict[str, float] = {}
     if todo:
         # one process per class at a time, one torch thread each (small convs do not scale
         # across threads); workers exit if the stage is killed, as the zoo's do
@@ -224,7 +226,10 @@ def build_knn_clips(units: list[ClipUnit], sources: pd.DataFrame, out_dir: str |
                                    str(shards / rel)): (rel, fp) for rel, unit, fp in todo}
             for fut in as_completed(futures):
                 rel, fp = futures[fut]
-                index[rel] = {**fut.result(), "fingerprint": fp}
+                # the index is a DVC output: its timing goes to the report's volatile part
+                record, timing = split_volatile(fut.result())
+                index[rel] = {**record, "fingerprint": fp}
+                shard_seconds[rel] = (timing or {}).get("seconds")
                 write_json(index_path, dict(sorted(index.items())))
     write_json(index_path, dict(sorted(index.items())))
     rows = [{"key": key, "class": u.name, "codec": u.codec, "checkpoint": u.checkpoint,
@@ -237,5 +242,6 @@ def build_knn_clips(units: list[ClipUnit], sources: pd.DataFrame, out_dir: str |
               "speakers": int(sources["speaker"].nunique()), "clips": len(table),
               "max_seconds": cfg.max_seconds, "computed_classes": len(todo),
               "held_out_classes": sorted(u.name for u in units if u.held_out),
-              "wall_s": round(time.perf_counter() - start, 1)}
+              "wall_s": round(time.perf_counter() - start, 1),
+              "seconds": dict(sorted(shard_seconds.items()))}  # per computed shard; volatile
     return table, report
