@@ -141,7 +141,10 @@ def recorded_stage(reports_dir: Path, fixed: dict[int, float]) -> str | None:
     report, timings = reports_dir / "features.json", reports_dir / "timings" / "features.json"
     if not (report.is_file() and timings.is_file()):
         return None
-    r, t = json.loads(report.read_text()), json.loads(timings.read_text())
+    # run-state fields (actors, computed clips) live beside the timings since they left the
+    # DVC-tracked report; an older run kept them in the report
+    t = json.loads(timings.read_text())
+    r = {**json.loads(report.read_text()), **t}
     if not (t.get("clips_per_actor_s") and t.get("wall_s") and r.get("actors")):
         return None
     one_actor_s = fixed[1] + r["computed_clips"] / t["clips_per_actor_s"]

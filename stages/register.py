@@ -152,7 +152,16 @@ def register_task(task: str, variants: tuple[str, ...], seeds: tuple[int, ...],
             "calibration": figures,
             "groups": [g.to_dict() for g in groups], "winner": winner.group,
             "promotion": promotion.to_dict(),
-            "champion": champion_info(name, metric=metric, tracking_uri=uri)}
+            "champion": registry_state_named(champion_info(name, metric=metric, tracking_uri=uri))}
+
+
+def registry_state_named(champion: dict | None) -> dict | None:
+    """The champion's registry version under ``registry_version`` (a run-state key that
+    ``write_report`` keeps out of the DVC-tracked report: a registry holding an earlier run's
+    versions numbers the same models differently)."""
+    if champion is None:
+        return None
+    return {("registry_version" if k == "version" else k): v for k, v in champion.items()}
 
 
 def register_all(tasks: tuple[str, ...], variants: tuple[str, ...], seeds: tuple[int, ...],

@@ -91,6 +91,23 @@ def test_a_report_keeps_its_timings_and_run_ids_out_of_the_tracked_file(tmp_path
     assert not (tmp_path / "none.json").exists()
 
 
+def test_a_report_keeps_how_the_run_went_out_of_the_tracked_file(tmp_path):
+    """A resumed run (work reused, fewer actors) and a run from nothing write the same bytes."""
+    from pipelines.common.io import write_report
+
+    fresh = {"clips": 12, "shards": 3, "computed_shards": 3, "skipped_shards": 0,
+             "computed_clips": 12, "reused_clips": 0, "actors": 2}
+    resumed = {**fresh, "computed_shards": 1, "skipped_shards": 2, "computed_clips": 4,
+               "actors": 1}
+    write_report(tmp_path / "a.json", fresh, tmp_path / "ta.json")
+    write_report(tmp_path / "b.json", resumed, tmp_path / "tb.json")
+    assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
+    assert json.loads((tmp_path / "a.json").read_text()) == {"clips": 12, "shards": 3}
+    assert json.loads((tmp_path / "tb.json").read_text())["skipped_shards"] == 2
+    write_report(tmp_path / "s2.json", {"clips": 1}, tmp_path / "none.json")
+    assert not (tmp_path / "none.json").exists()
+
+
 def test_save_npz_writes_the_same_bytes_whenever_it_runs(tmp_path, monkeypatch):
     import time
 

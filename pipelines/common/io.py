@@ -92,11 +92,20 @@ def write_json(path: str | Path, data: Any) -> None:
 
 
 # Keys that differ between two runs of the same inputs: wall / CPU times, speeds, MLflow run
-# ids. ``write_report`` keeps them out of DVC-tracked reports (their hashes are in dvc.lock).
-VOLATILE_KEYS = frozenset({
+# ids, and what describes how a run went rather than what it produced (how much of the work
+# was computed now or reused from an interrupted run, how many actors did it, the MLflow
+# registry's state: its version numbers and what the champion was before). ``write_report``
+# keeps them out of DVC-tracked reports (their hashes are in dvc.lock): a resumed run, a run
+# on a registry that holds earlier versions and a run from nothing write the same bytes.
+TIMING_KEYS = frozenset({
     "wall_s", "wall_seconds", "seconds", "train_seconds", "token_lm_seconds", "cpu_seconds",
     "epoch_s", "clips_per_s", "clips_per_actor_s", "timing", "mlflow_run_id", "run_id",
 })
+RUN_STATE_KEYS = frozenset({
+    "computed_shards", "skipped_shards", "computed_clips", "reused_clips", "computed_classes",
+    "actors", "versions", "best_version", "trained_version", "promotion", "registry_version",
+})
+VOLATILE_KEYS = TIMING_KEYS | RUN_STATE_KEYS
 
 
 def split_volatile(data: Any) -> tuple[Any, Any]:

@@ -65,9 +65,8 @@ def test_recorded_stage_estimates_the_one_actor_wall(tmp_path):
 
     assert recorded_stage(tmp_path, {1: 10.0, 2: 12.0}) is None  # no record: no note
     (tmp_path / "timings").mkdir()
-    (tmp_path / "features.json").write_text(json.dumps(
-        {"computed_clips": 1000, "shards": 7, "actors": 2}))
+    (tmp_path / "features.json").write_text(json.dumps({"shards": 7}))  # as write_report splits it
     (tmp_path / "timings" / "features.json").write_text(json.dumps(
-        {"wall_s": 70.0, "clips_per_actor_s": 10.0}))
+        {"computed_clips": 1000, "actors": 2, "wall_s": 70.0, "clips_per_actor_s": 10.0}))
     note = recorded_stage(tmp_path, {1: 19.0, 2: 21.0})
     assert "1 actor would take ~119 s" in note and "~1.70x" in note  # (19 + 1000 / 10) / 70

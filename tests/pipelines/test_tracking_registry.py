@@ -101,7 +101,7 @@ def test_register_promotes_the_best_mean_over_seeds_not_the_luckiest_run(uri, tm
     assert groups["sastnet"]["n"] == 3 and groups["sastnet"]["best_seed"] == 1
     assert entry["winner"] == "sastnet" and entry["promotion"]["promoted"]
     # the alias points at the best seed's version of the winning group
-    assert entry["champion"]["version"] == sast[1] and entry["champion"]["seed"] == "1"
+    assert entry["champion"]["registry_version"] == sast[1] and entry["champion"]["seed"] == "1"
     assert entry["champion"]["group_mean_dev_macro_f1"] == pytest.approx(68.0)
     client = MlflowClient(tracking_uri=uri)
     tags = client.get_model_version("sastnet-aux", base[0]).tags
@@ -114,7 +114,7 @@ def test_register_promotes_the_best_mean_over_seeds_not_the_luckiest_run(uri, tm
                          tracking_uri=uri)["tasks"]["aux"]
     assert not again["promotion"]["promoted"]
     assert again["promotion"]["previous_score"] == pytest.approx(68.0)
-    assert again["champion"]["version"] == sast[1]
+    assert again["champion"]["registry_version"] == sast[1]
     with pytest.raises(FileNotFoundError, match=r"w2v2_aasist/seed5/run.json: not trained yet"):
         register_all(("aux",), ("w2v2_aasist",), (0, 1, 5, 6), models, "dev_macro_f1",
                      tracking_uri=uri)
@@ -168,3 +168,30 @@ def test_params_digest_follows_values_and_code_defaults():
     changed = dataclasses.replace(base.train, num_workers=3)  # as a new code default would
     assert params_digest(dataclasses.replace(base, sections={**base.sections, "train": changed})) \
         != params_digest(base)
+
+
+@pytest.mark.slow
+def test_the_registry_report_is_the_same_bytes_on_a_registry_with_earlier_versions(uri, tmp_path):
+    """A second run of the same trainings into a registry that holds the first's versions writes
+    the same DVC-tracked registry.json; the registry state (versions, the previous champion)
+    goes to the untracked part."""
+    import json
+
+    from pipelines.common.io import write_report
+    from stages.register import register_all
+
+    for run in (0, 1):
+        models = tmp_path / f"models{run}"
+        _trained(uri, models, "w2v2_aasist", {0: 60.0, 1: 50.0})
+        _trained(uri, models, "sastnet", {0: 70.0, 1: 72.0})
+        report = register_all(("aux",), ("w2v2_aasist", "sastnet"), (0, 1), models,
+                              "dev_macro_f1", tracking_uri=uri)
+        write_report(tmp_path / f"registry{run}.json", report, tmp_path / f"state{run}.json")
+    assert (tmp_path / "registry0.json").read_bytes() == (tmp_path / "registry1.json").read_bytes()
+    tracked = json.loads((tmp_path / "registry1.json").read_text())["tasks"]["aux"]
+    assert tracked["winner"] == "sastnet" and tracked["champion"]["seed"] == "1"
+    first, second = (json.loads((tmp_path / f"state{run}.json").read_text())["tasks"]["aux"]
+                     for run in (0, 1))
+    assert first["promotion"]["previous_champion"] is None
+    assert second["promotion"]["previous_champion"] == first["champion"]["registry_version"]
+    assert second["champion"]["registry_version"] == first["champion"]["registry_version"]
