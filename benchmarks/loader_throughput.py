@@ -18,8 +18,12 @@ also reading its precomputed 128 x 768 float16 Whisper features.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +63,77 @@ class FileClips(torch.utils.data.Dataset):
         wave = repeat_crop(load_audio(self.paths[i], sample_rate_hz=16000), self.num_samples)
         return {"key": Path(self.paths[i]).stem, "wave": wave.astype(np.float32, copy=False),
                 "labels": {"vq": 0, "aux": 0, "dec": 0, "bin": 0}, "meta": {}}
+
+
+class HttpClips(FileClips):
+    """One object per clip behind an HTTP server: one GET per clip (an object store's layout),
+    decoded like a shard member."""
+
+    def __getitem__(self, i: int) -> dict:
+        from urllib.request import urlopen
+
+        from pipelines.common.audio_io import load_audio
+        from sastnet.crop import repeat_crop
+
+        with urlopen(self.paths[i], timeout=30) as response:
+            wave = load_audio(response.read(), sample_rate_hz=16000, name=self.paths[i])
+        return {"key": self.paths[i].rsplit("/", 1)[-1][:-5],
+                "wave": repeat_crop(wave, self.num_samples).astype(np.float32, copy=False),
+                "labels": {"vq": 0, "aux": 0, "dec": 0, "bin": 0}, "meta": {}}
+
+
+@contextlib.contextmanager
+def http_server(directory: Path):
+    """``python -m http.server`` on a free loopback port, serving ``directory``; yields its base
+    URL. A separate process: the server's work does not share the reader's interpreter."""
+    proc = subprocess.Popen([sys.executable, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1",
+                             "--directory", str(directory)], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    try:
+        line = proc.stdout.readline()  # "Serving HTTP on 127.0.0.1 port 45678 (http://...) ..."
+        match = re.search(r"port (\d+)", line)
+        if match is None:
+            raise RuntimeError(f"http.server did not start: {line!r}")
+        yield f"http://127.0.0.1:{match.group(1)}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def shards_vs_objects(root: Path, files: list[str], shards: list[str], num_samples: int,
+                      repeats: int, workers: tuple[int, ...]) -> tuple[list[Figure], dict]:
+    """The same clips read over HTTP (a local server on the loopback): one GET per clip vs one
+    streamed GET per shard (``webdataset`` opens ``http://`` URLs with curl). The loopback has
+    no network latency: a real object store's 10-50 ms per request widens the gap."""
+    from pipelines.dataset.loader import make_dataset
+
+    clips = len(files)
+    served = root / "served"
+    copy_tree(Path(files[0]).parent, served / "audio")
+    copy_tree(Path(shards[0]).parent, served / "shards")
+    figures, raw = [], {}
+    with http_server(served) as base:
+        file_urls = [f"{base}/audio/{Path(f).name}" for f in files]
+        shard_urls = [f"{base}/shards/{Path(s).name}" for s in shards]
+
+        def side(kind: str, w: int):
+            def go():
+                ds = HttpClips(file_urls, num_samples) if kind == "objects" else make_dataset(
+                    shard_urls, num_samples=num_samples, split_by_node=False, split_by_worker=True)
+                n = count_clips(ds, w)
+                assert n == clips, f"{kind} over http: {n} clips, expected {clips}"
+            return go
+
+        for w in workers:
+            t = interleaved({"objects": side("objects", w), "shards": side("shards", w)},
+                            repeats, warmup=True)
+            raw[f"http_{w}w"] = {k: list(v.seconds) for k, v in t.items()}
+            figures.append(Figure(
+                f"B2.http_{w}w", f"loader over HTTP (local object server), {w} DataLoader "
+                f"worker{'s' if w != 1 else ''}: one GET per clip vs one per shard", "clips/s",
+                True, Side.of_rate("files (GET per clip)", t["objects"], clips),
+                Side.of_rate("shards (GET per shard)", t["shards"], clips)))
+    return figures, raw
 
 
 def count_clips(dataset, workers: int) -> int:
@@ -203,6 +278,9 @@ def run(work: Path, *, clips: int, mean_seconds: float, num_samples: int, sample
     shards = real_shards(work, manifest, samples_per_shard)
     files = manifest["path"].tolist()
     figures, raw = shards_vs_files(work, files, shards, num_samples, repeats, tuple(workers))
+    http_figures, http_raw = shards_vs_objects(work, files, shards, num_samples, repeats,
+                                               tuple(workers))
+    figures, raw = figures + http_figures, {**raw, **http_raw}
     extra = decode_and_shard_size(work, manifest, shards, num_samples, repeats, small_per_shard)
     step_figures, step_detail = loader_vs_step(work, shards, clips, repeats, shapes or {})
     wins = [f for f in figures if f.ratio > 1]

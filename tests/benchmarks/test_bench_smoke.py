@@ -49,8 +49,8 @@ def test_loader_smoke_run(tmp_path):
 
     out = loader_throughput.run(tmp_path, **loader_throughput.SMOKE)
     ids = [f["id"] for f in out["figures"]]
-    assert ids == ["B2.cold_0w", "B2.cold_1w", "B2.warm_0w", "B2.warm_1w", "B2.decode_share",
-                   "B2.loader_vs_step_tiny"]
+    assert ids == ["B2.cold_0w", "B2.cold_1w", "B2.warm_0w", "B2.warm_1w", "B2.http_0w",
+                   "B2.http_1w", "B2.decode_share", "B2.loader_vs_step_tiny"]
     assert all(f["a"]["best"] > 0 and f["b"]["best"] > 0 for f in out["figures"])
     assert out["details"]["clips"] == 24
 
