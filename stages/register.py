@@ -213,7 +213,7 @@ def main() -> None:
         for g in entry["groups"]:
             print(f"{task}/{g['group']}: {tp.select_metric} {g['mean']:.2f} ± {g['std']:.2f} "
                   f"(n={g['n']})")
-        print(f"{task}: champion {champ['registered_model']} v{champ['version']} "
+        print(f"{task}: champion {champ['registered_model']} v{champ['registry_version']} "
               f"({champ['variant']} seed {champ['seed']}, group mean "
               f"{champ[f'group_mean_{tp.select_metric}']:.2f})")
 
