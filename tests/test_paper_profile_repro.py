@@ -87,7 +87,8 @@ def test_paper_profile_every_stage_on_a_fake_release(tmp_path):
     assert not config["job"]["init_from"]  # wav2vec 2.0 from the SSL checkpoint, not the baseline
     # Whisper features of two RawBoost views of every training clip, used by the Whisper variants
     views = json.loads((repo / "data" / "features_views" / "report.json").read_text())
-    assert views["views"] == 2 and views["computed_clips"] > 0
+    assert views["views"] == 2 and len(views["per_view"]) == 2
+    assert all(v["clips"] > 0 for v in views["per_view"])  # what was computed now: untracked
     assert config["job"]["feature_views"] == 2
     # predictions under the experiment, the official test list among the sets, tables captioned
     preds = repo / "predictions" / "aux" / "sastnet_pretrained" / "seed0" / "full"

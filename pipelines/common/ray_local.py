@@ -16,10 +16,18 @@ log = logging.getLogger(__name__)
 
 
 def init_local_ray(attempts: int = 3, **kwargs) -> None:
-    """``ray.init(**kwargs)`` for a new local node, retried when the node times out starting."""
+    """``ray.init(address="local", **kwargs)``: a new local node of this process's own, retried
+    when the node times out starting.
+
+    ``address="local"``: a plain ``ray.init()`` joins the cluster that the last ``ray start`` on
+    this machine recorded (``/tmp/ray/ray_current_cluster``), whoever started it: a second
+    pipeline's stages or a test's cluster, which may stop under the stage (a busy run of the
+    default died so: "Owner's node has crashed"). A cluster is joined only when asked, through
+    ``RAY_ADDRESS`` (``ray job submit`` sets it for its entrypoint).
+    """
     for attempt in range(1, attempts + 1):
         try:
-            ray.init(**kwargs)
+            ray.init(address="local", **kwargs)
             return
         except Exception as err:  # Ray raises a bare Exception for this
             if "timed out during startup" not in str(err) or attempt == attempts:

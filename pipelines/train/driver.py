@@ -32,6 +32,7 @@ from ray.train.torch import TorchConfig, TorchTrainer
 
 from pipelines.common.io import write_json
 from pipelines.common.plots import plot_confusion
+from pipelines.common.ray_local import init_local_ray
 from pipelines.params.train import model_dir
 from pipelines.tracking.fingerprint import mlflow_tags, params_digest, run_fingerprint
 from pipelines.tracking.runs import (
@@ -89,6 +90,18 @@ def build_trainer(job: TrainJob, settings: ClusterSettings, tracker: RunTracker 
     )
 
 
+def connect_ray() -> None:
+    """Join the cluster ``RAY_ADDRESS`` names (``ray job submit`` sets it for its entrypoint),
+    else start a local Ray of this process's own: never whatever ``ray start`` cluster happens
+    to run on this machine (``init_local_ray``)."""
+    if ray.is_initialized():
+        return
+    if os.environ.get("RAY_ADDRESS"):
+        ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=True)
+    else:
+        init_local_ray(log_to_driver=True)
+
+
 def run_training(job: TrainJob, settings: ClusterSettings) -> dict[str, Any]:
     """Train ``job`` on Ray, track it in MLflow, write ``best/`` and ``run.json``; return run.json."""
     if job.data_source == "shards" and len(job.train_shards) < settings.num_workers:
@@ -97,8 +110,7 @@ def run_training(job: TrainJob, settings: ClusterSettings) -> dict[str, Any]:
             f"train-{job.task} has {len(job.train_shards)} shard(s) for {settings.num_workers} "
             "workers; every worker needs at least one: lower shard.samples_per_shard (more, "
             "smaller shards) or train.num_workers")
-    if not ray.is_initialized():
-        ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=True)
+    connect_ray()
     storage = Path(settings.storage_path).resolve()
     out_dir = model_dir(settings.models_dir, job.task, job.variant, job.seed)
     resume_id = latest_run_id(storage / job.run_name)
