@@ -60,7 +60,8 @@ def test_the_parent_chain_goes_through_a_wrapping_shell():
                          capture_output=True, text=True, env=_env(), check=True)
     pids = [pid for pid, _ in json.loads(out.stdout)]
     assert pids[-1] == os.getpid(), pids  # sh -c ... ; true keeps the shell: watched up to us
-    assert parent_chain()[0][0] == os.getppid()
+    if os.getppid() != 1:  # a daemonized test run (parent gone, adopted by init) has no chain
+        assert parent_chain()[0][0] == os.getppid()
 
 
 def _dvc_project(tmp_path: Path, seconds: float) -> Path:
