@@ -60,26 +60,25 @@ class FileClips(torch.utils.data.Dataset):
         from pipelines.common.audio_io import load_audio
         from sastnet.crop import repeat_crop
 
-        wave = repeat_crop(load_audio(self.paths[i], sample_rate_hz=16000), self.num_samples)
+        wave = load_audio(self.source(i), sample_rate_hz=16000, name=self.paths[i])
+        wave = repeat_crop(wave, self.num_samples)
         return {"key": Path(self.paths[i]).stem, "wave": wave.astype(np.float32, copy=False),
                 "labels": {"vq": 0, "aux": 0, "dec": 0, "bin": 0}, "meta": {}}
+
+    def source(self, i: int) -> str | bytes:
+        """What ``load_audio`` reads for clip ``i``: its path."""
+        return self.paths[i]
 
 
 class HttpClips(FileClips):
     """One object per clip behind an HTTP server: one GET per clip (an object store's layout),
     decoded like a shard member."""
 
-    def __getitem__(self, i: int) -> dict:
+    def source(self, i: int) -> bytes:
         from urllib.request import urlopen
 
-        from pipelines.common.audio_io import load_audio
-        from sastnet.crop import repeat_crop
-
         with urlopen(self.paths[i], timeout=30) as response:
-            wave = load_audio(response.read(), sample_rate_hz=16000, name=self.paths[i])
-        return {"key": self.paths[i].rsplit("/", 1)[-1][:-5],
-                "wave": repeat_crop(wave, self.num_samples).astype(np.float32, copy=False),
-                "labels": {"vq": 0, "aux": 0, "dec": 0, "bin": 0}, "meta": {}}
+            return response.read()
 
 
 @contextlib.contextmanager
