@@ -102,6 +102,10 @@ class MAEConfig:
     # option of that name); detach_target stops the loss from moving the target itself.
     norm_pix_loss: bool = False
     detach_target: bool = False
+    # Decoder feedback as a residual block: O_a = Q + MHA(Q, K, V) (ours). The release passes
+    # the MHA output alone, so the classifier sees the encoder tokens only through attention
+    # weights over the decoders' predictions; False = release.
+    feedback_residual: bool = False
 
     def __post_init__(self) -> None:
         _require(0.0 <= self.mask_ratio < 1.0, "mae.mask_ratio", "must be in [0, 1)")

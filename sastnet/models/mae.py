@@ -188,6 +188,8 @@ class MultiDecoderMAE(nn.Module):
         queries = queries.scatter(1, keep_idx[:, :, None].expand(-1, -1, tokens.shape[-1]),
                                   tokens)
         features = self.feedback(queries, kv, kv, need_weights=False)[0]
+        if self.cfg.feedback_residual:  # ours: the encoder tokens reach the classifier directly
+            features = queries + features
         return MAEOutput(features=features, per_decoder_mse=per_decoder, mask=mask)
 
 

@@ -91,3 +91,16 @@ def test_detached_target_gets_gradient_only_through_the_encoder_input():
     image = torch.randn(2, 32, 32, requires_grad=True)
     mae(image).per_decoder_mse.sum().backward()
     assert torch.count_nonzero(image.grad) > 0  # the target itself is pulled
+
+
+def test_feedback_residual_adds_the_encoder_tokens_to_the_feedback_output():
+    torch.manual_seed(0)
+    plain = MultiDecoderMAE(TINY_MAE, image_frames=64, image_bins=32, num_decoders=3).eval()
+    residual = MultiDecoderMAE(dataclasses.replace(TINY_MAE, feedback_residual=True),
+                               image_frames=64, image_bins=32, num_decoders=3).eval()
+    residual.load_state_dict(plain.state_dict())  # same weights, no new parameters
+    image = torch.randn(2, 64, 32)
+    with torch.no_grad():
+        tokens, _, _ = plain.encode(image)  # eval: every patch kept, in patch order
+        diff = residual(image).features - plain(image).features
+    assert torch.allclose(diff, tokens, atol=1e-5)
