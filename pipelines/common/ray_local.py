@@ -8,6 +8,7 @@ before any work. The start is retried a few times; any other error is raised at 
 from __future__ import annotations
 
 import logging
+import os
 import time
 
 import ray
@@ -36,3 +37,22 @@ def init_local_ray(attempts: int = 3, **kwargs) -> None:
                         "retrying", attempt, attempts)
             ray.shutdown()
             time.sleep(5 * attempt)
+
+
+def connect_or_start_ray(address: str | None = None, *, log_to_driver: bool = True,
+                         **local_kwargs) -> bool:
+    """Join the cluster at ``address`` (default: ``RAY_ADDRESS``, which ``ray job submit`` sets
+    for its entrypoint), else start a local Ray of this process's own (``init_local_ray`` with
+    ``local_kwargs``). Does nothing when Ray is already up.
+
+    Returns:
+        True when this call connected or started Ray (the caller then shuts it down).
+    """
+    if ray.is_initialized():
+        return False
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, log_to_driver=log_to_driver)
+    else:
+        init_local_ray(log_to_driver=log_to_driver, **local_kwargs)
+    return True

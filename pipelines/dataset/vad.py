@@ -16,7 +16,6 @@ padding, 30 ms minimum speech and silence) so gaps between words are removed as 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import asdict
 
@@ -28,7 +27,7 @@ from tqdm import tqdm
 
 from pipelines.common.audio_io import AudioError, load_audio
 from pipelines.common.determinism import configure_torch, ray_runtime_env
-from pipelines.common.ray_local import init_local_ray
+from pipelines.common.ray_local import connect_or_start_ray
 from pipelines.params.vad import VadParams
 from sastnet.audio import SAMPLE_RATE_HZ
 from sastnet.silence import speech_fraction
@@ -156,26 +155,14 @@ def _batches(items: list, size: int) -> Iterable[list]:
         yield items[start:start + size]
 
 
-def init_ray(num_cpus: int) -> bool:
-    """Join ``RAY_ADDRESS`` if set, else start a local Ray with ``num_cpus``. True if we started it."""
-    if ray.is_initialized():
-        return False
-    address = os.environ.get("RAY_ADDRESS")
-    if address:
-        ray.init(address=address, log_to_driver=False)
-    else:
-        init_local_ray(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
-                       runtime_env=ray_runtime_env())
-    return True
-
-
 def run_vad(manifest: pd.DataFrame, cfg: VadParams, sample_rate_hz: int = SAMPLE_RATE_HZ) -> pd.DataFrame:
     """Speech timestamps for every clip of ``manifest`` (columns ``key``, ``path``).
 
     Returns a frame with ``VAD_COLUMNS`` in manifest order.
     """
     clips = list(zip(manifest["key"].astype(str), manifest["path"].astype(str)))
-    started = init_ray(cfg.num_cpus)
+    started = connect_or_start_ray(num_cpus=cfg.num_cpus, include_dashboard=False,
+                                   log_to_driver=False, runtime_env=ray_runtime_env())
     try:
         task = ray.remote(num_cpus=1)(vad_batch)
         pending = [task.remote(batch, asdict(cfg), sample_rate_hz)

@@ -18,21 +18,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import ray
 import torch
 from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchConfig, TorchTrainer
 
 from pipelines.common.io import write_json
 from pipelines.common.plots import plot_confusion
-from pipelines.common.ray_local import init_local_ray
+from pipelines.common.ray_local import connect_or_start_ray
 from pipelines.params.train import model_dir
 from pipelines.tracking.fingerprint import mlflow_tags, params_digest, run_fingerprint
 from pipelines.tracking.runs import (
@@ -90,18 +88,6 @@ def build_trainer(job: TrainJob, settings: ClusterSettings, tracker: RunTracker 
     )
 
 
-def connect_ray() -> None:
-    """Join the cluster ``RAY_ADDRESS`` names (``ray job submit`` sets it for its entrypoint),
-    else start a local Ray of this process's own: never whatever ``ray start`` cluster happens
-    to run on this machine (``init_local_ray``)."""
-    if ray.is_initialized():
-        return
-    if os.environ.get("RAY_ADDRESS"):
-        ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=True)
-    else:
-        init_local_ray(log_to_driver=True)
-
-
 def run_training(job: TrainJob, settings: ClusterSettings) -> dict[str, Any]:
     """Train ``job`` on Ray, track it in MLflow, write ``best/`` and ``run.json``; return run.json."""
     if job.data_source == "shards" and len(job.train_shards) < settings.num_workers:
@@ -110,7 +96,7 @@ def run_training(job: TrainJob, settings: ClusterSettings) -> dict[str, Any]:
             f"train-{job.task} has {len(job.train_shards)} shard(s) for {settings.num_workers} "
             "workers; every worker needs at least one: lower shard.samples_per_shard (more, "
             "smaller shards) or train.num_workers")
-    connect_ray()
+    connect_or_start_ray()
     storage = Path(settings.storage_path).resolve()
     out_dir = model_dir(settings.models_dir, job.task, job.variant, job.seed)
     resume_id = latest_run_id(storage / job.run_name)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import time
 from pathlib import Path
 from typing import Optional
@@ -34,7 +33,7 @@ from pipelines.common.io import write_json
 from pipelines.whisper.feature_shards import INDEX_NAME, extract_shard, is_done, sample_keys
 from pipelines.params.features import FeaturesParams
 from pipelines.common.process import stage_process
-from pipelines.common.ray_local import init_local_ray
+from pipelines.common.ray_local import connect_or_start_ray
 
 
 class FeatureWorker:
@@ -175,18 +174,6 @@ def _load_index(out_dir: Path, settings: dict) -> dict:
     return {"settings": settings, "complete": False, "shards": {}}
 
 
-def _start_ray(num_cpus: int, address: str | None) -> bool:
-    """Connect to RAY_ADDRESS / ``address`` or start a small local Ray; True if we started it."""
-    if ray.is_initialized():
-        return False
-    address = address or os.environ.get("RAY_ADDRESS")
-    if address:
-        ray.init(address=address)  # its nodes: started with NUMERIC_ENV (cluster.yaml)
-    else:
-        init_local_ray(num_cpus=num_cpus, include_dashboard=False, runtime_env=ray_runtime_env())
-    return True
-
-
 def run_shard_actors(shards_dir: str | Path, out_dir: str | Path, settings: dict,
                      worker_cls: type, worker_args: tuple, *, actors: int, cpus_per_actor: int,
                      ray_address: str | None = None, progress: bool = True,
@@ -229,7 +216,9 @@ def run_shard_actors(shards_dir: str | Path, out_dir: str | Path, settings: dict
               "busy_s": 0.0, "encode_s": 0.0, "shutdown_s": 0.0}
     actors = min(actors, len(todo))
     if todo:
-        started = _start_ray(actors * cpus_per_actor, ray_address)
+        started = connect_or_start_ray(ray_address, num_cpus=actors * cpus_per_actor,
+                                       include_dashboard=False,
+                                       runtime_env=ray_runtime_env())
         timing["ray_start_s"] = time.perf_counter() - start
         try:
             remote = ray.remote(num_cpus=cpus_per_actor)(worker_cls)

@@ -42,7 +42,8 @@ def test_a_local_start_never_joins_the_ray_start_cluster_recorded_on_the_machine
             local = _gcs("import ray; from pipelines.common.ray_local import init_local_ray; "
                          f"init_local_ray(num_cpus=1, include_dashboard=False); {PRINT_GCS}", env)
             assert local != port
-            train = f"import ray; from pipelines.train.driver import connect_ray; connect_ray(); {PRINT_GCS}"
+            train = ("import ray; from pipelines.common.ray_local import connect_or_start_ray; "
+                     f"connect_or_start_ray(); {PRINT_GCS}")
             assert _gcs(train, env) != port
             # asked through RAY_ADDRESS (as `ray job submit` does), the training joins it
             assert _gcs(train, {**env, "RAY_ADDRESS": cluster.address}) == port
