@@ -104,7 +104,8 @@ class MAEConfig:
     detach_target: bool = False
     # Decoder feedback as a residual block: O_a = Q + MHA(Q, K, V) (ours). The release passes
     # the MHA output alone, so the classifier sees the encoder tokens only through attention
-    # weights over the decoders' predictions; False = release.
+    # weights over the decoders' predictions; False = release (the paper size), True in the
+    # tiny size (chosen on dev: docs/training.md, "SASTNet variants on dev").
     feedback_residual: bool = False
 
     def __post_init__(self) -> None:
@@ -233,7 +234,8 @@ _TINY = {
                        num_conv_pos_embedding_groups=4, dropout=0.0, image_bins=64),
     "mel": MelConfig(n_fft=400, hop_length=320, n_mels=64),  # 20 ms hop: same frame rate as W2V2
     "mae": MAEConfig(embed_dim=64, depth=2, num_heads=2, decoder_dim=48, decoder_depth=1,
-                     decoder_heads=2, feedback_heads=2, norm_pix_loss=True, detach_target=True),
+                     decoder_heads=2, feedback_heads=2, norm_pix_loss=True, detach_target=True,
+                     feedback_residual=True),  # chosen on dev (docs/training.md, issue #15)
     "fusion": FusionConfig(dim=64, num_heads=2, num_layers=2, ffn_mult=2, whisper_dim=384),
 }
 _PAPER_W2V2_ID = "facebook/wav2vec2-xls-r-300m"  # paper: XLS-R 0.3B

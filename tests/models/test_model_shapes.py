@@ -92,6 +92,14 @@ def test_config_round_trips_through_dict():
     assert ModelConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
 
 
+def test_feedback_residual_is_on_in_the_tiny_size_and_off_in_the_papers():
+    # tiny: chosen on dev (docs/training.md); paper: the release's feedback
+    assert model_config("sastnet", "aux", "tiny").mae.feedback_residual
+    assert not model_config("sastnet", "aux", "paper").mae.feedback_residual
+    off = model_config("sastnet", "aux", "tiny", mae={"feedback_residual": False})
+    assert not off.mae.feedback_residual and off.mae.norm_pix_loss  # only that field changes
+
+
 def test_paper_geometry_on_meta_device():
     """82,200 samples -> 256 XLS-R frames -> a 256 x 128 image of 16 x 8 patches."""
     cfg = model_config("sastnet", "aux", "paper")
