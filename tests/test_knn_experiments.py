@@ -149,3 +149,44 @@ def test_knn_clip_index_holds_no_timings(tmp_path):
         assert split_volatile(report)[1]["seconds"]  # the timing is in the report's volatile part
     assert indexes[0] == indexes[1]
     assert "seconds" not in json.loads(indexes[0])["Enc@release/shard-000000.tar"]
+
+
+def test_knn_clips_are_level_matched_to_their_source(tmp_path):
+    """A codec checkpoint's kNN clips keep each source's RMS (within 0.5 dB), as the
+    resynthesize stage's clips do: no loudness shortcut between classes, and a resynthesized
+    corpus clip is embedded at the level of its class's support clips."""
+    import io
+
+    import soundfile as sf
+    import torch
+    import webdataset as wds
+
+    from pipelines.knn.clips import ClipUnit, build_knn_clips
+    from pipelines.params.knn import KnnClipsParams
+    from sastnet.codecs.codec import CodecConfig, build_codec, save_codec
+
+    torch.manual_seed(0)
+    codec = build_codec(CodecConfig(strides=(2, 2, 2), channels=4, dim=8, dec_channels=4,
+                                    codebook_size=16, num_quantizers=2))
+    ckpt = tmp_path / "codec.pt"
+    save_codec(codec, ckpt, name="Enc")
+    rng = np.random.default_rng(3)
+    paths, levels = [], {}
+    for i, level in enumerate((0.003, 0.02, 0.08)):  # sources far apart in level
+        path = tmp_path / f"s{i}.wav"
+        sf.write(path, (level * rng.standard_normal(4000)).astype(np.float32), 16000)
+        paths.append(str(path))
+        levels[f"s{i}_Enc"] = 20 * np.log10(level)
+    sources = pd.DataFrame({"key": ["s0", "s1", "s2"], "speaker": ["a", "b", "c"],
+                            "text": ["x", "y", "z"]})
+    unit = ClipUnit("Enc", "late", False, {"vq": "mvq", "aux": "none", "dec": "time"},
+                    tuple((f"s{i}", p, f"s{i}_Enc") for i, p in enumerate(paths)), str(ckpt))
+    build_knn_clips([unit], sources, tmp_path / "out", KnnClipsParams(workers=1))
+    shard = tmp_path / "out" / "shards" / "Enc@late" / "shard-000000.tar"
+    got = {}
+    for sample in wds.WebDataset(str(shard), shardshuffle=False):
+        wave, _ = sf.read(io.BytesIO(sample["flac"]), dtype="float32")
+        got[sample["__key__"]] = 20 * np.log10(np.sqrt(np.mean(np.square(wave, dtype=np.float64))))
+    assert set(got) == set(levels)
+    for key, db in got.items():
+        assert abs(db - levels[key]) < 0.5, (key, db, levels[key])

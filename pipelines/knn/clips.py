@@ -6,7 +6,8 @@ The paper (``../shared/papers/002_*``, Sec. 2) synthesizes one set of prompts wi
 checkpoint, so classes differ only in the system that made them. Here a few bona fide clips per
 speaker, each with a prompt no other selected clip has, are cut to ``max_seconds`` and
 resynthesized by each zoo codec at each saved checkpoint (early / mid / late,
-``pipelines/codecs/zoo.py``); the resynthesize stage keeps only the late one. One class =
+``pipelines/codecs/zoo.py``); the resynthesize stage keeps only the late one. Each clip is
+level-matched (RMS) to its bona fide source, as the resynthesize stage's clips are. One class =
 one ``<codec>@<checkpoint>`` = one audio shard in the contract format (``<key>.flac`` +
 ``<key>.json``, docs/contracts.md), so the embeddings stage mirrors it with the features
 stage's actor pool. ``source: manifest`` takes the CoRS clips of the corpus manifest instead
@@ -33,6 +34,7 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
+from pipelines.codecs.resynthesize import match_level
 from pipelines.codecs.zoo import _exit_with_parent
 from pipelines.common.audio_io import load_audio
 from pipelines.params.knn import KnnClipsParams
@@ -131,6 +133,7 @@ def _fingerprint(unit: ClipUnit, max_seconds: float) -> str:
     data = {"unit": {**asdict(unit), "checkpoint_path": None,
                      "items": [(src, key) for src, _, key in unit.items]},
             "max_seconds": max_seconds,
+            "level": "rms-matched to the source",  # a shard made before level matching is redone
             "checkpoint_sha256": file_sha256(unit.checkpoint_path) if unit.checkpoint_path else None}
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -167,9 +170,12 @@ def make_unit_shard(unit: ClipUnit, sources: dict[str, dict], max_seconds: float
                     batch[j, :len(waves[k])] = torch.from_numpy(waves[k])
                 res = codec.resynthesize(batch).float().numpy()
                 for j, k in enumerate(keys):
-                    out[k] = res[j, :len(waves[k])]
-                    if not np.isfinite(out[k]).all():
+                    wave = res[j, :len(waves[k])]
+                    if not np.isfinite(wave).all():
                         raise ValueError(f"codec {unit.name} produced NaN/inf for {k}")
+                    # as the resynthesize stage does: no loudness shortcut between classes,
+                    # and a resynthesized corpus clip looks like its class here
+                    out[k] = match_level(wave, waves[k])
         waves = out
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
