@@ -97,32 +97,30 @@ def stage_lock(name: str, root: str | Path | None = None) -> Iterator[Path]:
         os.close(fd)  # releases the flock; the file stays (unlinking it would race a waiter)
 
 
-def _identity(pid: int) -> tuple[int, float] | None:
-    """(pid, start time) of a live process: a recycled pid is a different process."""
-    try:
-        return pid, psutil.Process(pid).create_time()
-    except psutil.Error:
-        return None
-
-
-def parent_chain(pid: int | None = None) -> list[tuple[int, float]]:
+def parent_chain(pid: int | None = None) -> list[psutil.Process]:
     """The process's parent and, while that parent is a shell (``sh -c``), its parents too:
     the processes whose death means nobody waits for this one any more."""
-    chain: list[tuple[int, float]] = []
+    chain: list[psutil.Process] = []
     proc = psutil.Process(pid or os.getpid())
-    while (parent := proc.parent()) is not None and parent.pid != 1:
-        ident = _identity(parent.pid)
-        if ident is None:
-            break
-        chain.append(ident)
-        if parent.name() not in SHELLS:
-            break
-        proc = parent
+    try:
+        while (parent := proc.parent()) is not None and parent.pid != 1:
+            chain.append(parent)
+            if parent.name() not in SHELLS:
+                break
+            proc = parent
+    except psutil.NoSuchProcess:  # a parent exited while we looked: the chain ends there
+        pass
     return chain
 
 
-def _alive(ident: tuple[int, float]) -> bool:
-    return _identity(ident[0]) == ident
+def gone_from(chain: list[psutil.Process]) -> list[int]:
+    """The pids of ``chain`` that exited (or whose pid now names another process).
+
+    ``Process.is_running`` tells a recycled pid by the start time counted from boot: the
+    wall-clock ``create_time()`` moves with ``/proc/stat``'s ``btime`` when the clock is
+    adjusted, which once stopped a healthy stage as if ``dvc repro`` had died (CI, stop 25).
+    """
+    return [proc.pid for proc in chain if not proc.is_running()]
 
 
 def kill_descendants(grace_s: float = GRACE_S) -> int:
@@ -162,16 +160,17 @@ def _stop(name: str, reason: str) -> None:
     os._exit(128 + signal.SIGTERM)
 
 
-def watch_parent(name: str, chain: list[tuple[int, float]]) -> threading.Thread:
+def watch_parent(name: str, chain: list[psutil.Process]) -> threading.Thread:
     """Start a daemon thread that stops this process when any process of ``chain`` is gone."""
     parent = os.getppid()
 
     def watch() -> None:
         while True:
-            gone = [pid for pid, t in chain if not _alive((pid, t))]
-            if gone or os.getppid() != parent:
-                _stop(name, f"parent process {gone[0] if gone else parent} exited (was "
-                            "`dvc repro` killed?)")
+            gone, ppid = gone_from(chain), os.getppid()
+            if gone or ppid != parent:
+                what = (f"parent process {gone[0]} exited" if gone
+                        else f"parent process {parent} exited (now a child of {ppid})")
+                _stop(name, f"{what} (was `dvc repro` killed?)")
                 return
             time.sleep(POLL_S)
 

@@ -17,7 +17,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from pipelines.common.process import StageBusyError, lock_path, parent_chain, stage_lock
+from pipelines.common.process import (StageBusyError, gone_from, lock_path, parent_chain,
+                                      stage_lock)
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -55,13 +56,28 @@ def test_a_second_holder_of_a_stage_lock_is_refused_with_the_holders_pid(tmp_pat
 
 def test_the_parent_chain_goes_through_a_wrapping_shell():
     script = ("import json; from pipelines.common.process import parent_chain; "
-              "print(json.dumps(parent_chain()))")
+              "print(json.dumps([p.pid for p in parent_chain()]))")
     out = subprocess.run(["sh", "-c", f"{sys.executable} -c '{script}'; true"],
                          capture_output=True, text=True, env=_env(), check=True)
-    pids = [pid for pid, _ in json.loads(out.stdout)]
+    pids = json.loads(out.stdout)
     assert pids[-1] == os.getpid(), pids  # sh -c ... ; true keeps the shell: watched up to us
     if os.getppid() != 1:  # a daemonized test run (parent gone, adopted by init) has no chain
-        assert parent_chain()[0][0] == os.getppid()
+        assert parent_chain()[0].pid == os.getppid()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/stat btime is Linux's")
+def test_a_clock_adjustment_does_not_make_a_live_parent_look_gone(monkeypatch):
+    """The wall-clock start time of a process is boot time + ticks since boot, and the kernel's
+    boot time (``btime``) moves when the clock is adjusted; the watcher must not read that as a
+    recycled pid (a healthy CI stage was once stopped this way)."""
+    from psutil import _pslinux
+
+    chain = parent_chain()
+    assert chain and not gone_from(chain)
+    boot = _pslinux.boot_time()
+    monkeypatch.setattr(_pslinux, "boot_time", lambda: boot + 1.0)
+    assert not gone_from(chain)
+    assert not gone_from(parent_chain())
 
 
 def _dvc_project(tmp_path: Path, seconds: float) -> Path:
