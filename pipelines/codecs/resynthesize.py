@@ -31,6 +31,7 @@ from pipelines.common.audio_io import (
     audio_duration_s,
     audio_problem,
     load_audio,
+    match_level,
     write_audio,
 )
 from pipelines.corpus.report import summarize_manifest
@@ -45,7 +46,6 @@ __all__ = [
     "generate_cosg",
     "load_bonafide",
     "load_zoo",
-    "match_level",
     "resynthesize_codec",
     "select_bonafide",
 ]
@@ -148,27 +148,6 @@ def _spoof_row(bona: pd.Series, entry: CodecEntry, path: Path, taxonomy: Taxonom
                 "duration_s": audio_duration_s(path)})
     row.update({f"label_{t}": v for t, v in taxonomy.labels(entry.name).items()})
     return row
-
-
-def match_level(wave: np.ndarray, reference: np.ndarray, max_peak: float = 0.999) -> np.ndarray:
-    """``wave`` scaled to the RMS level of ``reference`` (its bona fide source).
-
-    The small codecs change the level of what they resynthesize, so loudness alone told codecs
-    apart (stage fingerprint): a shortcut a model could take instead of the codec traces.
-    One gain over the whole clip keeps the codec's own dynamics. When that gain would push a
-    peak past ``max_peak`` (the FLAC file would clip), the gain is lowered to just fit, and the
-    clip ends up quieter than its source. A silent output (RMS 0) is returned unchanged.
-    """
-    wave = np.asarray(wave, dtype=np.float32)
-    rms_out = float(np.sqrt(np.mean(np.square(wave, dtype=np.float64))))
-    rms_ref = float(np.sqrt(np.mean(np.square(np.asarray(reference), dtype=np.float64))))
-    if rms_out == 0.0 or rms_ref == 0.0:
-        return wave
-    gain = rms_ref / rms_out
-    peak = float(np.max(np.abs(wave)))
-    if peak * gain > max_peak:
-        gain = max_peak / peak
-    return (wave * gain).astype(np.float32)
 
 
 @torch.inference_mode()

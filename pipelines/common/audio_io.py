@@ -4,6 +4,8 @@ Every stage that opens audio goes through ``load_audio``: it returns float32 mon
 expected rate or raises ``AudioError`` naming the file, what is wrong and how to fix it, so a
 stage can log a per-file skip reason and carry on. ``write_audio`` writes 16-bit FLAC atomically
 (a crash leaves no half-written file that a rerun would mistake for a finished one).
+``match_level`` scales a resynthesized clip to its bona fide source's RMS level (the corpus'
+and the kNN support clips' level matching).
 
     from pipelines.common.audio_io import AudioError, load_audio
     try:
@@ -117,6 +119,27 @@ def write_audio(path: str | Path, wave: np.ndarray, sample_rate_hz: int = SAMPLE
         raise ValueError(f"{path}: refusing to write NaN or infinite samples")
     with atomic_path(path) as tmp:
         sf.write(tmp, np.clip(wave, -1.0, 1.0), sample_rate_hz, format="FLAC", subtype="PCM_16")
+
+
+def match_level(wave: np.ndarray, reference: np.ndarray, max_peak: float = 0.999) -> np.ndarray:
+    """``wave`` scaled to the RMS level of ``reference`` (its bona fide source).
+
+    The small codecs change the level of what they resynthesize, so loudness alone told codecs
+    apart (stage fingerprint): a shortcut a model could take instead of the codec traces.
+    One gain over the whole clip keeps the codec's own dynamics. When that gain would push a
+    peak past ``max_peak`` (the FLAC file would clip), the gain is lowered to just fit, and the
+    clip ends up quieter than its source. A silent output (RMS 0) is returned unchanged.
+    """
+    wave = np.asarray(wave, dtype=np.float32)
+    rms_out = float(np.sqrt(np.mean(np.square(wave, dtype=np.float64))))
+    rms_ref = float(np.sqrt(np.mean(np.square(np.asarray(reference), dtype=np.float64))))
+    if rms_out == 0.0 or rms_ref == 0.0:
+        return wave
+    gain = rms_ref / rms_out
+    peak = float(np.max(np.abs(wave)))
+    if peak * gain > max_peak:
+        gain = max_peak / peak
+    return (wave * gain).astype(np.float32)
 
 
 def audio_duration_s(path: str | Path) -> float:

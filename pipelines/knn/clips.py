@@ -34,9 +34,8 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from pipelines.codecs.resynthesize import match_level
 from pipelines.codecs.zoo import _exit_with_parent
-from pipelines.common.audio_io import load_audio
+from pipelines.common.audio_io import load_audio, match_level
 from pipelines.params.knn import KnnClipsParams
 from pipelines.common.io import file_sha256, split_volatile, write_json
 
