@@ -163,11 +163,12 @@ def test_knn_clips_are_level_matched_to_their_source(tmp_path):
 
     from pipelines.knn.clips import ClipUnit, build_knn_clips
     from pipelines.params.knn import KnnClipsParams
-    from sastnet.codecs.codec import CodecConfig, build_codec, save_codec
+    from sastnet.codecs.codec import build_codec, save_codec
+    from tests.codecs.conftest import tiny_config
+    from tests.test_level_match import _rms_db
 
     torch.manual_seed(0)
-    codec = build_codec(CodecConfig(strides=(2, 2, 2), channels=4, dim=8, dec_channels=4,
-                                    codebook_size=16, num_quantizers=2))
+    codec = build_codec(tiny_config())
     ckpt = tmp_path / "codec.pt"
     save_codec(codec, ckpt, name="Enc")
     rng = np.random.default_rng(3)
@@ -186,7 +187,7 @@ def test_knn_clips_are_level_matched_to_their_source(tmp_path):
     got = {}
     for sample in wds.WebDataset(str(shard), shardshuffle=False):
         wave, _ = sf.read(io.BytesIO(sample["flac"]), dtype="float32")
-        got[sample["__key__"]] = 20 * np.log10(np.sqrt(np.mean(np.square(wave, dtype=np.float64))))
+        got[sample["__key__"]] = _rms_db(wave)
     assert set(got) == set(levels)
     for key, db in got.items():
         assert abs(db - levels[key]) < 0.5, (key, db, levels[key])
