@@ -19,7 +19,22 @@ fi
 profile=$(sed -n 's/^  profile: *//p' "$run/params.yaml" | head -1)
 out="$here/docs/results/${profile:-default}.md"
 mkdir -p "$(dirname "$out")"
-cp "$run/dvc.lock" "$here/dvc.lock"
+# the run's dvc.lock without entries of stages its dvc.yaml no longer defines (DVC keeps them)
+"$here/.venv/bin/python" - "$run" "$here/dvc.lock" <<'PY'
+import subprocess, sys
+from pathlib import Path
+from ruamel.yaml import YAML
+run, out = Path(sys.argv[1]), Path(sys.argv[2])
+names = set(subprocess.run([str(run / ".venv/bin/dvc"), "stage", "list", "--name-only"], cwd=run,
+                           check=True, capture_output=True, text=True).stdout.split())
+yaml = YAML()
+lock = yaml.load(run / "dvc.lock")
+stale = [name for name in lock["stages"] if name not in names]
+for name in stale:
+    del lock["stages"][name]
+yaml.dump(lock, out)
+print(f"dvc.lock: {len(lock['stages'])} stages; dropped {len(stale)} no longer defined: {stale}")
+PY
 section() {  # a report verbatim, its title one level down
   [ -f "$1" ] && { printf '\n---\n\n'; sed 's/^# /## /' "$1"; }
   return 0
