@@ -72,12 +72,16 @@ def test_a_clock_adjustment_does_not_make_a_live_parent_look_gone(monkeypatch):
     recycled pid (a healthy CI stage was once stopped this way)."""
     from psutil import _pslinux
 
-    chain = parent_chain()
-    assert chain and not gone_from(chain)
-    boot = _pslinux.boot_time()
-    monkeypatch.setattr(_pslinux, "boot_time", lambda: boot + 1.0)
-    assert not gone_from(chain)
-    assert not gone_from(parent_chain())
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        chain = parent_chain(child.pid)  # this process: alive throughout
+        assert [p.pid for p in chain] == [os.getpid()] and not gone_from(chain)
+        boot = _pslinux.boot_time()
+        monkeypatch.setattr(_pslinux, "boot_time", lambda: boot + 1.0)
+        assert not gone_from(chain)
+    finally:
+        child.kill()
+        child.wait()
 
 
 def _dvc_project(tmp_path: Path, seconds: float) -> Path:
