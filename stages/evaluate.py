@@ -129,7 +129,7 @@ def main(pred_root: str = typer.Argument("predictions", help="prediction files' 
     reached = log_to_training_runs(results, params.train.models_dir)
     print(f"evaluate: test and CoSG scores logged to {len(reached)} MLflow run(s)")
     fingerprint = run_fingerprint(params_digest(params), evaluation_inputs(params))
-    record = summary_record(results, task=params.train.tasks[0], seeds=params.train.seeds,
+    record = summary_record(results, tasks=params.train.tasks, seeds=params.train.seeds,
                             fingerprint=fingerprint, baseline=params.train.baseline_variant)
     print(f"evaluate: {write_summary(reports_dir, record)}")
 

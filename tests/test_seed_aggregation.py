@@ -106,7 +106,7 @@ def test_summary_has_headline_fingerprint_and_stage_times(results, tmp_path):
     from pipelines.tracking.fingerprint import run_fingerprint
     from pipelines.tracking.stage_clock import StageClock
 
-    record = summary_record(results, task="aux", seeds=(0, 1, 2),
+    record = summary_record(results, tasks=["aux"], seeds=(0, 1, 2),
                             fingerprint=run_fingerprint("abc", ["data/shards"]))
     md = write_summary(tmp_path, record).read_text()
     row = _row(md, "SASTNet")
@@ -121,6 +121,40 @@ def test_summary_has_headline_fingerprint_and_stage_times(results, tmp_path):
     md = rerender_summary(tmp_path).read_text()
     assert _row(md, "`evaluate`")[1:2] == ["30 s"]
 
+
+
+def test_summary_has_a_section_per_task_in_order_and_eer_for_bin(tmp_path):
+    """The full profile trains VQ, AUX, DEC and BIN: summary.md shows every task (it showed
+    only the first), and BIN's headline has the EER the paper reports for it."""
+    from pipelines.evaluate.summary import render_summary, summary_record
+    from pipelines.tracking.fingerprint import run_fingerprint
+
+    root = tmp_path / "predictions"
+    for seed, preds in PREDS.items():
+        _write(root, "vq", "sastnet", seed, "seen250", "cosg_all", LABELS, preds)
+    for seed in (0, 1):  # every clip right: EER 0 on both seeds
+        _write(root, "bin", "sastnet", seed, "seen250", "cosg_all", [0, 0, 1, 1], [0, 0, 1, 1])
+    record = summary_record(evaluate(load_predictions(root), seed=1), tasks=["vq", "bin"],
+                            seeds=(0, 1, 2), fingerprint=run_fingerprint("abc", []))
+    md = render_summary(record, {})
+    assert md.index("## VQ task") < md.index("## BIN task")
+    vq, bin_ = md.split("## BIN task")
+    assert _row(vq, "SASTNet")[-2:] == ["68.06 ± 31.27", "68.06 ± 31.27"]
+    assert "EER" not in _row(vq, "Model")
+    header, row = _row(bin_, "Model"), _row(bin_, "SASTNet")
+    assert header[-1] == "CoSG (All) EER" and row[1] == "2"
+    assert row[-3:] == ["100.00 ± 0.00", "100.00 ± 0.00", "0.00 ± 0.00"]
+
+
+def test_a_summary_json_from_before_task_sections_still_renders():
+    from pipelines.evaluate.summary import render_summary
+    from pipelines.tracking.fingerprint import run_fingerprint
+
+    legacy = {"generated": "2026-12-01T00:00:00+00:00", "task": "aux", "experiment": "seen250",
+              "seeds": [0], "headline": "| Model | n |\n|---|---|\n| SASTNet | 1 |",
+              "silence": None, "comparison": None, "fingerprint": run_fingerprint("abc", [])}
+    md = render_summary(legacy, {})
+    assert "## AUX task" in md and _row(md, "SASTNet") == ["SASTNet", "1"]
 
 def test_the_official_test_list_predictions_are_scored(tmp_path):
     """The paper profile's predict stage writes test_list.parquet (official CodecFake+ test

@@ -2,9 +2,11 @@
 
 Written by the evaluate stage (``stages/evaluate.py``) and re-rendered with the final stage
 times by ``python -m pipelines.tracking.stage_clock`` at the end of ``bash scripts/run.sh``.
-It holds the headline table (main task, mean ± sample std over seeds with n, macro and
-weighted F1), the silence effect, the run fingerprint (commit + dirty flag, params digest,
-DVC hashes of the inputs, package versions, machine, threads) and the wall time per stage.
+It holds, for every trained task (``train.tasks``, in that order), the headline table (mean ±
+sample std over seeds with n, macro and weighted F1, and EER for BIN), the paired differences
+to the baseline and the silence effect; then the run fingerprint (commit + dirty flag, params
+digest, DVC hashes of the inputs, package versions, machine, threads) and the wall time per
+stage.
 Neither ``summary.md`` nor ``summary.json`` (its data) is a DVC output: they hold times and
 the commit, which differ between runs of identical results.
 
@@ -34,18 +36,27 @@ def _cell(stats: SeedStats | None) -> str:
     return format_stats(stats) if stats is not None and stats.n else "–"
 
 
+def headline_metrics(task: str) -> tuple[tuple[str, str], ...]:
+    """(metric, column label) of the headline table: macro and weighted F1, plus the EER the
+    paper reports for spoof detection (BIN)."""
+    f1 = (("macro_f1", "macro"), ("weighted_f1", "weighted"))
+    return f1 + ((("eer", "EER"),) if task == "bin" else ())
+
+
 def headline_table(results: Iterable[EvalResult], task: str, experiment: str) -> str:
-    """Markdown: per model, n seeds and macro / weighted F1 (mean ± std) on CoRS and CoSG."""
+    """Markdown: per model, n seeds and macro / weighted F1 (and EER for BIN), mean ± std, on
+    CoRS and CoSG."""
     agg = aggregate(results)
     models = sorted({k[2] for k in agg if k[0] == experiment and k[1] == task}, key=model_sort_key)
-    header = ["Model", "n"] + [f"{name} {avg}" for _, name in HEADLINE_SETS
-                               for avg in ("macro", "weighted")]
+    metrics = headline_metrics(task)
+    header = ["Model", "n"] + [f"{name} {label}" for _, name in HEADLINE_SETS
+                               for _, label in metrics]
     rows = []
     for model in models:
         cells, ns = [], set()
         for eval_set, _ in HEADLINE_SETS:
             m = agg.get((experiment, task, model, eval_set, False), {})
-            for metric in ("macro_f1", "weighted_f1"):
+            for metric, _ in metrics:
                 cells.append(_cell(m.get(metric)))
                 if m.get(metric) is not None:
                     ns.add(m[metric].n)
@@ -120,19 +131,54 @@ def _markdown(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
 
-def summary_record(results: list[EvalResult], *, task: str, seeds: Iterable[int],
+def summary_record(results: list[EvalResult], *, tasks: Iterable[str], seeds: Iterable[int],
                    fingerprint: dict[str, Any], baseline: str = BASELINE) -> dict[str, Any]:
-    """The data of ``summary.md`` (JSON-able), from the evaluation results and a fingerprint."""
+    """The data of ``summary.md`` (JSON-able), from the evaluation results and a fingerprint:
+    one section (headline, comparison, silence) per task of ``tasks``, in that order."""
     experiments = {r.experiment for r in results}
     experiment = "full" if "full" in experiments else "seen250"
     return {
         "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "task": task, "experiment": experiment, "seeds": list(seeds),
-        "headline": headline_table(results, task, experiment),
-        "silence": silence_table(results, task, experiment),
-        "comparison": comparison_table(results, task, experiment, baseline),
+        "experiment": experiment, "seeds": list(seeds),
+        "sections": [{"task": task,
+                      "headline": headline_table(results, task, experiment),
+                      "silence": silence_table(results, task, experiment),
+                      "comparison": comparison_table(results, task, experiment, baseline)}
+                     for task in tasks],
         "fingerprint": fingerprint,
     }
+
+
+def task_sections(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """The per-task sections of a summary record; a ``summary.json`` written before sections
+    existed held its one task's tables at the top level."""
+    if "sections" in record:
+        return record["sections"]
+    return [{k: record.get(k) for k in ("task", "headline", "silence", "comparison")}]
+
+
+def _task_parts(section: dict[str, Any], trained_on: str, seeds: list[int]) -> list[str]:
+    task = section["task"].upper()
+    eer = " and EER (%, lower is better)" if section["task"] == "bin" else ""
+    parts = [
+        f"## {task} task: F1 (%) mean ± sample std over seeds",
+        (f"Seeds {seeds} (n per row); models trained on {trained_on}; macro and weighted F1"
+         f"{eer} on the CoRS test set (seen + unseen) and the CoSG sets."),
+        section["headline"],
+    ]
+    if section.get("comparison"):
+        parts += [f"### {task}: versus the baseline, macro F1 (%) differences paired by seed",
+                  ("Each model's macro F1 minus the baseline's of the same seed, then mean ± "
+                   "sample std over the seeds; rm_sil drop = (rm_sil - original) of the model "
+                   "minus that of the baseline on the CoRS test set (positive: the model loses "
+                   "less). A difference whose |mean| is not larger than its std is inside the "
+                   "seed spread: not a finding."),
+                  section["comparison"]]
+    if section.get("silence"):
+        parts += [f"### {task}: silence removal, macro F1 (%), rm_sil - original per seed, then "
+                  "mean ± std",
+                  section["silence"]]
+    return parts
 
 
 def render_summary(record: dict[str, Any], stage_times: dict[str, Any]) -> str:
@@ -144,22 +190,9 @@ def render_summary(record: dict[str, Any], stage_times: dict[str, Any]) -> str:
         (f"Written {record['generated']} by the evaluate stage; the one source of the numbers "
          "below (per-seed values: `metrics/evaluation_seeds.json`, all tables: "
          "`reports/tables/`)."),
-        f"## Headline: {record['task'].upper()} task, F1 (%) mean ± sample std over seeds",
-        (f"Seeds {record['seeds']} (n per row); models trained on {trained_on}; macro and "
-         "weighted F1 on the CoRS test set (seen + unseen) and the CoSG sets."),
-        record["headline"],
     ]
-    if record.get("comparison"):
-        parts += ["## Versus the baseline: macro F1 (%) differences paired by seed",
-                  ("Each model's macro F1 minus the baseline's of the same seed, then mean ± "
-                   "sample std over the seeds; rm_sil drop = (rm_sil - original) of the model "
-                   "minus that of the baseline on the CoRS test set (positive: the model loses "
-                   "less). A difference whose |mean| is not larger than its std is inside the "
-                   "seed spread: not a finding."),
-                  record["comparison"]]
-    if record.get("silence"):
-        parts += ["## Silence removal: macro F1 (%), rm_sil - original per seed, then mean ± std",
-                  record["silence"]]
+    for section in task_sections(record):
+        parts += _task_parts(section, trained_on, record["seeds"])
     dirty = " (dirty: uncommitted changes to tracked files)" if fp["git_dirty"] else " (clean)"
     parts += [
         "## Fingerprint",
