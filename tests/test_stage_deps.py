@@ -102,3 +102,43 @@ def test_stage_code_deps_exist(stage):
     code = [d for d in deps if d.startswith(("stages/", "pipelines/", "sastnet/")) and "${" not in d]
     missing = [d for d in code if not (ROOT / d).exists()]
     assert not missing, f"dvc.yaml stage {stage!r} depends on files that do not exist: {missing}"
+
+
+# Stages whose outputs the default and full profiles share: switching profiles (README,
+# "Profiles") must not redo them. Their params must read the same values in both files.
+SHARED_DATA_STAGES = ("whisper_convert", "corpus", "codecs", "resynthesize", "fingerprint", "vad")
+
+
+def stage_param_values(stage: dict, params: dict) -> dict[str, object]:
+    """The values of ``params`` a dvc.yaml stage depends on: dotted keys, whole sections, or
+    ``{params.yaml: null}`` (the whole file)."""
+    values: dict[str, object] = {}
+    for entry in stage.get("params", []):
+        keys = [entry] if isinstance(entry, str) else [
+            key for file, listed in entry.items() for key in (listed or [f"<{file}>"])]
+        for key in keys:
+            node: object = params
+            if not key.startswith("<"):
+                for part in key.split("."):
+                    node = node.get(part) if isinstance(node, dict) else None
+            values[key] = node
+    return values
+
+
+@pytest.mark.parametrize("stage", SHARED_DATA_STAGES)
+def test_switching_default_to_full_keeps_the_data_stages(stage):
+    definition = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][stage]
+    default, full = (yaml.safe_load((ROOT / "profiles" / f"{name}.yaml").read_text())
+                     for name in ("default", "full"))
+    mine, theirs = stage_param_values(definition, default), stage_param_values(definition, full)
+    changed = sorted(k for k in mine if mine[k] != theirs[k])
+    assert not changed, f"stage {stage!r} reruns after `sastnet profile full`: params {changed}"
+
+
+def test_a_whole_section_param_sees_the_profile_name():
+    # what the test above guards against: resynthesize listed all of `common` (profile included)
+    stage = {"params": ["common", "corpus.source"]}
+    a = stage_param_values(stage, {"common": {"profile": "default"}, "corpus": {"source": "x"}})
+    b = stage_param_values(stage, {"common": {"profile": "full"}, "corpus": {"source": "x"}})
+    assert a["corpus.source"] == b["corpus.source"] == "x" and a["common"] != b["common"]
+    assert stage_param_values({"params": [{"params.yaml": None}]}, {"a": 1}) == {"<params.yaml>": {"a": 1}}
