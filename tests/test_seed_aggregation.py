@@ -143,6 +143,14 @@ def test_summary_has_a_section_per_task_in_order_and_eer_for_bin(tmp_path):
     assert "EER" not in _row(vq, "Model")
     header, row = _row(bin_, "Model"), _row(bin_, "SASTNet")
     assert header[-1] == "CoSG (All) EER" and row[1] == "2"
+    # CoSG holds no bona fide clip: its EER is undefined and must not count as n=0
+    spoof_only = tmp_path / "spoof_only"
+    for seed in (0, 1):
+        _write(spoof_only, "bin", "sastnet", seed, "seen250", "cosg_all", [1, 1], [1, 1])
+    only = summary_record(evaluate(load_predictions(spoof_only), seed=1), tasks=["bin"],
+                          seeds=(0, 1), fingerprint=run_fingerprint("abc", []))
+    only_row = _row(render_summary(only, {}), "SASTNet")
+    assert only_row[1] == "2" and only_row[-1] == "–"
     assert row[-3:] == ["100.00 ± 0.00", "100.00 ± 0.00", "0.00 ± 0.00"]
 
 

@@ -58,7 +58,7 @@ def headline_table(results: Iterable[EvalResult], task: str, experiment: str) ->
             m = agg.get((experiment, task, model, eval_set, False), {})
             for metric, _ in metrics:
                 cells.append(_cell(m.get(metric)))
-                if m.get(metric) is not None:
+                if m.get(metric) is not None and m[metric].n:  # EER is undefined on all-spoof CoSG
                     ns.add(m[metric].n)
         rows.append([display_name(model, task), "/".join(map(str, sorted(ns))) or "0", *cells])
     return _markdown(header, rows)
