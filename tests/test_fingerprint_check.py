@@ -63,3 +63,27 @@ def test_a_run_rewriting_dvc_lock_leaves_the_tree_clean(tmp_path):
     assert git_state(tmp_path)[1] is False
     (tmp_path / "params.yaml").write_text("b\n")
     assert git_state(tmp_path)[1] is True
+
+
+def test_a_verbatim_shipped_profile_is_clean_and_named(tmp_path):
+    """`sastnet profile full` copies profiles/full.yaml over params.yaml: a shipped
+    configuration, not an uncommitted change; an edited copy stays dirty."""
+    import subprocess
+
+    from pipelines.tracking.fingerprint import git_state, params_profile
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "default.yaml").write_text("epochs: 8\n")
+    (tmp_path / "profiles" / "full.yaml").write_text("epochs: 16\n")
+    (tmp_path / "params.yaml").write_text("epochs: 8\n")
+    git("add", ".")
+    git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "x")
+    assert params_profile(tmp_path) == "default" and git_state(tmp_path)[1] is False
+    (tmp_path / "params.yaml").write_text("epochs: 16\n")
+    assert params_profile(tmp_path) == "full" and git_state(tmp_path)[1] is False
+    (tmp_path / "params.yaml").write_text("epochs: 17\n")
+    assert params_profile(tmp_path) is None and git_state(tmp_path)[1] is True

@@ -198,7 +198,10 @@ def render_summary(record: dict[str, Any], stage_times: dict[str, Any]) -> str:
         "## Fingerprint",
         "\n".join([
             f"- commit: `{fp['git_commit']}`{dirty}",
-            f"- params digest: `{fp['params_digest']}`",
+            f"- params digest: `{fp['params_digest']}`"
+            + (f" (profile `{fp['params_profile']}`: params.yaml is "
+               f"`profiles/{fp['params_profile']}.yaml` verbatim)"
+               if fp.get("params_profile") else ""),
             (f"- machine: {fp['cpu']}, {fp['cpu_cores']} cores ({fp['cpu_cores_usable']} "
              f"usable), GPU: {fp['gpu']}; {fp['platform']}, Python {fp['python']}"),
             "- threads (evaluate process): "

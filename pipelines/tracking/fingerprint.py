@@ -46,14 +46,41 @@ def git_state(repo: str | Path = REPO_ROOT) -> tuple[str, bool]:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True,
                               text=True, timeout=10, check=True).stdout.strip()
         # tracked files only: outputs and caches are git-ignored and never make a tree dirty;
-        # dvc.lock is DVC's record of the run itself (every `dvc repro` rewrites it)
+        # dvc.lock is DVC's record of the run itself (every `dvc repro` rewrites it), and a
+        # params.yaml that is a committed profile verbatim (`sastnet profile full`) is a
+        # shipped configuration, named by ``params_profile``
+        excluded = [":(exclude)dvc.lock"]
+        if params_profile(repo) is not None:
+            excluded.append(":(exclude)params.yaml")
         status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
-                                 ".", ":(exclude)dvc.lock"],
+                                 ".", *excluded],
                                 cwd=repo, capture_output=True, text=True, timeout=10,
                                 check=True).stdout
     except (OSError, subprocess.SubprocessError):
         return "unknown", False
     return head, bool(status.strip())
+
+
+def params_profile(repo: str | Path = REPO_ROOT) -> str | None:
+    """The committed profile (``profiles/<name>.yaml`` at HEAD) that ``params.yaml`` is a
+    verbatim copy of, or None (edited params, no profiles, no git). The committed params.yaml
+    itself is the default profile."""
+    repo = Path(repo)
+    try:
+        current = (repo / "params.yaml").read_bytes()
+        names = subprocess.run(["git", "ls-tree", "--name-only", "HEAD", "profiles/"], cwd=repo,
+                               capture_output=True, text=True, timeout=10,
+                               check=True).stdout.split()
+        for path in sorted(names):
+            if not path.endswith(".yaml"):
+                continue
+            committed = subprocess.run(["git", "show", f"HEAD:{path}"], cwd=repo,
+                                       capture_output=True, timeout=10, check=True).stdout
+            if committed == current:
+                return Path(path).stem
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return None
 
 
 def params_digest(params: Any) -> str:
@@ -132,6 +159,7 @@ def run_fingerprint(digest: str = "none", inputs: Iterable[str | Path] = (), *,
     return {
         "git_commit": commit,
         "git_dirty": dirty,
+        "params_profile": params_profile(),
         "params_digest": digest,
         "dvc_inputs": dvc_hashes(inputs, lock_path),
         "packages": package_versions(),
@@ -176,6 +204,7 @@ def mlflow_tags(fp: dict[str, Any]) -> dict[str, str]:
         "mlflow.user": fp["user"],
         "fingerprint.git_dirty": str(fp["git_dirty"]).lower(),
         "fingerprint.params_digest": fp["params_digest"],
+        "fingerprint.params_profile": str(fp.get("params_profile") or "none"),
         "fingerprint.python": fp["python"],
         "fingerprint.cpu": fp["cpu"],
         "fingerprint.cpu_cores": str(fp["cpu_cores"]),
