@@ -23,6 +23,7 @@ VARIANTS: tuple[str, ...] = ("w2v2_aasist", "s_mae", "m_mae", "whisper_m_mae", "
 # Paper Tables III-IV: "Pretrained W2V2" rows are the same networks as their "Tuned W2V2" rows
 # with wav2vec 2.0 left at the SSL checkpoint (W2V2Config.pretrained) instead of being
 # initialised from the task's trained W2V2-AASIST baseline.
+MAE_BACKENDS: tuple[str, ...] = ("aasist", "mean_linear")
 PRETRAINED_W2V2_VARIANTS: tuple[str, ...] = ("w2v2_m_mae_pretrained", "sastnet_pretrained")
 # The networks with a wav2vec 2.0 front end; as variant names, the "Tuned W2V2" rows (a
 # training starts them from the task's trained baseline)
@@ -177,6 +178,12 @@ class ModelConfig:
     fusion: FusionConfig = field(default_factory=FusionConfig)
     aasist: AASISTConfig = field(default_factory=AASISTConfig)
     loss: LossConfig = field(default_factory=LossConfig)
+    # Back end of the MAE variants (the baseline keeps AASIST on its W2V2 frames in every size).
+    # "aasist": the paper's (release). "mean_linear" (ours): mean over the O_fusion / O_a tokens,
+    # LayerNorm, Linear. In the tiny size AASIST on the MAE's 16 tokens does not train: every
+    # SASTNet / W2V2+M-MAE / Whisper+M-MAE locked to bona fide vs spoof on train and dev, while the
+    # same networks with this head fit both (docs/training.md, "Why SASTNet lost: its back end").
+    mae_backend: str = "aasist"
 
     def __post_init__(self) -> None:
         _require(self.variant in VARIANTS, "variant",
@@ -184,6 +191,8 @@ class ModelConfig:
         _require(self.task in TASKS, "task", f"{self.task!r}; allowed: {', '.join(TASKS)}")
         _require(self.size in SIZES, "size", f"{self.size!r}; allowed: {', '.join(SIZES)}")
         _require(self.num_classes >= 2, "num_classes", "needs at least 2 classes")
+        _require(self.mae_backend in MAE_BACKENDS, "mae_backend",
+                 f"{self.mae_backend!r}; allowed: {', '.join(MAE_BACKENDS)}")
         _require(not self.loss.class_weights or len(self.loss.class_weights) == self.num_classes,
                  "loss.class_weights", f"needs {self.num_classes} values")
 
@@ -237,6 +246,7 @@ _TINY = {
                      decoder_heads=2, feedback_heads=2, norm_pix_loss=True, detach_target=True,
                      feedback_residual=True),  # chosen on dev (docs/training.md, issue #15)
     "fusion": FusionConfig(dim=64, num_heads=2, num_layers=2, ffn_mult=2, whisper_dim=384),
+    "mae_backend": "mean_linear",  # measured on dev (docs/training.md, issue #15)
 }
 _PAPER_W2V2_ID = "facebook/wav2vec2-xls-r-300m"  # paper: XLS-R 0.3B
 

@@ -9,6 +9,9 @@
 | `w2v2_m_mae`    | W2V2 -> Linear 128 | N decoders | -              | Linear+AASIST |
 | `sastnet`       | W2V2 -> Linear 128 | N decoders | yes            | Linear+AASIST |
 
+Back end of the MAE variants: ``cfg.mae_backend`` "aasist" as in the table (paper size), or
+"mean_linear" (tiny size): mean over the tokens, LayerNorm, Linear (``MeanLinearHead``).
+
 N = number of classes, bona fide included. "Pretrained" vs "Tuned" W2V2 (paper Tables III-IV)
 differ only in the weights loaded: ``w2v2_m_mae_pretrained`` / ``sastnet_pretrained`` build the
 same network as ``w2v2_m_mae`` / ``sastnet`` and keep the SSL checkpoint, the tuned ones get the
@@ -121,11 +124,27 @@ def build_model(cfg: ModelConfig, load_weights: bool = True) -> SourceTracingMod
         if cfg.uses_whisper:
             fusion = SemanticAcousticFusion(cfg.fusion, feat_dim)
             feat_dim = cfg.fusion.dim
+        if cfg.mae_backend == "mean_linear":
+            return SourceTracingModel(cfg, frontend, mae, fusion, nn.Identity(),
+                                      MeanLinearHead(feat_dim, cfg.num_classes))
         to_backend: nn.Module = nn.Linear(feat_dim, cfg.aasist.filts[0])
     else:
         to_backend = nn.Identity()  # the front end's Linear(hidden -> 128) is AASIST's LL
     backend = AASIST(cfg.aasist, cfg.num_classes)
     return SourceTracingModel(cfg, frontend, mae, fusion, to_backend, backend)
+
+
+class MeanLinearHead(nn.Module):
+    """Tokens (B, L, D) -> logits (B, C): mean over tokens, LayerNorm, Linear (``mae_backend``
+    "mean_linear", ours: the tiny MAE variants' back end in place of AASIST)."""
+
+    def __init__(self, dim: int, num_classes: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.out = nn.Linear(dim, num_classes)
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        return self.out(self.norm(tokens.mean(dim=1)))
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:

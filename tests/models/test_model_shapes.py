@@ -100,6 +100,45 @@ def test_feedback_residual_is_on_in_the_tiny_size_and_off_in_the_papers():
     assert not off.mae.feedback_residual and off.mae.norm_pix_loss  # only that field changes
 
 
+def test_mae_back_end_is_a_mean_linear_head_in_the_tiny_size_and_aasist_in_the_papers():
+    from sastnet.models.aasist import AASIST
+    from sastnet.models.config import ModelConfig
+    from sastnet.models.network import MeanLinearHead
+
+    tiny = build_model(model_config("sastnet", "aux", "tiny", num_samples=SAMPLES))
+    assert isinstance(tiny.backend, MeanLinearHead) and tiny.backend.out.out_features == 4
+    baseline = build_model(model_config("w2v2_aasist", "aux", "tiny", num_samples=SAMPLES))
+    assert isinstance(baseline.backend, AASIST)  # the baseline keeps AASIST in every size
+    back = model_config("m_mae", "aux", "tiny", num_samples=SAMPLES, mae_backend="aasist")
+    assert isinstance(build_model(back).backend, AASIST)
+    assert model_config("sastnet", "aux", "paper").mae_backend == "aasist"
+    # a checkpoint config written before the field existed rebuilds the AASIST it was trained with
+    old = model_config("sastnet", "aux", "tiny").to_dict()
+    del old["mae_backend"]
+    assert ModelConfig.from_dict(old).mae_backend == "aasist"
+    with pytest.raises(ValueError, match="mae_backend"):
+        model_config("sastnet", "aux", "tiny", mae_backend="mlp")
+
+
+def test_the_mean_linear_head_fits_what_a_token_mean_separates():
+    """Two classes that differ only by a small shift of the tokens' mean (+0.3 on half the
+    features, -0.3 on the rest), under per-token noise 3x larger: the head must separate them."""
+    from sastnet.models.network import MeanLinearHead
+
+    gen = torch.Generator().manual_seed(0)
+    labels = torch.arange(64) % 2
+    shift = 0.3 * torch.tensor([1.0] * 4 + [-1.0] * 4)
+    tokens = torch.randn(64, 16, 8, generator=gen) + labels[:, None, None].float() * shift
+    head = MeanLinearHead(8, 2)
+    opt = torch.optim.Adam(head.parameters(), lr=1e-2)
+    for _ in range(200):
+        loss = torch.nn.functional.cross_entropy(head(tokens), labels)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert (head(tokens).argmax(-1) == labels).float().mean() > 0.9
+
+
 def test_paper_geometry_on_meta_device():
     """82,200 samples -> 256 XLS-R frames -> a 256 x 128 image of 16 x 8 patches."""
     cfg = model_config("sastnet", "aux", "paper")
