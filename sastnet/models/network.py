@@ -48,7 +48,7 @@ class SourceTracingModel(nn.Module):
     """wave (B, N) [+ Whisper features (B, 128, d)] -> class logits (B, C)."""
 
     def __init__(self, cfg: ModelConfig, frontend: nn.Module, mae: MultiDecoderMAE | None,
-                 fusion: SemanticAcousticFusion | None, to_backend: nn.Module, backend: AASIST):
+                 fusion: SemanticAcousticFusion | None, to_backend: nn.Module, backend: nn.Module):
         super().__init__()
         self.cfg = cfg
         self.frontend = frontend
@@ -125,12 +125,14 @@ def build_model(cfg: ModelConfig, load_weights: bool = True) -> SourceTracingMod
             fusion = SemanticAcousticFusion(cfg.fusion, feat_dim)
             feat_dim = cfg.fusion.dim
         if cfg.mae_backend == "mean_linear":
-            return SourceTracingModel(cfg, frontend, mae, fusion, nn.Identity(),
-                                      MeanLinearHead(feat_dim, cfg.num_classes))
-        to_backend: nn.Module = nn.Linear(feat_dim, cfg.aasist.filts[0])
+            to_backend: nn.Module = nn.Identity()
+            backend: nn.Module = MeanLinearHead(feat_dim, cfg.num_classes)
+        else:
+            to_backend = nn.Linear(feat_dim, cfg.aasist.filts[0])
+            backend = AASIST(cfg.aasist, cfg.num_classes)
     else:
         to_backend = nn.Identity()  # the front end's Linear(hidden -> 128) is AASIST's LL
-    backend = AASIST(cfg.aasist, cfg.num_classes)
+        backend = AASIST(cfg.aasist, cfg.num_classes)
     return SourceTracingModel(cfg, frontend, mae, fusion, to_backend, backend)
 
 
