@@ -5,8 +5,14 @@ import dataclasses
 import numpy as np
 import pytest
 
-from sastnet.calibration import (apply_temperature, expected_calibration_error, fit_temperature,
-                                 negative_log_likelihood, reliability_bins, softmax)
+from sastnet.calibration import (
+    apply_temperature,
+    expected_calibration_error,
+    fit_temperature,
+    negative_log_likelihood,
+    reliability_bins,
+    softmax,
+)
 
 
 def _overconfident(n: int, classes: int, sharpen: float, seed: int):
@@ -104,3 +110,25 @@ def test_temperature_is_applied_only_when_it_lowers_the_held_out_ece():
     # the ci profile's baseline on its 12 dev clips (00:40 run, docs/trace.md): the fit hurt
     worse = dataclasses.replace(cal, ece_before=0.025, ece_after=0.136, ece_after_heldout=0.329)
     assert temperature_to_apply(worse) is None
+
+
+def test_a_temperature_at_its_search_bound_is_not_applied():
+    """A dev set the model gets all right has no NLL minimum (run J's seed-2 SASTNet, 116 of 116
+    dev clips: T = 0.05, the lower bound, turned every answer into 1.00): not applied."""
+    from pipelines.evaluate.calibrate import (
+        calibrate_probs,
+        temperature_at_bound,
+        temperature_to_apply,
+    )
+    from sastnet.calibration import T_BOUNDS
+
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 4, size=116)
+    logits = rng.normal(size=(116, 4))
+    logits[np.arange(116), labels] += 4.0  # right every time, not fully sure
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    cal = calibrate_probs(probs, labels, seed=0)
+    assert cal.accuracy == 1.0 and cal.ece_after_heldout < cal.ece_before  # the old rule applied it
+    assert temperature_at_bound(cal.temperature) and cal.temperature == pytest.approx(T_BOUNDS[0], rel=1e-3)
+    assert temperature_to_apply(cal) is None
+    assert not temperature_at_bound(1.0) and temperature_at_bound(T_BOUNDS[1])

@@ -16,10 +16,17 @@ from pathlib import Path
 
 import numpy as np
 
-from sastnet.calibration import (apply_temperature, expected_calibration_error, fit_temperature,
-                                 negative_log_likelihood, reliability_bins)
+from sastnet.calibration import (
+    T_BOUNDS,
+    apply_temperature,
+    expected_calibration_error,
+    fit_temperature,
+    negative_log_likelihood,
+    reliability_bins,
+)
 
 N_BINS = 10  # dev sets of the default profile are small: coarse bins keep each one populated
+BOUND_TOLERANCE = 1e-3  # |log(T / bound)| below this: the bounded search stopped at the bound
 
 
 @dataclass(frozen=True)
@@ -50,7 +57,7 @@ def calibrate_probs(probs: np.ndarray, labels: np.ndarray, seed: int) -> Calibra
         heldout = apply_temperature(probs, temperature)
     calibrated = apply_temperature(probs, temperature)
     return Calibration(
-        temperature=temperature, dev_clips=int(len(labels)),
+        temperature=temperature, dev_clips=len(labels),
         ece_before=expected_calibration_error(probs, labels, N_BINS),
         ece_after=expected_calibration_error(calibrated, labels, N_BINS),
         ece_after_heldout=expected_calibration_error(heldout, labels, N_BINS),
@@ -59,10 +66,22 @@ def calibrate_probs(probs: np.ndarray, labels: np.ndarray, seed: int) -> Calibra
         accuracy=float((probs.argmax(1) == labels).mean()))
 
 
+def temperature_at_bound(temperature: float, bounds: tuple[float, float] = T_BOUNDS) -> bool:
+    """Whether the fit stopped at an end of its search range: the NLL had no minimum inside it.
+
+    A dev set the model gets entirely right does that (the NLL keeps falling as T -> 0, and the
+    fit would make every answer, a wrong one on new audio included, 100 % sure).
+    """
+    return any(abs(np.log(temperature / b)) < BOUND_TOLERANCE for b in bounds)
+
+
 def temperature_to_apply(cal: Calibration) -> float | None:
     """The fitted temperature, or None (stay uncalibrated) when it does not lower the held-out
-    ECE: on a small or near-chance dev set the fit can make calibration worse, and a model
-    should not then claim calibrated probabilities."""
+    ECE - on a small or near-chance dev set the fit can make calibration worse, and a model
+    should not then claim calibrated probabilities - or when it sits at a search bound (the
+    dev set does not determine it: ``temperature_at_bound``)."""
+    if temperature_at_bound(cal.temperature):
+        return None
     return cal.temperature if cal.ece_after_heldout < cal.ece_before else None
 
 
