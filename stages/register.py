@@ -106,18 +106,24 @@ def calibrate_version(run: dict, best_dir: Path, variant: str, cal: CalibrationI
 
 
 def hand_over_to_calibrated(run: dict, calibrated: str, tracking_uri: str | None) -> bool:
-    """A registry from before calibration may have the raw version of this very training as
-    champion; its calibrated wrapper is the same model, so it takes the alias (the strict
-    "better score" rule would never move it: the scores are equal)."""
+    """The champion may be this very training in another wrapper: its raw version (a registry
+    from before calibration) or an earlier calibration of it (``calibrated_from`` tag; e.g. a
+    temperature the current rules no longer apply). The new wrapper is the same model, so it
+    takes the alias (the strict "better score" rule would never move it: the scores are equal)."""
     from mlflow.tracking import MlflowClient
 
     from pipelines.tracking.registry import CHAMPION, current_champion
     from pipelines.tracking.runs import default_tracking_uri
 
     client = MlflowClient(tracking_uri=tracking_uri or default_tracking_uri())
-    if current_champion(client, run["registered_model"]) != str(run["version"]):
+    name, trained = run["registered_model"], str(run["version"])
+    champion = current_champion(client, name)
+    if champion is None or champion == str(calibrated):
         return False
-    client.set_registered_model_alias(run["registered_model"], CHAMPION, calibrated)
+    if champion != trained and client.get_model_version(name, champion).tags.get(
+            "calibrated_from") != trained:
+        return False
+    client.set_registered_model_alias(name, CHAMPION, calibrated)
     return True
 
 
@@ -181,7 +187,9 @@ def write_calibration_report(report: dict, out_dir: Path) -> None:
     lines = ["# Calibration (temperature scaling on dev)", "",
              "ECE: expected calibration error, 10 equal-width confidence bins. *held out*: dev "
              "halves scored with the temperature fitted on the other half. *applied*: the "
-             "registered model uses T only when it lowers the held-out ECE.", "",
+             "registered model uses T only when it lowers the held-out ECE, the model got at "
+             "least one dev clip wrong and T is not at an end of its search range "
+             "(docs/trace.md).", "",
              "| model | dev clips | T | applied | ECE before | ECE after | ECE after (held out) "
              "| accuracy |",
              "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |"]

@@ -49,6 +49,20 @@ def registry(tmp_path, monkeypatch):
     run = {"registered_model": "sastnet-aux", "version": raw}
     assert hand_over_to_calibrated(run, version, uri)
     assert not hand_over_to_calibrated(run, version, uri)  # already the calibrated one
+    # register again under other calibration rules: a new wrapper of the same training
+    # replaces the old one as champion (run J: T = 0.05 no longer applied)
+    recalibrated = log_trace_model(**{**kwargs, "temperature": None,
+                                      "tags": {"variant": "m_mae", "calibrated_from": str(raw)}})
+    stale = {"registered_model": "sastnet-aux", "version": raw}
+    client = mlflow.tracking.MlflowClient(tracking_uri=uri)
+    client.set_model_version_tag("sastnet-aux", version, "calibrated_from", str(raw))
+    assert recalibrated not in (raw, version)
+    assert hand_over_to_calibrated(stale, recalibrated, uri)
+    assert str(client.get_model_version_by_alias("sastnet-aux", "champion").version) == recalibrated
+    # another training's wrapper does not take the alias
+    assert not hand_over_to_calibrated({"registered_model": "sastnet-aux", "version": "999"},
+                                       version, uri)
+    client.set_registered_model_alias("sastnet-aux", "champion", version)  # the fixture's state
     sf.write(tmp_path / "a.wav", _tone(2.5, 16000, seed=3), 16000)
     sf.write(tmp_path / "b.flac", _tone(1.2, 44100, channels=2, seed=4), 44100)
     return tmp_path, raw
