@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 from pipelines.common.audio_io import AudioError, load_audio
 from pipelines.common.determinism import configure_torch, seed_everything
 from pipelines.common.io import atomic_path, write_json
+from pipelines.common.process import exit_with_parent
 from pipelines.params.codecs import CodecsParams
 from sastnet.audio import SAMPLE_RATE_HZ
 from sastnet.codecs.codec import NeuralCodec, build_codec, save_codec
@@ -184,18 +185,6 @@ def train_zoo_codec(name: str, params: CodecsParams, out_dir: str | Path,
     return {**record, "timing": timing}
 
 
-def _exit_with_parent(parent_pid: int, poll_s: float = 1.0) -> None:
-    """Pool initializer: a worker whose parent died (killed stage) exits instead of training on."""
-    import threading
-
-    def watch() -> None:
-        while os.getppid() == parent_pid:
-            time.sleep(poll_s)
-        os._exit(1)
-
-    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
-
-
 def tracked_zoo(zoo: dict) -> dict:
     """``zoo`` without what changes run to run (timings, worker count): ``data/codecs/zoo.json``."""
     return {"codecs": {n: {k: v for k, v in rec.items() if k != "timing"}
@@ -217,7 +206,7 @@ def build_zoo(params: CodecsParams, progress: bool = True) -> dict:
             bar.update()
     else:
         with ProcessPoolExecutor(params.workers, mp_context=get_context("spawn"),
-                                 initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
+                                 initializer=exit_with_parent, initargs=(os.getpid(),)) as pool:
             futures = {pool.submit(train_zoo_codec, n, params, params.out_dir): n for n in names}
             for fut in as_completed(futures):
                 name = futures[fut]

@@ -142,6 +142,16 @@ def kill_descendants(grace_s: float = GRACE_S) -> int:
     return len(children)
 
 
+def exit_with_parent(parent_pid: int, poll_s: float = 1.0) -> None:
+    """Pool initializer: a worker whose parent died (a killed stage) exits instead of working on."""
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(poll_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
+
+
 def _set_parent_death_signal(sig: int) -> bool:
     if not sys.platform.startswith("linux"):
         return False

@@ -34,10 +34,10 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from pipelines.codecs.zoo import _exit_with_parent
 from pipelines.common.audio_io import load_audio, match_level
-from pipelines.params.knn import KnnClipsParams
 from pipelines.common.io import file_sha256, split_volatile, write_json
+from pipelines.common.process import exit_with_parent
+from pipelines.params.knn import KnnClipsParams
 
 SAMPLE_RATE_HZ = 16000
 SHARD_NAME = "shard-000000.tar"
@@ -226,7 +226,7 @@ def build_knn_clips(units: list[ClipUnit], sources: pd.DataFrame, out_dir: str |
         # one process per class at a time, one torch thread each (small convs do not scale
         # across threads); workers exit if the stage is killed, as the zoo's do
         with ProcessPoolExecutor(min(cfg.workers, len(todo)), mp_context=get_context("spawn"),
-                                 initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
+                                 initializer=exit_with_parent, initargs=(os.getpid(),)) as pool:
             futures = {pool.submit(make_unit_shard, unit, src_info, cfg.max_seconds,
                                    str(shards / rel)): (rel, fp) for rel, unit, fp in todo}
             for fut in as_completed(futures):

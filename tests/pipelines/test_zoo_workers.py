@@ -12,13 +12,13 @@ PARENT = textwrap.dedent("""
     import os, sys, time
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
-    from pipelines.codecs.zoo import _exit_with_parent
+    from pipelines.common.process import exit_with_parent
 
     def work(_):
         time.sleep(120)
 
     if __name__ == "__main__":
-        with ProcessPoolExecutor(1, mp_context=get_context("spawn"), initializer=_exit_with_parent,
+        with ProcessPoolExecutor(1, mp_context=get_context("spawn"), initializer=exit_with_parent,
                                  initargs=(os.getpid(), 0.2)) as pool:
             fut = pool.submit(os.getpid)
             print(fut.result(), flush=True)  # the worker's pid
