@@ -40,6 +40,8 @@ from pathlib import Path
 
 import psutil
 
+from pipelines.common import timing
+
 SHELLS = frozenset({"sh", "bash", "dash", "zsh", "fish", "ksh"})
 GRACE_S = 5.0  # time a stage gets to stop its workers before they are killed
 POLL_S = 0.5  # how often the watcher checks that the parent chain is alive
@@ -56,10 +58,15 @@ def lock_path(name: str, root: str | Path | None = None) -> Path:
     or the working directory)."""
     root = Path(root or os.environ.get("DVC_ROOT") or Path.cwd())
     folder = root / ".dvc" / "tmp" / "stage-locks" if (root / ".dvc").is_dir() else root / "data" / ".locks"
+    return folder / (stage_slug(name) + ".lock")
+
+
+def stage_slug(name: str) -> str:
+    """A file name for stage ``name`` (its lock, its timing record)."""
     slug = re.sub(r"[^A-Za-z0-9_.@-]+", "_", name).strip("_")
     if len(slug) > MAX_SLUG:  # long arguments (paths): a readable head + a digest of the whole
         slug = slug[:MAX_SLUG - 17] + "-" + hashlib.sha256(name.encode()).hexdigest()[:16]
-    return folder / (slug + ".lock")
+    return slug
 
 
 def _holder(fd: int) -> str:
@@ -193,7 +200,17 @@ def _shutdown_ray() -> None:
     """``ray.shutdown()`` if this process started or joined Ray (stops a local Ray's processes)."""
     ray = sys.modules.get("ray")
     if ray is not None and ray.is_initialized():
-        ray.shutdown()
+        with timing.phase(timing.RAY_STOP):
+            ray.shutdown()
+
+
+def _close_timing(root: str | Path | None):
+    def close(kind, value, _tb) -> bool:
+        ok = kind is None or (kind is SystemExit and value.code in (None, 0))
+        timing.close_record("ok" if ok else "failed", root)
+        return False  # never swallows the exception
+
+    return close
 
 
 def _sigterm_exits(signum, _frame) -> None:
@@ -221,6 +238,11 @@ def stage_process(stage: str, argv: list[str] | None = None, *, root: str | Path
             stack.enter_context(stage_lock(name, root))
         except StageBusyError as err:
             raise SystemExit(f"error: {err}") from None
+        if die_with_parent or os.environ.get("SASTNET_TIMINGS_DIR"):
+            # where the stage's time went (pipelines.common.timing); written last, after the
+            # workers are gone, before the lock is released
+            timing.open_record(name, stage_slug(name))
+            stack.push(_close_timing(root))
         stack.callback(kill_descendants)  # runs before the lock is released
         stack.callback(_shutdown_ray)  # runs first: a local Ray stops its own processes
         if threading.current_thread() is threading.main_thread():

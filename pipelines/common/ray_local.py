@@ -13,6 +13,8 @@ import time
 
 import ray
 
+from pipelines.common import timing
+
 log = logging.getLogger(__name__)
 
 
@@ -51,8 +53,15 @@ def connect_or_start_ray(address: str | None = None, *, log_to_driver: bool = Tr
     if ray.is_initialized():
         return False
     address = address or os.environ.get("RAY_ADDRESS")
-    if address:
-        ray.init(address=address, log_to_driver=log_to_driver)
-    else:
-        init_local_ray(log_to_driver=log_to_driver, **local_kwargs)
+    with timing.phase(timing.RAY_START):
+        if address:
+            ray.init(address=address, log_to_driver=log_to_driver)
+        else:
+            init_local_ray(log_to_driver=log_to_driver, **local_kwargs)
     return True
+
+
+def shutdown_ray() -> None:
+    """``ray.shutdown()``, timed (``pipelines.common.timing``)."""
+    with timing.phase(timing.RAY_STOP):
+        ray.shutdown()

@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from pipelines.common.audio_io import AudioError, load_audio
 from pipelines.common.determinism import configure_torch, ray_runtime_env
-from pipelines.common.ray_local import connect_or_start_ray
+from pipelines.common.ray_local import connect_or_start_ray, shutdown_ray
 from pipelines.params.vad import VadParams
 from sastnet.audio import SAMPLE_RATE_HZ
 from sastnet.silence import speech_fraction
@@ -176,7 +176,7 @@ def run_vad(manifest: pd.DataFrame, cfg: VadParams, sample_rate_hz: int = SAMPLE
                 bar.update(len(batch))
     finally:
         if started:
-            ray.shutdown()
+            shutdown_ray()
     order = {key: i for i, (key, _) in enumerate(clips)}
     frame = pd.DataFrame.from_records(records, columns=VAD_COLUMNS)
     frame["segments_from"] = frame["key"]

@@ -29,6 +29,8 @@ from typing import Any
 import mlflow
 from mlflow.tracking import MlflowClient
 
+from pipelines.common.timing import MLFLOW, timed
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -146,11 +148,13 @@ class RunTracker:
     def client(self) -> MlflowClient:
         return MlflowClient(tracking_uri=self.tracking_uri)
 
+    @timed(MLFLOW)
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
         self.client.log_batch(self.run_id, metrics=[
             mlflow.entities.Metric(k, float(v), mlflow.utils.time.get_current_time_millis(), step)
             for k, v in metrics.items()])
 
+    @timed(MLFLOW)
     def log_params(self, params: dict[str, Any]) -> None:
         existing = self.client.get_run(self.run_id).data.params
         fresh = {k: str(v)[:6000] for k, v in params.items() if k not in existing}
@@ -158,21 +162,26 @@ class RunTracker:
             self.client.log_batch(self.run_id, params=[
                 mlflow.entities.Param(k, v) for k, v in fresh.items()])
 
+    @timed(MLFLOW)
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(self.run_id, str(path), artifact_path)
 
+    @timed(MLFLOW)
     def set_tags(self, tags: dict[str, str]) -> None:
         for k, v in tags.items():
             self.client.set_tag(self.run_id, k, str(v))
 
+    @timed(MLFLOW)
     def finish(self, status: str = "FINISHED") -> None:
         self.client.set_terminated(self.run_id, status=status)
 
+    @timed(MLFLOW)
     def metric_history(self, key: str) -> list[float]:
         return [m.value for m in sorted(self.client.get_metric_history(self.run_id, key),
                                         key=lambda m: m.step)]
 
 
+@timed(MLFLOW)
 def start_or_resume_run(experiment: str, run_name: str, *, resume_run_id: str | None = None,
                         tags: dict[str, str] | None = None,
                         tracking_uri: str | None = None) -> RunTracker:
@@ -212,6 +221,7 @@ def model_requirements(packages: Iterable[str] = MODEL_PACKAGES) -> list[str]:
     return reqs
 
 
+@timed(MLFLOW)
 def log_and_register_model(tracker: RunTracker, model: Any, input_example: Any, *,
                            registered_name: str, tags: dict[str, str]) -> str:
     """Log ``model`` (pickled: MLflow 3's default pt2 export would fix the batch size to the
@@ -244,6 +254,7 @@ def log_and_register_model(tracker: RunTracker, model: Any, input_example: Any, 
     return str(version.version)
 
 
+@timed(MLFLOW)
 def log_to_existing_run(run_id: str, tracking_uri: str, metrics: dict[str, float],
                         tags: dict[str, str] | None = None) -> bool:
     """Add ``metrics`` (and tags) to a finished run, e.g. the test scores of a trained model.

@@ -28,6 +28,7 @@ import torch
 from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchConfig, TorchTrainer
 
+from pipelines.common import timing
 from pipelines.common.io import write_json
 from pipelines.common.plots import plot_confusion
 from pipelines.common.ray_local import connect_or_start_ray
@@ -68,10 +69,11 @@ class ClusterSettings:
     extra_params: dict[str, Any] = field(default_factory=dict)  # the stage's params, logged
 
 
-def build_trainer(job: TrainJob, settings: ClusterSettings, tracker: RunTracker | None) -> TorchTrainer:
+def build_trainer(job: TrainJob, settings: ClusterSettings, tracker: RunTracker | None,
+                  clock_file: str | None = None) -> TorchTrainer:
     return TorchTrainer(
         train_loop_per_worker,
-        train_loop_config={"job": job, "tracker": tracker},
+        train_loop_config={"job": job, "tracker": tracker, "clock_file": clock_file},
         scaling_config=ScalingConfig(num_workers=settings.num_workers, use_gpu=settings.use_gpu,
                                      resources_per_worker={"CPU": settings.cpus_per_worker,
                                                            **({"GPU": 1} if settings.use_gpu else {})}),
@@ -121,13 +123,16 @@ def run_training(job: TrainJob, settings: ClusterSettings) -> dict[str, Any]:
                                            "cluster": dataclasses.asdict(settings)}, indent=2))
         tracker.log_artifact(config_path)
 
-    started = time.perf_counter()
-    try:
-        result = build_trainer(job, settings, tracker).fit()
-    except Exception:
-        tracker.finish("FAILED")
-        raise
-    train_s = time.perf_counter() - started
+    started, fit_started = time.perf_counter(), time.time()
+    with tempfile.TemporaryDirectory() as clock_dir:
+        clock_file = str(Path(clock_dir) / "rank0_clock.json")
+        try:
+            result = build_trainer(job, settings, tracker, clock_file).fit()
+        except Exception:
+            tracker.finish("FAILED")
+            raise
+        train_s = time.perf_counter() - started
+        _time_fit(clock_file, fit_started, time.time())
 
     ranked = sorted(result.best_checkpoints or [], key=lambda cm: cm[1][job.select_metric])
     if not ranked:
@@ -153,6 +158,20 @@ def run_training(job: TrainJob, settings: ClusterSettings) -> dict[str, Any]:
     write_json(out_dir / "run.json", summary)
     tracker.finish()
     return summary
+
+
+def _time_fit(clock_file: str, fit_started: float, fit_finished: float) -> None:
+    """Split ``TorchTrainer.fit`` into worker start, set-up, epochs, MLflow and teardown
+    (``pipelines.common.timing``) from rank 0's marks; nothing when rank 0 ran elsewhere."""
+    try:
+        clock = json.loads(Path(clock_file).read_text())
+    except (OSError, ValueError):
+        return  # another node's rank 0, or no epoch ran in this attempt
+    timing.add_phase(timing.TRAIN_WORKERS, clock["loop_started"] - fit_started)
+    timing.add_phase(timing.TRAIN_SETUP, clock["epochs_started"] - clock["loop_started"])
+    timing.add_phase(timing.MLFLOW, clock["mlflow_s"])
+    timing.add_phase(timing.TRAIN_TEARDOWN,
+                     fit_finished - clock.get("epochs_finished", clock["epochs_started"]))
 
 
 def _history(checkpoint_dir: str) -> list[dict]:

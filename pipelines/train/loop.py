@@ -14,6 +14,7 @@ they are restored and checked.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -91,11 +92,20 @@ def _maybe_inject_fault(job: TrainJob, rank: int, epoch: int) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+def _write_clock(path: str | None, clock: dict[str, float]) -> None:
+    """Rank 0's wall-clock marks for the driver's timing record (``pipelines.common.timing``);
+    a side file, never part of a checkpoint."""
+    if path:
+        Path(path).write_text(json.dumps(clock))
+
+
 def train_loop_per_worker(config: dict[str, Any]) -> None:
+    clock = {"loop_started": time.time(), "mlflow_s": 0.0}
     job: TrainJob = config["job"]
     tracker = config.get("tracker")
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    clock_file = config.get("clock_file") if rank == 0 else None
     # Ray gives each worker OMP_NUM_THREADS = its CPUs (train.cpus_per_worker): fixed by params
     numerics = configure_torch(threads=int(float(os.environ.get("OMP_NUM_THREADS") or 1)),
                                gpu=job.use_gpu)
@@ -133,6 +143,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         restore_rng_state(state.get("rng"), seed=job.seed, epoch=start_epoch)
     amp = job.use_gpu and job.mixed_precision and torch.cuda.is_available()
 
+    clock["epochs_started"] = time.time()
+    _write_clock(clock_file, clock)
     for epoch in range(start_epoch, job.epochs):
         # from the epoch's identity, not from what ran before in this process (a resume)
         seed_everything(job.seed, "train", epoch, rank)
@@ -173,8 +185,10 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
 
         if rank == 0:
             if tracker:
+                logging_started = time.perf_counter()
                 tracker.log_metrics({k: v for k, v in metrics.items() if k != "epoch"},
                                     step=epoch + 1)
+                clock["mlflow_s"] += time.perf_counter() - logging_started
             with tempfile.TemporaryDirectory() as directory:
                 save_training_state(directory, {
                     "model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -188,6 +202,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                 ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(directory))
         else:
             ray.train.report(metrics, checkpoint=None)
+        clock["epochs_finished"] = time.time()
+        _write_clock(clock_file, clock)
         _maybe_inject_fault(job, rank, epoch + 1)
 
 

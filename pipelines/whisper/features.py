@@ -33,7 +33,7 @@ from pipelines.common.io import write_json
 from pipelines.whisper.feature_shards import INDEX_NAME, extract_shard, is_done, sample_keys
 from pipelines.params.features import FeaturesParams
 from pipelines.common.process import stage_process
-from pipelines.common.ray_local import connect_or_start_ray
+from pipelines.common.ray_local import connect_or_start_ray, shutdown_ray
 
 
 class FeatureWorker:
@@ -242,7 +242,7 @@ def run_shard_actors(shards_dir: str | Path, out_dir: str | Path, settings: dict
         finally:
             stopping = time.perf_counter()
             if started:
-                ray.shutdown()
+                shutdown_ray()
             timing["shutdown_s"] = time.perf_counter() - stopping
     wall_s = time.perf_counter() - start
     timing.update(busy_s=busy_s, stage_wall_s=time.perf_counter() - stage_start)
