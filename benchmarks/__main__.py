@@ -5,6 +5,7 @@
     python -m benchmarks --only loader_throughput --only whisper_features
     python -m benchmarks --mode smoke          # seconds-sized inputs: checks the code, not speed
     python -m benchmarks --stage-times /path/to/run/reports/stage_times.json   # B5's per-stage rows
+    python -m benchmarks --only run_split --baseline-run /path/to/before/reports   # B7
     python -m benchmarks --summary-only        # re-render summary.md and README from the results
 
 Each benchmark writes ``benchmarks/results/<name>.json`` (figures, details, machine fingerprint
@@ -82,6 +83,8 @@ def main(mode: str = typer.Option("quick", help="quick | full | smoke"),
          only: list[str] | None = typer.Option(None, help="run only these (repeatable)"),
          stage_times: Path | None = typer.Option(
              None, help="a run's reports/stage_times.json for B5 (default: reports/ if present)"),
+         baseline_run: Path | None = typer.Option(
+             None, help="B7: the reports/ folder of a baseline run to compare with"),
          results_dir: Path = typer.Option(RESULTS, help="where result files go"),
          readme: Path | None = typer.Option(ROOT / "README.md",
                                                help="README to update (its Performance block)"),
@@ -95,7 +98,8 @@ def main(mode: str = typer.Option("quick", help="quick | full | smoke"),
     if unknown:
         raise typer.BadParameter(f"unknown benchmark(s) {unknown}; known: {', '.join(BENCHMARKS)}")
     results_dir.mkdir(parents=True, exist_ok=True)
-    extra = {"stage_times": str(stage_times) if stage_times else None}
+    extra = {"stage_times": str(stage_times) if stage_times else None,
+             "baseline_run": str(baseline_run) if baseline_run else None}
     if not summary_only:
         started = time.perf_counter()
         for name in names:

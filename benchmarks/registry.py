@@ -39,6 +39,8 @@ BENCHMARKS = {b.name: b for b in (
     Benchmark("train_overhead", "B4", "Ray Train step vs bare PyTorch loop, 1 and 2 workers"),
     Benchmark("dvc_repro", "B5", "dvc repro: no-op seconds; a run's stage wall and CPU times",
               accepts=("stage_times",)),
+    Benchmark("run_split", "B7", "a pipeline run: work vs overhead per stage; a run vs a "
+              "baseline run", accepts=("stage_times", "baseline_run")),
     Benchmark("knn_throughput", "B6", "kNN embeddings (1 vs 2 actors) and attribution "
               "throughput"),
     Benchmark("model_threads", "X", "tiny SASTNet step: 1 vs 2 torch threads"),

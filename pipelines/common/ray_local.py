@@ -1,21 +1,66 @@
-"""Start a local Ray that survives a busy machine.
+"""Start a local Ray that survives a busy machine, or join the one Ray of a whole run.
 
 ``ray.init`` gives a fresh local node 30 s (hard-coded in Ray) to register with its GCS; on a
 loaded machine (other jobs on every core) that start can time out, and the stage fails
 before any work. The start is retried a few times; any other error is raised at once.
+
+``shared_ray`` starts one local Ray on 127.0.0.1 for every command run inside it
+(``scripts/run.sh`` runs ``dvc repro`` so): the stages join it through ``RAY_ADDRESS`` instead
+of starting and stopping a Ray each (issue 33). A stage run by hand, with no ``RAY_ADDRESS``,
+still starts its own.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
+import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import ray
 
 from pipelines.common import timing
+from pipelines.common.determinism import pin_numeric_env
 
 log = logging.getLogger(__name__)
+
+SHARED_ENV = "SASTNET_SHARED_RAY"  # set by shared_ray for the commands it runs: the address
+REMOTE_ENV = "SASTNET_RAY_REMOTE"  # "1": joining a Ray on another machine is meant
+LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": Ray keeps 127.0.0.1 (_loopback_node)
+
+
+class RayAddressError(RuntimeError):
+    """A run under the shared Ray was pointed at a Ray on another machine."""
+
+
+def is_loopback(address: str) -> bool:
+    """True when ``address`` (``host:port``, ``ray://host:port``, ``local``, ``auto``) names a
+    Ray on this machine's loopback interface."""
+    if address in ("local", "auto"):
+        return True
+    host = address.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name: what it resolves to
+        try:
+            return all(ipaddress.ip_address(info[4][0]).is_loopback
+                       for info in socket.getaddrinfo(host, None))
+        except OSError:
+            return False
+
+
+def check_shared_address(address: str) -> None:
+    """Under the shared Ray (``SASTNET_SHARED_RAY`` set), refuse an address off this machine
+    unless ``SASTNET_RAY_REMOTE=1`` says it is meant."""
+    if os.environ.get(SHARED_ENV) and not is_loopback(address) \
+            and os.environ.get(REMOTE_ENV) != "1":
+        raise RayAddressError(
+            f"RAY_ADDRESS={address} is not on this machine, but this command runs under the "
+            f"run's own local Ray ({os.environ[SHARED_ENV]}); a run joins another machine's "
+            f"Ray only on purpose: set {REMOTE_ENV}=1 to join it, or unset RAY_ADDRESS")
 
 
 def init_local_ray(attempts: int = 3, **kwargs) -> None:
@@ -42,10 +87,11 @@ def init_local_ray(attempts: int = 3, **kwargs) -> None:
 
 
 def connect_or_start_ray(address: str | None = None, *, log_to_driver: bool = True,
-                         **local_kwargs) -> bool:
+                         runtime_env: dict | None = None, **local_kwargs) -> bool:
     """Join the cluster at ``address`` (default: ``RAY_ADDRESS``, which ``ray job submit`` sets
-    for its entrypoint), else start a local Ray of this process's own (``init_local_ray`` with
-    ``local_kwargs``). Does nothing when Ray is already up.
+    for its entrypoint and ``shared_ray`` for a whole run), else start a local Ray of this
+    process's own (``init_local_ray`` with ``local_kwargs``). Does nothing when Ray is already
+    up. ``runtime_env`` is this job's either way (a joined Ray's workers get it too).
 
     Returns:
         True when this call connected or started Ray (the caller then shuts it down).
@@ -55,10 +101,70 @@ def connect_or_start_ray(address: str | None = None, *, log_to_driver: bool = Tr
     address = address or os.environ.get("RAY_ADDRESS")
     with timing.phase(timing.RAY_START):
         if address:
-            ray.init(address=address, log_to_driver=log_to_driver)
+            check_shared_address(address)
+            ray.init(address=address, log_to_driver=log_to_driver, runtime_env=runtime_env)
         else:
-            init_local_ray(log_to_driver=log_to_driver, **local_kwargs)
+            init_local_ray(log_to_driver=log_to_driver, runtime_env=runtime_env, **local_kwargs)
     return True
+
+
+@contextmanager
+def _loopback_node() -> Iterator[None]:
+    """Let a local start keep 127.0.0.1 as its node address. Ray turns a loopback
+    ``_node_ip_address`` into the machine's routable IP, except where it runs without cluster
+    support (its ``ENABLE_RAY_CLUSTER``, read at call time, meant for macOS and Windows): off
+    for the start, so the node, its GCS address and every stage's ``RAY_ADDRESS`` are loopback."""
+    from ray._private import ray_constants
+
+    saved = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved
+
+
+@contextmanager
+def shared_ray(num_cpus: int | None = None) -> Iterator[str | None]:
+    """One local Ray on 127.0.0.1 for the block: ``RAY_ADDRESS`` and ``SASTNET_SHARED_RAY``
+    name it to every process started inside (the stages of a ``dvc repro``), and it stops when
+    the block ends, on an error or Ctrl-C too. Yields its GCS address.
+
+    A ``RAY_ADDRESS`` already set is used as it is (nothing is started; yields it) when it is on
+    this machine or ``SASTNET_RAY_REMOTE=1``; otherwise ``RayAddressError``. ``SASTNET_SHARED_RAY=0``
+    turns the shared Ray off (every stage starts its own, as when run by hand; yields None).
+    """
+    if os.environ.get(SHARED_ENV) == "0":
+        yield None
+        return
+    given = os.environ.get("RAY_ADDRESS")
+    if given:
+        if not is_loopback(given) and os.environ.get(REMOTE_ENV) != "1":
+            raise RayAddressError(
+                f"RAY_ADDRESS={given} is not on this machine: set {REMOTE_ENV}=1 to run the "
+                "pipeline on that Ray on purpose, or unset RAY_ADDRESS for a local one")
+        yield given
+        return
+    saved = {k: os.environ.get(k) for k in ("RAY_ADDRESS", SHARED_ENV, LOOPBACK_ENV)}
+    pin_numeric_env()  # before the node starts: its workers inherit the numeric environment
+    with timing.phase(timing.RAY_START), _loopback_node():
+        init_local_ray(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
+                       _node_ip_address="127.0.0.1")
+    try:
+        address = ray.get_runtime_context().gcs_address
+        os.environ["RAY_ADDRESS"] = os.environ[SHARED_ENV] = address
+        # a process joining a loopback node must see itself on loopback too (else it looks
+        # for its raylet on the machine's routable IP and waits forever)
+        os.environ[LOOPBACK_ENV] = "0"
+        log.info("shared local Ray at %s", address)
+        yield address
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        shutdown_ray()
 
 
 def shutdown_ray() -> None:

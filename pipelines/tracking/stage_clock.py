@@ -2,7 +2,8 @@
 
     python -m pipelines.tracking.stage_clock [dvc repro args]    # what scripts/run.sh runs
 
-Runs ``dvc repro`` with the given arguments, passes its output through, and stamps each
+Starts one local Ray on 127.0.0.1 that every stage joins (``pipelines.common.ray_local.shared_ray``;
+``SASTNET_SHARED_RAY=0``: each stage starts its own), runs ``dvc repro`` with the given arguments, passes its output through, and stamps each
 stage's start ("Running stage 'x':") and end (DVC's next lock-file update, the next stage, or
 the end of the run) into ``reports/stage_times.json``, with its wall seconds and its CPU
 seconds (``cpu_s``: what dvc and the commands it ran and waited for used in between, from
@@ -18,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -106,18 +108,40 @@ class StageClock:
 
 
 def run_dvc_repro(args: list[str], reports_dir: str | Path = "reports") -> int:
-    """``dvc repro *args`` with its stages timed; returns dvc's exit status."""
+    """``dvc repro *args`` with its stages timed; returns dvc's exit status. Interrupted
+    (Ctrl-C, SIGTERM), it stops ``dvc`` (SIGINT, then SIGKILL after 10 s) before re-raising."""
     proc = subprocess.Popen(["dvc", "repro", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, bufsize=1)
     clock = StageClock(reports_dir, cpu_clock=lambda: process_cpu_s(proc.pid))
     assert proc.stdout is not None
-    for line in proc.stdout:
-        sys.stdout.write(line)
-        sys.stdout.flush()
-        clock.feed(line)
-    returncode = proc.wait()
+    try:
+        for line in proc.stdout:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+            clock.feed(line)
+        returncode = proc.wait()
+    except BaseException:
+        _stop(proc)
+        clock.finish(proc.returncode if proc.returncode is not None else 130)
+        raise
     clock.finish(returncode)
     return returncode
+
+
+def _stop(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
+    """SIGINT ``proc`` (DVC stops its stage and keeps its lock file consistent), SIGKILL it
+    after ``grace_s``."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _sigterm_exits(signum, _frame) -> None:
+    raise SystemExit(128 + signum)
 
 
 app = typer.Typer(add_completion=False)
@@ -125,12 +149,16 @@ app = typer.Typer(add_completion=False)
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def main(ctx: typer.Context) -> None:
-    """Run `dvc repro [ARGS]` and record each stage's wall time in reports/stage_times.json."""
+    """Run `dvc repro [ARGS]` under one local Ray and record each stage's wall time in
+    reports/stage_times.json."""
+    from pipelines.common.ray_local import shared_ray
     from pipelines.evaluate.summary import rerender_summary
     from pipelines.params import load_params
 
     reports_dir = load_params().common.reports_dir
-    returncode = run_dvc_repro(list(ctx.args), reports_dir)
+    signal.signal(signal.SIGTERM, _sigterm_exits)  # a kill stops dvc and the shared Ray too
+    with shared_ray(num_cpus=os.cpu_count()):
+        returncode = run_dvc_repro(list(ctx.args), reports_dir)
     if rerender_summary(reports_dir):
         print(f"stage times: {Path(reports_dir) / TIMES_FILE}; summary: "
               f"{Path(reports_dir) / 'summary.md'}")

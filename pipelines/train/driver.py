@@ -29,6 +29,7 @@ from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchConfig, TorchTrainer
 
 from pipelines.common import timing
+from pipelines.common.determinism import ray_runtime_env
 from pipelines.common.io import write_json
 from pipelines.common.plots import plot_confusion
 from pipelines.common.ray_local import connect_or_start_ray
@@ -98,7 +99,7 @@ def run_training(job: TrainJob, settings: ClusterSettings) -> dict[str, Any]:
             f"train-{job.task} has {len(job.train_shards)} shard(s) for {settings.num_workers} "
             "workers; every worker needs at least one: lower shard.samples_per_shard (more, "
             "smaller shards) or train.num_workers")
-    connect_or_start_ray()
+    connect_or_start_ray(runtime_env=ray_runtime_env())
     storage = Path(settings.storage_path).resolve()
     out_dir = model_dir(settings.models_dir, job.task, job.variant, job.seed)
     resume_id = latest_run_id(storage / job.run_name)
