@@ -14,7 +14,8 @@ import typer
 
 from pipelines.common.process import stage_process
 from pipelines.params import load_params
-from pipelines.train import job_from_params, run_training, settings_from_params
+from pipelines.train.driver import run_training, settings_from_params
+from pipelines.train.job import job_from_params
 from stages._cli import Seed, Task, Variant
 
 

@@ -7,9 +7,10 @@ mean ± std over the seeds, kNN attribution, and reports/summary.md - through th
 scripts/run.sh. Two copies run side by side, so each also runs on a machine the other keeps busy:
 
 - ``one``: the whole pipeline with 1 pool worker / Ray actor / Ray task slot everywhere;
-- ``two``: up to the seed-0 baseline and the Whisper features with 2 of each (corpus threads, codec zoo
-  processes, VAD Ray tasks, Whisper feature actors): every ``data/`` output hash in
-  ``dvc.lock`` and the trained weights must equal ``one``'s;
+- ``two``: the data stages up to the Whisper features with 2 of each (corpus threads, codec zoo
+  processes, VAD Ray tasks, Whisper feature actors): every ``data/`` output hash in ``dvc.lock``
+  must equal ``one``'s (equal shards train equal weights: a training's own determinism, resumed
+  or not, is checked in tests/pipelines/test_train_cluster.py, so ``two`` trains nothing);
 - then ``one`` once more up to the shards with another ``common.seed``: they must change.
 
 What stays fixed on purpose: ``train.num_workers`` (the DDP world size is part of the
@@ -17,7 +18,6 @@ training's arithmetic: per-rank batches and BatchNorm statistics) and thread cou
 (``resynthesize.threads``, ``features.threads_per_actor``): docs/determinism.md.
 """
 
-import hashlib
 import json
 import shutil
 import subprocess
@@ -31,7 +31,7 @@ from repo_copy import _copy_repo, _env, _run
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
-TWO_TARGETS = ["train_baseline@aux-0", "features"]  # the data stages + one Ray Train DDP training
+TWO_TARGETS = ["features"]  # the data stages (a training in parallel only cost CI time)
 
 
 def _params(repo: Path, workers: int, seed: int | None = None) -> None:
@@ -50,11 +50,6 @@ def _data_hashes(repo: Path) -> dict[str, str]:
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
     return {out["path"]: out["md5"] for stage in lock["stages"].values()
             for out in stage.get("outs", []) if out["path"].startswith("data/")}
-
-
-def _weights(repo: Path, variant: str, seed: int = 0) -> str:
-    return hashlib.sha256((repo / "models" / "aux" / variant / f"seed{seed}" / "best" / "model.pt")
-                          .read_bytes()).hexdigest()
 
 
 def _top_level(root: Path, names: set[str]):
@@ -98,7 +93,6 @@ def test_one_and_two_workers_give_identical_outputs(runs):
     assert "data/features" in two  # Whisper feature actors: 1 vs 2
     differ = {path: (one[path], two[path]) for path in set(one) & set(two) if one[path] != two[path]}
     assert not differ, f"outputs differ between 1 and 2 workers: {differ}"
-    assert _weights(runs["one"], "w2v2_aasist") == _weights(runs["two"], "w2v2_aasist")
 
 
 def test_another_seed_changes_the_outputs(runs):

@@ -55,6 +55,19 @@ def test_under_the_shared_ray_another_machines_address_is_refused_unless_meant(m
     check_shared_address("10.1.2.3:6379")
 
 
+def test_a_stage_under_the_shared_ray_refuses_another_machines_ray_before_joining(monkeypatch):
+    import ray
+
+    from pipelines.common.ray_local import connect_or_start_ray
+
+    monkeypatch.setenv("SASTNET_SHARED_RAY", "127.0.0.1:40000")
+    monkeypatch.setenv("RAY_ADDRESS", "10.1.2.3:6379")  # e.g. changed by hand mid-run
+    monkeypatch.delenv("SASTNET_RAY_REMOTE", raising=False)
+    with pytest.raises(RayAddressError, match="not on this machine"):
+        connect_or_start_ray()
+    assert not ray.is_initialized()
+
+
 def test_a_run_pointed_at_another_machines_ray_starts_nothing(monkeypatch):
     monkeypatch.delenv("SASTNET_SHARED_RAY", raising=False)
     monkeypatch.delenv("SASTNET_RAY_REMOTE", raising=False)
