@@ -213,7 +213,8 @@ def _close_timing(root: str | Path | None):
     return close
 
 
-def _sigterm_exits(signum, _frame) -> None:
+def sigterm_exits(signum, _frame) -> None:
+    """SIGTERM handler: exit like ``sys.exit(128 + signum)``, so ``finally`` blocks run."""
     raise SystemExit(128 + signum)
 
 
@@ -246,7 +247,7 @@ def stage_process(stage: str, argv: list[str] | None = None, *, root: str | Path
         stack.callback(kill_descendants)  # runs before the lock is released
         stack.callback(_shutdown_ray)  # runs first: a local Ray stops its own processes
         if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, _sigterm_exits)
+            signal.signal(signal.SIGTERM, sigterm_exits)
         if die_with_parent:
             _set_parent_death_signal(signal.SIGTERM)
             watch_parent(stage, parent_chain())

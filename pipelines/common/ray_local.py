@@ -52,11 +52,16 @@ def is_loopback(address: str) -> bool:
             return False
 
 
+def remote_meant(address: str) -> bool:
+    """True when ``address`` is on this machine, or ``SASTNET_RAY_REMOTE=1`` says another
+    machine's Ray is meant."""
+    return is_loopback(address) or os.environ.get(REMOTE_ENV) == "1"
+
+
 def check_shared_address(address: str) -> None:
     """Under the shared Ray (``SASTNET_SHARED_RAY`` set), refuse an address off this machine
     unless ``SASTNET_RAY_REMOTE=1`` says it is meant."""
-    if os.environ.get(SHARED_ENV) and not is_loopback(address) \
-            and os.environ.get(REMOTE_ENV) != "1":
+    if os.environ.get(SHARED_ENV) and not remote_meant(address):
         raise RayAddressError(
             f"RAY_ADDRESS={address} is not on this machine, but this command runs under the "
             f"run's own local Ray ({os.environ[SHARED_ENV]}); a run joins another machine's "
@@ -139,7 +144,7 @@ def shared_ray(num_cpus: int | None = None) -> Iterator[str | None]:
         return
     given = os.environ.get("RAY_ADDRESS")
     if given:
-        if not is_loopback(given) and os.environ.get(REMOTE_ENV) != "1":
+        if not remote_meant(given):
             raise RayAddressError(
                 f"RAY_ADDRESS={given} is not on this machine: set {REMOTE_ENV}=1 to run the "
                 "pipeline on that Ray on purpose, or unset RAY_ADDRESS for a local one")

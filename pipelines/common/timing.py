@@ -16,7 +16,6 @@ into work and overhead. Records are reports only: never a DVC output, never read
 from __future__ import annotations
 
 import functools
-import json
 import os
 import time
 from collections import defaultdict
@@ -26,6 +25,8 @@ from pathlib import Path
 from typing import TypeVar
 
 import psutil
+
+from pipelines.common.io import write_json
 
 # Phase names the split knows (benchmarks/run_split.py); any other name is reported as is.
 IMPORTS = "imports"  # process start -> stage body (interpreter, module imports)
@@ -37,11 +38,9 @@ TRAIN_TEARDOWN = "train_teardown"  # last epoch's report -> fit returns
 MLFLOW = "mlflow"  # every MLflow call: runs, params, metrics, artifacts, registry
 
 F = TypeVar("F", bound=Callable)
-_phases: dict[str, float] = defaultdict(float)
+_phases: dict[str, float] = defaultdict(float)  # seconds per phase, this process
+_open: dict[str, int] = defaultdict(int)  # blocks of each phase now running (nesting depth)
 _record: dict | None = None
-
-
-_open: dict[str, int] = defaultdict(int)
 
 
 @contextmanager
@@ -111,10 +110,7 @@ def close_record(status: str, root: str | Path | None = None) -> Path | None:
                   phases={k: round(v, 3) for k, v in _phases.items()})
     path = timings_dir(root) / f"{record['slug']}.json"
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(record, indent=2) + "\n")
-        tmp.replace(path)
+        write_json(path, record)
     except OSError:
         return None
     return path

@@ -140,10 +140,6 @@ def _stop(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
             proc.wait()
 
 
-def _sigterm_exits(signum, _frame) -> None:
-    raise SystemExit(128 + signum)
-
-
 app = typer.Typer(add_completion=False)
 
 
@@ -151,12 +147,13 @@ app = typer.Typer(add_completion=False)
 def main(ctx: typer.Context) -> None:
     """Run `dvc repro [ARGS]` under one local Ray and record each stage's wall time in
     reports/stage_times.json."""
+    from pipelines.common.process import sigterm_exits
     from pipelines.common.ray_local import shared_ray
     from pipelines.evaluate.summary import rerender_summary
     from pipelines.params import load_params
 
     reports_dir = load_params().common.reports_dir
-    signal.signal(signal.SIGTERM, _sigterm_exits)  # a kill stops dvc and the shared Ray too
+    signal.signal(signal.SIGTERM, sigterm_exits)  # a kill stops dvc and the shared Ray too
     with shared_ray(num_cpus=os.cpu_count()):
         returncode = run_dvc_repro(list(ctx.args), reports_dir)
     if rerender_summary(reports_dir):

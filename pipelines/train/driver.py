@@ -102,7 +102,7 @@ def run_training(job: TrainJob, settings: ClusterSettings) -> dict[str, Any]:
     runtime_env = ray_runtime_env()
     # Ray Train's controller checks on its workers every 2 s by default, so a finished training
     # waited ~1-2 s more before fit() returned; 0.5 s costs nothing measurable on 2 cores
-    runtime_env["env_vars"].setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.5")
+    runtime_env["env_vars"]["RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"] = "0.5"
     connect_or_start_ray(runtime_env=runtime_env)
     storage = Path(settings.storage_path).resolve()
     out_dir = model_dir(settings.models_dir, job.task, job.variant, job.seed)

@@ -14,7 +14,6 @@ they are restored and checked.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -31,6 +30,7 @@ import torch.distributed as dist
 from sklearn.metrics import confusion_matrix
 
 from pipelines.common.determinism import configure_torch, seed_everything
+from pipelines.common.io import write_json
 from pipelines.train.checkpoint import (
     load_best,
     load_training_state,
@@ -96,7 +96,7 @@ def _write_clock(path: str | None, clock: dict[str, float]) -> None:
     """Rank 0's wall-clock marks for the driver's timing record (``pipelines.common.timing``);
     a side file, never part of a checkpoint."""
     if path:
-        Path(path).write_text(json.dumps(clock))
+        write_json(path, clock)
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
