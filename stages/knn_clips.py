@@ -25,7 +25,8 @@ def main() -> None:
     cfg = params.knn.clips
     data_dir = Path(params.common.data_dir)
     corpus = read_manifest(data_dir / "corpus" / "manifest.parquet")
-    sources = select_sources(corpus[corpus["codec"] == "bonafide"], cfg.clips_per_speaker,
+    bona = corpus[(corpus["codec"] == "bonafide") & (corpus["subset"] == "CoRS")]  # not the CoSG world
+    sources = select_sources(bona, cfg.clips_per_speaker,
                              params.common.seed)
     if cfg.source == "zoo":
         units = zoo_units(data_dir / "codecs" / "zoo.json", sources, cfg)

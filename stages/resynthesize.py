@@ -28,7 +28,8 @@ from pipelines.params import load_params
 
 def _codecs(params, data_dir: Path):
     cfg = params.resynthesize
-    entries = load_zoo(data_dir / "codecs" / "zoo.json", cfg.checkpoint, cfg.codecs)
+    entries = load_zoo(data_dir / "codecs" / "zoo.json", cfg.checkpoint, cfg.codecs,
+                       prompt_s=cfg.cosg_prompt_s, temperature=cfg.cosg_temperature)
     if cfg.real_codecs:
         from pipelines.codecs.real import real_codec_entry
         entries += [real_codec_entry(spec) for spec in cfg.real_codecs]
@@ -54,9 +55,7 @@ def main() -> None:
         df, report = build_resynth_manifest(
             corpus, _codecs(params, data_dir), zoo_taxonomy(), data_dir / "resynth" / "audio",
             batch_size=cfg.batch_size, splits=cfg.splits,
-            max_clips_per_split=cfg.max_clips_per_split,
-            cosg_utts_per_codec=cfg.cosg_utts_per_codec, cosg_seconds=cfg.cosg_seconds,
-            seed=params.common.seed)
+            max_clips_per_split=cfg.max_clips_per_split, seed=params.common.seed)
     report["wall_s"] = round(time.perf_counter() - start, 1)
     write_manifest(df, out_manifest)
     reports = Path(params.common.reports_dir)

@@ -24,26 +24,30 @@ class StandInCodec(nn.Module):
         return torch.tanh(self.conv(wave.unsqueeze(1)).squeeze(1))
 
 
-def _generate(n, seconds, seed):
-    g = torch.Generator().manual_seed(seed)
-    return [0.1 * torch.randn(int(seconds * 16000), generator=g) for _ in range(n)]
+def _generate(waves, seeds):
+    """Stand-in generator: the prompt clip plus seeded noise, as long as the prompt."""
+    return [torch.from_numpy(w) + 0.05 * torch.randn(len(w), generator=torch.Generator()
+                                                     .manual_seed(s)) for w, s in zip(waves, seeds)]
 
 
 TAX = Taxonomy(extra={"zoo_a": CodecFamily("mvq", "none", "time"),
                       "zoo_b": CodecFamily("sq", "semantic", "freq")})
 
 
-def _corpus(tmp_path, n_per_split=2):
+def _corpus(tmp_path, n_per_split=2, cosg=0):
+    """Bona fide rows: ``n_per_split`` CoRS clips per split, and ``cosg`` clips of the CoSG
+    world (speaker g01, split test)."""
     rows = []
     rng = np.random.default_rng(0)
-    for split, spk in (("train", "s01"), ("dev", "s02"), ("test", "s03")):
-        for u in range(n_per_split):
+    for split, spk in (("train", "s01"), ("dev", "s02"), ("test", "s03"), ("test", "g01")):
+        subset = "CoSG" if spk == "g01" else "CoRS"
+        for u in range(cosg if subset == "CoSG" else n_per_split):
             utt = 10 + u if u % 2 == 0 else 300 + u  # alternately seen / unseen ids
             key = f"{spk}_{utt:03d}"
             path = tmp_path / "corpus" / spk / f"{key}.flac"
             write_audio(path, (0.2 * rng.standard_normal(1600 + 160 * u)).astype(np.float32))
             rows.append({"key": key, "path": str(path), "speaker": spk, "utt_id": utt,
-                         "text": "hello", "codec": "bonafide", "subset": "CoRS", "split": split,
+                         "text": "hello", "codec": "bonafide", "subset": subset, "split": split,
                          "seen": utt <= 250, "pair_key": key, "codec_seen": True, "label_vq": 0,
                          "label_aux": 0, "label_dec": 0, "label_bin": 0,
                          "duration_s": (1600 + 160 * u) / 16000})
@@ -56,9 +60,9 @@ def _codecs():
 
 
 def test_labels_pairs_and_held_out(tmp_path):
-    corpus = _corpus(tmp_path)
+    corpus = _corpus(tmp_path, cosg=2)
     df, report = build_resynth_manifest(corpus, _codecs(), TAX, tmp_path / "audio", batch_size=2,
-                                        cosg_utts_per_codec=2, cosg_seconds=0.5, seed=3)
+                                        seed=3)
     assert list(df.columns) == list(MANIFEST_COLUMNS) and df["key"].is_unique
     cors = df[(df["subset"] == "CoRS") & (df["codec"] != "bonafide")]
     a = cors[cors["codec"] == "zoo_a"]
@@ -76,12 +80,18 @@ def test_labels_pairs_and_held_out(tmp_path):
                                                                  src.split, src.seen)
         assert len(load_audio(row.path)) == len(load_audio(src.path))  # same length
         assert f"/{row.codec}/" in row.path
+    # the CoSG world: never resynthesized; each generator continues each of its bona fide clips
     cosg = df[df["subset"] == "CoSG"]
-    assert len(cosg) == 4 and cosg["utt_id"].isna().all() and cosg["seen"].isna().all()
-    assert set(cosg["split"]) == {"test"}
-    assert dict(zip(cosg["codec"], cosg["codec_seen"])) == {"zoo_a": True, "zoo_b": False}
+    assert len(cosg) == 2 + 2 * 2 and set(cosg["split"]) == {"test"}
+    assert dict(zip(cosg["codec"], cosg["codec_seen"])) == {"bonafide": True, "zoo_a": True,
+                                                            "zoo_b": False}
+    for row in cosg[cosg["codec"] != "bonafide"].itertuples():
+        src = bona.loc[row.pair_key]
+        assert src.subset == "CoSG" and row.key == f"{row.pair_key}_{row.codec}"
+        assert (row.speaker, row.utt_id) == (src.speaker, src.utt_id)
+        assert len(load_audio(row.path)) == len(load_audio(src.path))
     assert report["groups"]["CoRS/test"]["labels"]["bin"]["spoof"] == 2 + 2
-    assert report["groups"]["CoSG/test"]["clips"] == 4
+    assert report["groups"]["CoSG/test"]["clips"] == 6
     assert report["clips_per_split_codec"]["test/zoo_b"] == 2 + 2
     assert report["codecs"]["zoo_b"]["held_out"] is True and report["rejected"] == []
 
@@ -110,6 +120,24 @@ def test_bad_bonafide_clip_is_reported_and_skipped(tmp_path):
     assert [r["reason"] for r in report["rejected"]] == ["empty file (0 bytes)"]
     assert corpus["key"].iloc[0] not in set(df["pair_key"])
     assert len(df) == 2 * (len(corpus) - 1)
+
+
+def test_generated_clips_are_seeded_by_their_identity(tmp_path):
+    """A clip's generation seed is (seed, generator, clip key): removing another prompt clip
+    or rerunning leaves it bit for bit the same."""
+    corpus = _corpus(tmp_path, 1, cosg=3)
+    first, _ = build_resynth_manifest(corpus, _codecs()[:1], TAX, tmp_path / "a", seed=3)
+    fewer = corpus[corpus["key"] != corpus.loc[corpus["subset"] == "CoSG", "key"].iloc[0]]
+    second, _ = build_resynth_manifest(fewer, _codecs()[:1], TAX, tmp_path / "b", seed=3)
+    gen = second[(second["subset"] == "CoSG") & (second["codec"] == "zoo_a")]
+    assert len(gen) == 2
+    for row in gen.itertuples():
+        other = first.loc[first["key"] == row.key, "path"].item()
+        np.testing.assert_array_equal(load_audio(row.path), load_audio(other))
+    third, _ = build_resynth_manifest(corpus, _codecs()[:1], TAX, tmp_path / "c", seed=4)
+    key = gen["key"].iloc[0]
+    assert not np.array_equal(load_audio(third.loc[third["key"] == key, "path"].item()),
+                              load_audio(first.loc[first["key"] == key, "path"].item()))
 
 
 def test_rerun_reuses_finished_files(tmp_path):

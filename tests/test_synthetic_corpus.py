@@ -13,6 +13,8 @@ from pipelines.corpus.synthetic import (
     MANIFEST_COLUMNS,
     build_synthetic_corpus,
     plan_corpus,
+    plan_cosg,
+    render_clip,
     speaker_splits,
 )
 
@@ -62,6 +64,8 @@ def test_split_sizes_follow_params():
     ({"num_speakers": 3, "dev_speakers": 1, "test_speakers": 2}, "num_speakers"),
     ({"num_sentences": 260}, "num_sentences"),
     ({"silence_s": [1.0, 0.5]}, "silence_s"),
+    ({"num_speakers": 24, "cosg_clips": 4}, "cosg_clips"),  # no voice left for the CoSG world
+    ({"cosg_clips": 151}, "cosg_clips"),  # more than the 150 unseen prompts
 ])
 def test_impossible_params_name_the_key(overrides, key):
     with pytest.raises(ParamsError, match=key):
@@ -93,6 +97,31 @@ def test_tiny_corpus_end_to_end(tmp_path):
     # a rerun reuses finished clips and gives the same manifest
     again = build_synthetic_corpus(TINY, tmp_path / "corpus")
     assert again.equals(df)
+
+
+def test_cosg_world_has_unseen_voices_unseen_sentences_and_short_silences():
+    """The default profile's CoSG world: no voice or sentence of it occurs in train, and its
+    boundary silences are shorter than the corpus' (as the paper's CoSG vs VCTK's)."""
+    cfg = SyntheticCorpusParams(silence_s=(0.1, 0.5), cosg_clips=48)
+    corpus, cosg = plan_corpus(cfg), plan_cosg(cfg)
+    assert len(cosg) == 48 and len({p.key for p in cosg}) == 48
+    assert all(p.subset == "CoSG" and p.split == "test" for p in cosg)
+    train = [p for p in corpus if p.split == "train"]
+    assert not {p.voice for p in cosg} & {p.voice for p in corpus}  # any split
+    assert not {p.text for p in cosg} & {p.text for p in train}
+    assert all(p.utt_id > cfg.seen_max_utt_id for p in cosg)
+    assert len({p.voice for p in cosg}) == len(SPEAKER_POOL) - cfg.num_speakers  # all used
+    assert plan_cosg(cfg) == cosg  # deterministic
+    speech = np.full(8000, 0.5, np.float32)  # the synthesizer's output: all speech
+
+    def lead_s(plan):
+        wave = render_clip(plan, cfg, speech)
+        return (np.argmax(np.abs(wave) > 0.1)) / 16000
+
+    cosg_leads = [lead_s(p) for p in cosg]
+    cors_leads = [lead_s(p) for p in corpus[:48]]
+    assert max(cosg_leads) <= 0.15 and min(cors_leads) >= 0.1
+    assert np.median(cosg_leads) < 0.5 * np.median(cors_leads)
 
 
 @needs_espeak

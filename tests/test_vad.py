@@ -16,6 +16,7 @@ from pipelines.dataset.vad import (
     speech_segments,
     speech_segments_batch,
     vad_summary,
+    world_summary,
     write_vad,
 )
 from sastnet.silence import rm_sil
@@ -113,6 +114,32 @@ def test_resyntheses_borrow_their_time_aligned_sources_segments():
     assert frame.loc[1, "segments"] == []  # the input is not modified
     summary = vad_summary(out)
     assert summary["segments_from_pair"] == 2 and summary["no_speech"] == 1
+
+
+def test_world_summary_by_subset_and_kind_by_hand():
+    """Speech share over all audio and over the models' crop, lead/trail silence medians."""
+    manifest = pd.DataFrame({"key": ["r", "r_c", "g", "g_c", "g_d", "bad"],
+                             "subset": ["CoRS", "CoRS", "CoSG", "CoSG", "CoSG", "CoSG"],
+                             "codec": ["bonafide", "c", "bonafide", "c", "d", "c"]})
+    frame = pd.DataFrame([
+        _vad_row("r", [[1600, 8000]], 16000),  # 0.1 s lead, 0.5 s trail, 40 % speech
+        _vad_row("r_c", [], 16000),  # no speech
+        _vad_row("g", [[160, 15840]], 16000),  # 0.01 s at each end, 98 % speech
+        _vad_row("g_c", [[800, 4800], [8000, 16000]], 16000),  # 75 %; crop 0..8000: 50 %
+        _vad_row("g_d", [[0, 8000]], 16000),  # 50 %; crop 100 %; lead 0, trail 0.5 s
+        _vad_row("bad", [], 0, error="unreadable audio"),  # left out
+    ])
+    world = world_summary(frame, manifest, crop_samples=8000)
+    assert set(world) == {"CoRS/bonafide", "CoRS/spoof", "CoSG/bonafide", "CoSG/spoof"}
+    assert world["CoRS/bonafide"] == {"clips": 1, "speech_share": 0.4, "speech_share_crop": 0.8,
+                                      "no_speech_clips": 0, "median_lead_silence_s": 0.1,
+                                      "median_trail_silence_s": 0.5}
+    assert world["CoRS/spoof"]["no_speech_clips"] == 1
+    assert world["CoRS/spoof"]["median_lead_silence_s"] is None
+    gen = world["CoSG/spoof"]
+    assert gen["clips"] == 2 and gen["speech_share"] == 0.625
+    assert gen["speech_share_crop"] == 0.75 and gen["median_lead_silence_s"] == 0.025
+    assert gen["median_trail_silence_s"] == 0.25
 
 
 def test_length_groups_score_a_long_clip_alone_and_bound_the_padding():

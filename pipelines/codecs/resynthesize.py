@@ -1,6 +1,12 @@
 """Spoofed clips: every bona fide clip through every codec (CoRS-style), plus generated clips
 from codec token language models (CoSG-style). The result is the full clip manifest.
 
+CoRS spoofs come from the corpus' ``CoRS`` bona fide clips. CoSG spoofs come from its ``CoSG``
+bona fide clips (unseen voices saying unseen prompts, short silences): each generator keeps the
+first ``prompt_s`` of a clip's tokens and samples the rest following the clip's plan
+(``sastnet.codecs.token_lm.continue_prompts``), one clip per CoSG bona fide clip, seeded by
+(seed, generator, clip key).
+
     python -m stages.resynthesize      # data/resynth/manifest.parquet, reports/resynth.json
 
 Labels come from the taxonomy object passed in (``sastnet.codecs.zoo_spec.zoo_taxonomy()`` for
@@ -67,14 +73,15 @@ class CodecEntry:
     name: str
     codec: Resynthesizer
     held_out: bool = False
-    # generate(num_utts, seconds, seed) -> list of 1-D tensors at 16 kHz (CoSG analogue)
-    generate: Callable[[int, float, int], list[torch.Tensor]] | None = None
+    # generate(prompt clips, seeds) -> one 1-D 16 kHz tensor per clip (CoSG analogue)
+    generate: Callable[[list[np.ndarray], list[int]], list[torch.Tensor]] | None = None
     info: dict = field(default_factory=dict)
 
 
-def load_zoo(zoo_json: str | Path, checkpoint: str = "late",
-             names: tuple[str, ...] = ()) -> list[CodecEntry]:
-    """The trained zoo of the ``codecs`` stage as ``CodecEntry`` objects (``names``: a subset)."""
+def load_zoo(zoo_json: str | Path, checkpoint: str = "late", names: tuple[str, ...] = (), *,
+             prompt_s: float = 0.25, temperature: float = 1.0) -> list[CodecEntry]:
+    """The trained zoo of the ``codecs`` stage as ``CodecEntry`` objects (``names``: a subset);
+    generators continue ``prompt_s`` of each prompt clip, sampling at ``temperature``."""
     # the zoo's package, imported only when used (the tests run stand-in codecs without it)
     from sastnet.codecs import load_codec, token_lm
 
@@ -94,8 +101,9 @@ def load_zoo(zoo_json: str | Path, checkpoint: str = "late",
         if spec.get("token_lm"):
             lm = token_lm.load_token_lm(spec["token_lm"])
 
-            def generate(n, seconds, seed, _codec=codec, _lm=lm):
-                return token_lm.generate(_codec, _lm, num_utts=n, seconds=seconds, seed=seed)
+            def generate(waves, seeds, _codec=codec, _lm=lm):
+                return token_lm.continue_prompts(_codec, _lm, waves, prompt_s=prompt_s,
+                                                 seeds=seeds, temperature=temperature)
         entries.append(CodecEntry(name, codec, bool(spec["held_out"]), generate,
                                   info={"family": spec.get("family"), "checkpoint": checkpoint}))
     return entries
@@ -126,6 +134,7 @@ def select_bonafide(bona: pd.DataFrame, splits: tuple[str, ...], max_clips: dict
     """The bona fide clips one codec resynthesizes: all of ``splits``, or at most
     ``max_clips[split]`` per split, half seen / half unseen content where both exist."""
     parts = []
+    bona = bona[bona["subset"] == "CoRS"]  # the CoSG world's clips are prompts, never resynthesized
     for split in splits:
         pool = bona[bona["split"] == split]
         limit = max_clips.get(split, 0)
@@ -185,30 +194,37 @@ def _readable(path: Path) -> bool:
     return audio_problem(path) is None
 
 
+def _generated_row(bona: pd.Series, entry: CodecEntry, path: Path, taxonomy: Taxonomy) -> dict:
+    row = _spoof_row(bona, entry, path, taxonomy)
+    row["subset"] = "CoSG"
+    return row
+
+
 @torch.inference_mode()
-def generate_cosg(entry: CodecEntry, taxonomy: Taxonomy, out_dir: str | Path, *,
-                  num_utts: int, seconds: float, seed: int) -> list[dict]:
-    """CoSG-style clips: tokens sampled from the codec's token LM, decoded by the codec."""
-    if entry.generate is None or num_utts == 0:
+def generate_cosg(entry: CodecEntry, bona: pd.DataFrame, waves: dict[str, np.ndarray],
+                  taxonomy: Taxonomy, out_dir: str | Path, *, seed: int) -> list[dict]:
+    """CoSG-style clips of one generator: ``out_dir/<codec>/<bona key>_<codec>.flac``, one per
+    ``CoSG`` bona fide clip, which gives its prompt and plan (``pair_key``)."""
+    prompts = bona[bona["subset"] == "CoSG"].set_index("key", drop=False)
+    if entry.generate is None or prompts.empty:
         return []
     folder = Path(out_dir) / entry.name
-    keys = [f"{entry.name}__{i + 1:04d}" for i in range(num_utts)]
-    if not all(_readable(folder / f"{k}.flac") for k in keys):
-        waves = entry.generate(num_utts, seconds, seed)
-        for key, wave in zip(keys, waves, strict=True):
-            write_audio(folder / f"{key}.flac", wave.float().cpu().numpy().reshape(-1))
-    labels = {f"label_{t}": v for t, v in taxonomy.labels(entry.name).items()}
-    return [{"key": k, "path": str(folder / f"{k}.flac"), "speaker": entry.name, "utt_id": None,
-             "text": None, "codec": entry.name, "subset": "CoSG", "split": "test", "seen": None,
-             "pair_key": k, "codec_seen": not entry.held_out, **labels,
-             "duration_s": audio_duration_s(folder / f"{k}.flac")} for k in keys]
+    path_of = {k: folder / f"{k}_{entry.name}.flac" for k in prompts.index}
+    missing = [k for k in prompts.index if not _readable(path_of[k])]
+    for key in tqdm(missing, desc=f"generate {entry.name}", unit="clip", mininterval=2):
+        # seeded by the clip's identity: the same clip whatever else is generated
+        (wave,) = entry.generate([waves[key]], [zlib.crc32(f"{seed}/{entry.name}/{key}".encode())])
+        wave = wave.float().cpu().numpy().reshape(-1)
+        if not np.isfinite(wave).all():
+            raise ValueError(f"generator {entry.name} produced NaN/inf for {key}")
+        write_audio(path_of[key], match_level(wave, waves[key]), SAMPLE_RATE_HZ)
+    return [_generated_row(prompts.loc[k], entry, path_of[k], taxonomy) for k in prompts.index]
 
 
 def build_resynth_manifest(corpus: pd.DataFrame, codecs: list[CodecEntry], taxonomy: Taxonomy,
                            out_dir: str | Path, *, batch_size: int = 8,
                            splits: tuple[str, ...] = ("train", "dev", "test"),
                            max_clips_per_split: dict[str, int] | None = None,
-                           cosg_utts_per_codec: int = 0, cosg_seconds: float = 3.0,
                            seed: int = 0) -> tuple[pd.DataFrame, dict]:
     """The full clip manifest (bona fide + spoofs) and a report of what happened.
 
@@ -227,8 +243,7 @@ def build_resynth_manifest(corpus: pd.DataFrame, codecs: list[CodecEntry], taxon
         rows += resynthesize_codec(entry, bona, waves, taxonomy, out_dir,
                                    batch_size=batch_size, splits=splits,
                                    max_clips=max_clips_per_split, seed=seed)
-        rows += generate_cosg(entry, taxonomy, out_dir, num_utts=cosg_utts_per_codec,
-                              seconds=cosg_seconds, seed=seed + zlib.crc32(entry.name.encode()))
+        rows += generate_cosg(entry, bona, waves, taxonomy, out_dir, seed=seed)
         timing[entry.name] = round(time.perf_counter() - start, 2)
     df = to_manifest_frame(rows)
     if not df["key"].is_unique:

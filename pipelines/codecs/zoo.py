@@ -36,7 +36,8 @@ from sastnet.audio import SAMPLE_RATE_HZ
 from sastnet.codecs.codec import NeuralCodec, build_codec, save_codec
 from sastnet.codecs.losses import matched_noise, mel_distance, si_snr
 from sastnet.codecs.semantic import load_teacher
-from sastnet.codecs.token_lm import TokenLMConfig, codes_of, save_token_lm, train_token_lm
+from sastnet.codecs.token_lm import (PLAN_BANDS, TokenLMConfig, codes_of, plans_of, save_token_lm,
+                                     train_token_lm)
 from sastnet.codecs.train import CodecTrainConfig, train_codec
 from sastnet.codecs.zoo_spec import ZOO_CODECS
 from sastnet.taxonomy import BONAFIDE
@@ -169,10 +170,12 @@ def train_zoo_codec(name: str, params: CodecsParams, out_dir: str | Path,
     }
     if spec.token_lm:
         start = time.perf_counter()
-        content, speakers = codes_of(codec, train)
-        lm = train_token_lm(content, TokenLMConfig(tuple(codec.codebook_sizes)),
+        content, _ = codes_of(codec, train)
+        plans = plans_of(codec, train, content, PLAN_BANDS)
+        lm = train_token_lm(content, TokenLMConfig(tuple(codec.codebook_sizes),
+                                                   plan_bands=PLAN_BANDS),
                             steps=params.lm_steps, seq_frames=params.lm_seq_frames, seed=seed,
-                            speaker_bank=speakers, progress=progress, desc=f"{name} lm")
+                            progress=progress, desc=f"{name} lm", plans=plans)
         path = out / "token_lm.pt"
         with atomic_path(path) as tmp:
             save_token_lm(lm, tmp, codec=name)

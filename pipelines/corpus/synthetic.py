@@ -12,7 +12,10 @@ Why it looks the way it does:
 - prompts are numbered 1..N; train/dev speakers only say prompts with id <= ``seen_max_utt_id``,
   test speakers say both kinds, so "seen" (utt id <= 250) really means content seen in training;
 - each clip gets leading/trailing silence of random length over a low noise floor, because the
-  paper's silence experiment (``rm_sil``) needs non-speech regions to remove.
+  paper's silence experiment (``rm_sil``) needs non-speech regions to remove;
+- ``cosg_clips`` more clips (subset ``CoSG``, split ``test``, speakers ``g01``..) come from the
+  voices no corpus speaker uses, saying unseen prompts, with short boundary silences: the CoSG
+  bona fide class and the prompts the generators continue (``plan_cosg``).
 Every clip is a deterministic function of (seed, speaker, utt id), so a rerun reuses finished
 files and a crash loses nothing.
 """
@@ -42,7 +45,8 @@ from pipelines.corpus.synthesis.voices import (
 from pipelines.params.corpus_synthetic import SyntheticCorpusParams
 from sastnet.audio import SAMPLE_RATE_HZ
 
-__all__ = ["MANIFEST_COLUMNS", "ClipPlan", "build_synthetic_corpus", "plan_corpus", "render_clip"]
+__all__ = ["MANIFEST_COLUMNS", "ClipPlan", "build_synthetic_corpus", "plan_corpus", "plan_cosg",
+           "render_clip"]
 
 log = logging.getLogger(__name__)
 MANIFEST_COLUMNS = ("key", "path", "speaker", "utt_id", "text", "codec", "subset", "split", "seen",
@@ -61,6 +65,7 @@ class ClipPlan:
     utt_id: int
     text: str
     split: str
+    subset: str = "CoRS"  # "CoSG": a clip of the generated set's world (``plan_cosg``)
 
 
 def speaker_splits(cfg: SyntheticCorpusParams) -> dict[str, str]:
@@ -100,6 +105,25 @@ def plan_corpus(cfg: SyntheticCorpusParams) -> list[ClipPlan]:
     return plans
 
 
+def plan_cosg(cfg: SyntheticCorpusParams) -> list[ClipPlan]:
+    """The CoSG world's bona fide clips: unseen voices (the pool after the corpus' speakers, in
+    turn) saying distinct unseen prompts (id > ``seen_max_utt_id``), seeded."""
+    if not cfg.cosg_clips:
+        return []
+    sentences = build_sentences(cfg.num_sentences, cfg.seed)
+    voices = range(cfg.num_speakers, len(SPEAKER_POOL))
+    unseen = np.arange(cfg.seen_max_utt_id + 1, cfg.num_sentences + 1)
+    utt_ids = np.random.default_rng([cfg.seed, 4]).choice(unseen, cfg.cosg_clips, replace=False)
+    plans = []
+    for i, utt_id in enumerate(utt_ids):
+        index = voices[i % len(voices)]
+        speaker = f"g{index - cfg.num_speakers + 1:02d}"
+        plans.append(ClipPlan(key=f"{speaker}_{int(utt_id):03d}", speaker=speaker,
+                              speaker_index=index, voice=SPEAKER_POOL[index], utt_id=int(utt_id),
+                              text=sentences[utt_id - 1], split="test", subset="CoSG"))
+    return sorted(plans, key=lambda p: p.key)
+
+
 def _room_noise(n: int, level_dbfs: float, rng: np.random.Generator) -> np.ndarray:
     """Low-passed white noise at an RMS level: a quiet, slightly dull room like VCTK's."""
     noise = lfilter([0.3], [1.0, -0.7], rng.standard_normal(n))
@@ -117,7 +141,8 @@ def render_clip(plan: ClipPlan, cfg: SyntheticCorpusParams,
         speech = synthesize(plan.voice, plan.text)
     rng = np.random.default_rng([cfg.seed, 2, plan.speaker_index, plan.utt_id])
     speech = speech * (10 ** (rng.uniform(*cfg.peak_dbfs) / 20) / np.abs(speech).max())
-    lead, trail = (int(rng.uniform(*cfg.silence_s) * SAMPLE_RATE_HZ) for _ in range(2))
+    silence_s = cfg.cosg_silence_s if plan.subset == "CoSG" else cfg.silence_s
+    lead, trail = (int(rng.uniform(*silence_s) * SAMPLE_RATE_HZ) for _ in range(2))
     wave = np.concatenate([np.zeros(lead, np.float32), speech, np.zeros(trail, np.float32)])
     # The floor is a speaker (room) property, with a little per-clip variation.
     floor = np.random.default_rng([cfg.seed, 3, plan.speaker_index]).uniform(*cfg.noise_floor_dbfs)
@@ -149,7 +174,7 @@ def _chunks(plans: list[ClipPlan], festival_chunk: int = 10) -> list[list[ClipPl
 
 def _row(plan: ClipPlan, path: Path, duration_s: float, cfg: SyntheticCorpusParams) -> dict:
     return {"key": plan.key, "path": str(path), "speaker": plan.speaker, "utt_id": plan.utt_id,
-            "text": plan.text, "codec": "bonafide", "subset": "CoRS", "split": plan.split,
+            "text": plan.text, "codec": "bonafide", "subset": plan.subset, "split": plan.split,
             "seen": plan.utt_id <= cfg.seen_max_utt_id, "pair_key": plan.key, "codec_seen": True,
             "label_vq": 0, "label_aux": 0, "label_dec": 0, "label_bin": 0,
             "duration_s": duration_s}
@@ -183,7 +208,7 @@ def build_synthetic_corpus(cfg, out_dir: str | Path) -> pd.DataFrame:
     """
     cfg = getattr(cfg, "synthetic", cfg)
     out_dir = Path(out_dir)
-    plans = plan_corpus(cfg)
+    plans = plan_corpus(cfg) + plan_cosg(cfg)
     voices = [p.voice for p in plans]
     missing = missing_engines(voices)
     if missing:
@@ -222,4 +247,6 @@ def build_synthetic_corpus(cfg, out_dir: str | Path) -> pd.DataFrame:
                                               "gender": SPEAKER_POOL[i].gender,
                                               "split": splits[f"s{i + 1:02d}"]}
                             for i in range(cfg.num_speakers)}
+    df.attrs["speakers"].update({p.speaker: {"voice": p.voice.describe(), "gender": p.voice.gender,
+                                             "split": "test (CoSG)"} for p in plan_cosg(cfg)})
     return df

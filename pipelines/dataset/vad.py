@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import asdict
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -213,6 +214,34 @@ def borrow_pair_segments(frame: pd.DataFrame, manifest: pd.DataFrame, sample_rat
         frame.at[i, "speech_fraction"] = speech_fraction(segments, n)
         frame.at[i, "segments_from"] = source["key"]
     return frame
+
+
+def world_summary(frame: pd.DataFrame, manifest: pd.DataFrame, crop_samples: int) -> dict:
+    """What each set holds, from every clip's *own* VAD (run before ``borrow_pair_segments``):
+    per subset (CoRS / CoSG) and kind (bona fide / spoof), the clips, the share of their audio
+    that is speech, the share of the first ``crop_samples`` (what the models see) that is
+    speech, clips with no speech, and the median leading and trailing silence in seconds.
+    The CoSG world must look like speech with short boundary silences (docs/corpus.md)."""
+    rows = frame[frame["error"].isna()].merge(manifest[["key", "subset", "codec"]], on="key")
+    out: dict = {}
+    for (subset, spoof), group in rows.groupby([rows["subset"], rows["codec"] != "bonafide"],
+                                               sort=True):
+        n = group["num_samples"].astype(int).to_numpy()
+        segs = group["segments"].tolist()
+        lead = [s[0][0] / SAMPLE_RATE_HZ for s in segs if len(s)]
+        trail = [(k - s[-1][1]) / SAMPLE_RATE_HZ for s, k in zip(segs, n) if len(s)]
+        crop = [speech_fraction([[a, min(b, crop_samples)] for a, b in s if a < crop_samples],
+                                min(k, crop_samples)) for s, k in zip(segs, n)]
+        out[f"{subset}/{'spoof' if spoof else 'bonafide'}"] = {
+            "clips": len(group),
+            "speech_share": round(float(np.sum([speech_fraction(s, k) * k for s, k in zip(segs, n)])
+                                        / max(n.sum(), 1)), 4),
+            "speech_share_crop": round(float(np.mean(crop)), 4),
+            "no_speech_clips": int((~group["has_speech"].astype(bool)).sum()),
+            "median_lead_silence_s": round(float(np.median(lead)), 3) if lead else None,
+            "median_trail_silence_s": round(float(np.median(trail)), 3) if trail else None,
+        }
+    return out
 
 
 def vad_summary(frame: pd.DataFrame) -> dict:

@@ -26,6 +26,12 @@ class SyntheticCorpusParams:
     silence_s: tuple[float, float] = (0.2, 1.2)  # leading and trailing silence, each drawn per clip
     noise_floor_dbfs: tuple[float, float] = (-65.0, -50.0)  # per-speaker room noise, VCTK-like
     peak_dbfs: tuple[float, float] = (-6.0, -1.0)  # per-clip speech peak level
+    # The CoSG world (docs/corpus.md, "The generated set"): clips of the voices the corpus does
+    # not use (the pool after num_speakers) saying unseen prompts (id > seen_max_utt_id), with
+    # the short boundary silences of generated speech. They are the CoSG bona fide class and
+    # the prompts and plans the generators continue (stage resynthesize).
+    cosg_clips: int = 0  # the default profile: 48
+    cosg_silence_s: tuple[float, float] = (0.03, 0.15)
     seed: int = 1234  # official release's seed (as common.seed)
     workers: int = 2  # parallel synthesizer processes (the machine has 2 cores)
 
@@ -50,6 +56,14 @@ class SyntheticCorpusParams:
               f"test speakers need {need_unseen} unseen prompts (id > {self.seen_max_utt_id}) "
               f"but there are {max(n_unseen, 0)}; raise num_sentences or lower test_unseen_fraction")
         _range(self.silence_s, "silence_s", 0.0, 10.0)
+        _range(self.cosg_silence_s, "cosg_silence_s", 0.0, 10.0)
+        check(self.cosg_clips >= 0, "cosg_clips", "must be >= 0")
+        check(not self.cosg_clips or self.num_speakers < MAX_SPEAKERS, "cosg_clips",
+              f"CoSG clips need voices the corpus does not use: num_speakers must be < "
+              f"{MAX_SPEAKERS}, or set cosg_clips: 0")
+        check(self.cosg_clips <= max(n_unseen, 0), "cosg_clips",
+              f"{self.cosg_clips} CoSG clips need as many unseen prompts (id > "
+              f"{self.seen_max_utt_id}), there are {max(n_unseen, 0)}; raise num_sentences")
         _range(self.noise_floor_dbfs, "noise_floor_dbfs", -120.0, -20.0)
         _range(self.peak_dbfs, "peak_dbfs", -40.0, 0.0)
         check(self.seed >= 0, "seed", "must be >= 0")

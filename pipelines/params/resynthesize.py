@@ -39,8 +39,10 @@ class ResynthesizeParams:
     max_clips_per_split: dict[str, int] = field(default_factory=dict)
     batch_size: int = 8  # clips per codec call, length-sorted so padding stays short
     threads: int = 2  # torch intra-op threads (the machine has 2 cores)
-    cosg_utts_per_codec: int = 12  # generated clips per codec with a token LM (CoSG analogue)
-    cosg_seconds: float = 3.0  # length of each generated clip
+    # CoSG generation (docs/corpus.md): each generator keeps the first cosg_prompt_s of a CoSG
+    # bona fide clip's tokens and samples the rest at cosg_temperature, following the clip's plan
+    cosg_prompt_s: float = 0.25
+    cosg_temperature: float = 1.0
     real_codecs: tuple[RealCodecParams, ...] = ()  # pretrained adapters; none in the default
 
     def __post_init__(self) -> None:
@@ -52,7 +54,7 @@ class ResynthesizeParams:
               "counts must be >= 0 (0 = all clips)")
         check(self.batch_size >= 1, "batch_size", "must be >= 1")
         check(self.threads >= 1, "threads", "must be >= 1")
-        check(self.cosg_utts_per_codec >= 0, "cosg_utts_per_codec", "must be >= 0")
-        check(0.5 <= self.cosg_seconds <= 30, "cosg_seconds", "must be in [0.5, 30]")
+        check(0.0 <= self.cosg_prompt_s <= 10, "cosg_prompt_s", "must be in [0, 10] seconds")
+        check(0.0 < self.cosg_temperature <= 10, "cosg_temperature", "must be in (0, 10]")
         names = [c.name for c in self.real_codecs]
         check(len(set(names)) == len(names), "real_codecs", "codec names must be unique")

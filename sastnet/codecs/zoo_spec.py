@@ -4,7 +4,9 @@ Every class value of the taxonomy (VQ mvq/svq/sq, AUX none/semantic/disentangle,
 is covered by at least two training codecs that differ in architecture or hyper-parameters;
 the held-out codecs (``held_out=True``, used only at test time, like CodecFake+'s unseen
 codecs) cover every class value again with architectures of their own. ``token_lm=True`` marks
-the generation subset (CoSG analogue): a token LM is trained on that codec's tokens.
+the generation subset (CoSG analogue): a token LM is trained on that codec's tokens. Four known
+generators span every AUX, VQ and DEC class (CoSG kn. codec); two held-out ones (a semantic and
+a disentangled codec the models never see) make CoSG (All).
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ ZOO_CODECS: dict[str, ZooCodecSpec] = dict([
           strides=(2, 4, 4, 5), fsq_levels=(8, 5, 5, 5), channels=12),
     _spec("zoo_mvq_sem_freq", seed=4, vq="mvq", aux="semantic", dec="freq", strides=HOP_320,
           num_quantizers=6, codebook_size=128, dec_channels=24),
-    _spec("zoo_svq_sem_time", seed=5, vq="svq", aux="semantic", dec="time",
+    _spec("zoo_svq_sem_time", token_lm=True, seed=5, vq="svq", aux="semantic", dec="time",
           strides=(8, 5, 4, 2), codebook_size=512, channels=24, dim=48),
     _spec("zoo_sq_dis_freq", seed=6, vq="sq", aux="disentangle", dec="freq",
           strides=(4, 4, 4, 4), fsq_levels=(7, 5, 5, 5, 5), n_fft_per_hop=2),
@@ -59,7 +61,7 @@ ZOO_CODECS: dict[str, ZooCodecSpec] = dict([
           strides=(3, 4, 4, 5), num_quantizers=3, codebook_size=256, channels=20),
     _spec("zoo_ho_svq_none_freq", held_out=True, seed=10, vq="svq", aux="none", dec="freq",
           strides=(4, 4, 4, 4), codebook_size=2048, n_fft_per_hop=2, dec_channels=40),
-    _spec("zoo_ho_sq_dis_time", held_out=True, seed=11, vq="sq", aux="disentangle",
+    _spec("zoo_ho_sq_dis_time", held_out=True, token_lm=True, seed=11, vq="sq", aux="disentangle",
           dec="time", strides=(4, 4, 4, 5), fsq_levels=(5, 5, 5, 5), res_depth=2),
     _spec("zoo_ho_mvq_none_freq", held_out=True, seed=12, vq="mvq", aux="none", dec="freq",
           strides=(2, 4, 4, 5), num_quantizers=3, codebook_size=256),

@@ -13,7 +13,7 @@ from pipelines.codecs.zoo import build_zoo, load_split_audio, resynthesis_qualit
 from pipelines.params.codecs import CodecsParams
 from pipelines.params.core import ParamsError
 from sastnet.codecs import load_codec
-from sastnet.codecs.token_lm import generate, load_token_lm
+from sastnet.codecs.token_lm import PLAN_BANDS, continue_prompts, load_token_lm
 
 
 def _manifest(tmp_path: Path, bad: bool = False) -> Path:
@@ -78,8 +78,11 @@ def test_build_zoo_writes_checkpoints_token_lm_and_records(tmp_path):
     for key in ("mel_distance", "si_snr_db"):
         assert np.isfinite(rec["quality"][key]) and np.isfinite(rec["trivial"][key])
     codec = load_codec(rec["checkpoints"]["late"])
-    waves = generate(codec, load_token_lm(rec["token_lm"]), num_utts=2, seconds=0.1, seed=0)
-    assert [w.shape for w in waves] == [(1600,), (1600,)]
+    lm = load_token_lm(rec["token_lm"])
+    assert lm.config.plan_bands == PLAN_BANDS
+    prompts = [np.zeros(1600, np.float32), np.full(800, 0.1, np.float32)]
+    waves = continue_prompts(codec, lm, prompts, prompt_s=0.02, seeds=[0, 1])
+    assert [w.shape for w in waves] == [(1600,), (800,)]
     assert zoo["codecs"]["zoo_mvq_sem_freq"]["token_lm"] is None
     assert zoo["codecs"]["zoo_mvq_sem_freq"]["teacher"] == "random-whisper"
 
