@@ -24,7 +24,6 @@ def main() -> None:
     params = load_params()
     start = time.perf_counter()
     df = pd.read_parquet(Path(params.common.data_dir) / "resynth" / "manifest.parquet")
-    df = df[df["subset"] == "CoRS"]
     df, feats, rejected = clip_features(df)
     report = fingerprint_report(df, feats, seed=params.common.seed)
     report["rejected"] = rejected
@@ -35,6 +34,11 @@ def main() -> None:
     print(f"fingerprint: pairwise balanced accuracy {s['min_pairwise_acc']}..{s['max_pairwise_acc']}"
           f" over {len(report['per_codec'])} codecs; tasks "
           + ", ".join(f"{t} {v['balanced_acc']}" for t, v in report["tasks"].items()))
+    for task, entry in report.get("cosg", {}).items():
+        if task != "clips":
+            print(f"  {task} probe macro F1 %: CoRS-trained on CoSG (kn.) "
+                  f"{entry['cors_trained_on_cosg_known']}, (All) {entry['cors_trained_on_cosg_all']};"
+                  f" fitted within CoSG (All), 5-fold by prompt {entry.get('within_cosg_all_cv')}")
 
 
 if __name__ == "__main__":

@@ -17,9 +17,10 @@ def test_report_sees_a_lowpass_codec_but_not_a_copy(tmp_path):
     """"lp" low-passes (a fingerprint); "copy" is the bona fide clip itself (none)."""
     rng = np.random.default_rng(0)
     rows = []
-    for split, n in (("train", 16), ("test", 12)):
+    for split, n in (("train", 16), ("test", 12), ("cosg", 10)):
         for i in range(n):
             key = f"{split[:2]}{i:02d}_{i + 1:03d}"
+            subset = "CoSG" if split == "cosg" else "CoRS"
             wave = (0.1 * rng.standard_normal(4000)).astype(np.float32)
             variants = {"bonafide": wave, "lp": lfilter([0.25] * 4, [1.0], wave),
                         "copy": wave.copy()}
@@ -30,7 +31,8 @@ def test_report_sees_a_lowpass_codec_but_not_a_copy(tmp_path):
                 labels = [0, 0, 0, 0] if codec == "bonafide" else [1, 1, 1, 1] if codec == "lp" \
                     else [2, 2, 2, 1]
                 rows.append(dict(key=k, path=str(path), speaker=key[:4], utt_id=i + 1, text=None,
-                                 codec=codec, subset="CoRS", split=split, seen=True, pair_key=key,
+                                 codec=codec, subset=subset, split=split.replace("cosg", "test"),
+                                 seen=True, pair_key=key,
                                  codec_seen=True, label_vq=labels[0], label_aux=labels[1],
                                  label_dec=labels[2], label_bin=labels[3], duration_s=0.25))
     df = to_manifest_frame(rows)
@@ -43,6 +45,14 @@ def test_report_sees_a_lowpass_codec_but_not_a_copy(tmp_path):
     assert not report["summary"]["all_above_chance"]
     assert set(report["tasks"]) == {"vq", "aux", "dec", "bin"}
     assert report["tasks"]["vq"]["per_class_recall"][1] > 0.9
+    # CoSG: the low-pass class is found, the copy cannot be told from bona fide (chance-like),
+    # by the CoRS-trained probe and by one fitted inside CoSG (grouped by prompt)
+    cosg = report["cosg"]
+    assert cosg["clips"] == {"cosg_known": 30, "cosg_all": 30}
+    assert cosg["aux"]["chance"] == 33.33
+    assert 55 < cosg["aux"]["cors_trained_on_cosg_all"] < 90  # lp right, bona/copy confused
+    assert 55 < cosg["aux"]["within_cosg_all_cv"] < 90
+    assert cosg["bin"]["within_cosg_all_cv"] < 90
 
 
 def test_a_run_rewriting_dvc_lock_leaves_the_tree_clean(tmp_path):

@@ -8,7 +8,11 @@ split (CoRS, bona fide + spoofs):
 - ``per_codec``: one bona fide vs codec classifier per codec (balanced accuracy), also on
   level-free features (each clip's mean log-mel subtracted); held-out codecs are scored with the
   bona fide vs all-seen-codecs classifier instead (generalisation);
-- ``tasks``: one multi-class classifier per task (vq, aux, dec, bin) with per-class recall.
+- ``tasks``: one multi-class classifier per task (vq, aux, dec, bin) with per-class recall;
+- ``cosg``: per task, the same CoRS-trained classifier scored on CoSG (kn. codec) and CoSG
+  (All) (macro F1 %, as the models are), and a probe fitted on CoSG (All) itself, 5-fold and
+  grouped by prompt (a prompt's bona fide clip and its generations in one fold): can a
+  shallow log-mel probe separate the generated classes at all?
 Expected: well above chance (codecs really differ from speech and from each other) but not
 perfect everywhere; a perfect score on every class would mean a trivial give-away (e.g. a level
 or length difference) that the real models could exploit instead of the codec traces.
@@ -22,7 +26,8 @@ import numpy as np
 import pandas as pd
 from scipy.signal import stft
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import balanced_accuracy_score, recall_score
+from sklearn.metrics import balanced_accuracy_score, f1_score, recall_score
+from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
@@ -73,6 +78,41 @@ def _fit_score(x_tr, y_tr, x_te, y_te, seed: int) -> tuple[float, np.ndarray]:
     return float(balanced_accuracy_score(y_te, pred)), pred
 
 
+def _macro_f1(y_true, y_pred, classes) -> float:
+    return round(100 * float(f1_score(y_true, y_pred, labels=classes, average="macro",
+                                      zero_division=0)), 2)
+
+
+def _cosg_report(df: pd.DataFrame, feats: np.ndarray, train: np.ndarray, seed: int) -> dict:
+    """The CoRS-trained probe on the CoSG sets, and a probe cross-validated inside CoSG (All)."""
+    cosg = (df["subset"] == "CoSG").to_numpy()
+    known = cosg & df["codec_seen"].astype(bool).to_numpy()
+    groups = df["pair_key"].astype(str).to_numpy()
+    out: dict = {"clips": {"cosg_known": int(known.sum()), "cosg_all": int(cosg.sum())}}
+    for task in TASKS:
+        y = df[f"label_{task}"].to_numpy()
+        classes = sorted(set(y[train]))
+        if len(classes) < 2:
+            continue
+        model = _classifier(seed).fit(feats[train], y[train])
+        entry = {name: _macro_f1(y[mask], model.predict(feats[mask]), classes)
+                 for name, mask in (("cors_trained_on_cosg_known", known),
+                                    ("cors_trained_on_cosg_all", cosg))}
+        x, yc, g = feats[cosg], y[cosg], groups[cosg]
+        folds = min(5, len(set(g)))
+        if folds >= 2 and len(set(yc)) >= 2:
+            pred = np.empty_like(yc)
+            for fit, score in GroupKFold(folds).split(x, yc, g):
+                if len(set(yc[fit])) < 2:  # a fold with one class cannot fit a classifier
+                    pred[score] = yc[fit][0]
+                    continue
+                pred[score] = _classifier(seed).fit(x[fit], yc[fit]).predict(x[score])
+            entry["within_cosg_all_cv"] = _macro_f1(yc, pred, sorted(set(yc)))
+        entry["chance"] = round(100 / len(classes), 2)
+        out[task] = entry
+    return out
+
+
 def fingerprint_report(df: pd.DataFrame, feats: np.ndarray, seed: int = 0) -> dict:
     """Per-codec and per-task accuracies (see module docstring); ``df`` rows match ``feats``."""
     cors = (df["subset"] == "CoRS").to_numpy()
@@ -112,6 +152,8 @@ def fingerprint_report(df: pd.DataFrame, feats: np.ndarray, seed: int = 0) -> di
         report["tasks"][task] = {"balanced_acc": round(acc, 4), "chance": round(1 / len(classes), 4),
                                  "per_class_recall": {int(c): round(float(r), 4)
                                                       for c, r in zip(classes, recalls)}}
+    if (df["subset"] == "CoSG").any():
+        report["cosg"] = _cosg_report(df, feats, train, seed)
     pairwise = [e["pairwise_balanced_acc"] for e in report["per_codec"].values()
                 if "pairwise_balanced_acc" in e]
     report["summary"] = {

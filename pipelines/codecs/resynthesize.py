@@ -11,7 +11,8 @@ first ``prompt_s`` of a clip's tokens and samples the rest following the clip's 
 
 Labels come from the taxonomy object passed in (``sastnet.codecs.zoo_spec.zoo_taxonomy()`` for
 the zoo), never from file names. Each spoof keeps ``pair_key`` = the bona fide key it was made
-from, so later stages can sample bona fide/spoof pairs. Held-out codecs only see test clips.
+from, so later stages can sample bona fide/spoof pairs. Held-out codecs make no CoRS clips
+(their clips are generated: CoSG All only).
 Finished files are reused on a rerun, so a crash loses nothing.
 """
 
@@ -166,9 +167,12 @@ def resynthesize_codec(entry: CodecEntry, bona: pd.DataFrame, waves: dict[str, n
                        max_clips: dict[str, int] | None = None, seed: int = 0) -> list[dict]:
     """CoRS-style spoofs of one codec: ``out_dir/<codec>/<bona key>_<codec>.flac`` per clip.
 
-    Held-out codecs only get test clips; ``max_clips`` limits clips per split (seeded subset).
+    Held-out codecs make none: as in CodecFake+, every CoRS codec is a training codec and the
+    unseen codec types appear only in CoSG (All). ``max_clips`` limits clips per split (a
+    seeded subset).
     """
-    splits = ("test",) if entry.held_out else splits
+    if entry.held_out:
+        return []
     rng = np.random.default_rng([seed, *entry.name.encode()])
     todo = select_bonafide(bona, splits, max_clips or {}, rng).set_index("key", drop=False)
     folder = Path(out_dir) / entry.name

@@ -18,20 +18,23 @@ class RealCodecParams:
     kind: Literal["encodec", "dac", "mimi", "snac"] = "encodec"
     source: str = ""  # local folder (or hub id, only with allow_download)
     bandwidth_kbps: float = 0.0  # EnCodec target bandwidth; 0 = the model's lowest
-    held_out: bool = False  # true: only test clips, codec_seen false
+    held_out: bool = False  # adapters generate nothing, and held-out codecs make no CoRS clips
     allow_download: bool = False  # DESIGN.md: nothing is downloaded unless the user asks
 
     def __post_init__(self) -> None:
         check(bool(self.name), "name", "must name the codec as in sastnet.taxonomy")
         check(bool(self.source), "source", f"{self.name}: give the folder holding its weights")
         check(self.bandwidth_kbps >= 0, "bandwidth_kbps", "must be >= 0")
+        check(not self.held_out, "held_out", f"{self.name}: a held-out codec appears only in "
+              "CoSG (All), through a generator, and adapters have none; list it as a training "
+              "codec or leave it out")
 
 
 @dataclass(frozen=True)
 class ResynthesizeParams:
     codecs: tuple[str, ...] = ()  # zoo codec names to use; empty = every codec in zoo.json
     checkpoint: Literal["early", "mid", "late"] = "late"  # zoo checkpoint (paper: final codecs)
-    splits: tuple[str, ...] = SPLITS  # bona fide splits to resynthesize (held-out codecs: test only)
+    splits: tuple[str, ...] = SPLITS  # bona fide splits to resynthesize (held-out codecs: none)
     # Bona fide clips per codec and split (0 or missing = all, as in CodecFake+). The default
     # profile's budget: ~80 ms of CPU per second of audio per codec on 2 busy cores, so all 480
     # clips x 12 codecs would take ~20 min; each codec gets its own seeded, seen/unseen-stratified

@@ -156,7 +156,8 @@ def run_training(job: TrainJob, settings: ClusterSettings) -> dict[str, Any]:
         "mlflow_run_id": tracker.run_id, "tracking_uri": tracker.tracking_uri,
         "registered_model": f"{settings.registered_model_prefix}-{job.task}", "version": version,
         "best_epoch": best_meta["epoch"], "epochs": last_meta["epoch"],
-        "dev": {k: best_metrics[k] for k in ("dev_macro_f1", "dev_weighted_f1")},
+        "dev": {k: best_metrics[k] for k in ("dev_macro_f1", "dev_weighted_f1", "dev_loss")
+                if k in best_metrics},
         "workers": last_meta["workers"], "train_s": round(train_s, 1),
         "ray_run_dir": str(storage / job.run_name),
     }
