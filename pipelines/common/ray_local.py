@@ -15,7 +15,9 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import signal
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -68,6 +70,21 @@ def check_shared_address(address: str) -> None:
             f"Ray only on purpose: set {REMOTE_ENV}=1 to join it, or unset RAY_ADDRESS")
 
 
+@contextmanager
+def _keeping_sigterm() -> Iterator[None]:
+    """``ray.init`` installs its own SIGTERM handler (it logs "SIGTERM received" and exits),
+    over any Python one: a ``kill`` of ``stage_clock`` then left ``dvc`` and its stage running
+    and Ray's agents orphaned. The Python handler set before (``sigterm_exits``: ``finally``
+    blocks run) is put back."""
+    main = threading.current_thread() is threading.main_thread()
+    before = signal.getsignal(signal.SIGTERM) if main else None
+    try:
+        yield
+    finally:
+        if callable(before):
+            signal.signal(signal.SIGTERM, before)
+
+
 def init_local_ray(attempts: int = 3, **kwargs) -> None:
     """``ray.init(address="local", **kwargs)``: a new local node of this process's own, retried
     when the node times out starting.
@@ -80,7 +97,8 @@ def init_local_ray(attempts: int = 3, **kwargs) -> None:
     """
     for attempt in range(1, attempts + 1):
         try:
-            ray.init(address="local", **kwargs)
+            with _keeping_sigterm():
+                ray.init(address="local", **kwargs)
             return
         except Exception as err:  # Ray raises a bare Exception for this
             if "timed out during startup" not in str(err) or attempt == attempts:
@@ -107,7 +125,8 @@ def connect_or_start_ray(address: str | None = None, *, log_to_driver: bool = Tr
     with timing.phase(timing.RAY_START):
         if address:
             check_shared_address(address)
-            ray.init(address=address, log_to_driver=log_to_driver, runtime_env=runtime_env)
+            with _keeping_sigterm():
+                ray.init(address=address, log_to_driver=log_to_driver, runtime_env=runtime_env)
         else:
             init_local_ray(log_to_driver=log_to_driver, runtime_env=runtime_env, **local_kwargs)
     return True
