@@ -52,7 +52,9 @@ def _capped_paper_params(release: dict, mae_ckpt: Path) -> dict:
     return p
 
 
-def test_paper_profile_every_stage_on_a_fake_release(tmp_path):
+def _paper_run(tmp_path_factory) -> tuple[Path, dict, Path]:
+    """The capped paper profile from nothing through the stage clock (scripts/run.sh)."""
+    tmp_path = tmp_path_factory.mktemp("paper")
     repo = tmp_path / "repo"
     _copy_repo(repo)
     release = build_fake_release(tmp_path / "codecfake_plus")
@@ -67,8 +69,17 @@ def test_paper_profile_every_stage_on_a_fake_release(tmp_path):
     env.pop("MLFLOW_TRACKING_URI", None)
     env.pop("RAY_ADDRESS", None)
 
-    _run([sys.executable, "-m", "pipelines.tracking.stage_clock"], repo, env)  # scripts/run.sh
+    _run([sys.executable, "-m", "pipelines.tracking.stage_clock"], repo, env)
+    shutil.rmtree(repo / "ray_results", ignore_errors=True)
+    return repo, release, mae_ckpt
 
+
+# started beside tests/test_pipeline_repro.py's runs by ``whole_runs`` (tests/conftest.py)
+WHOLE_RUNS = {"paper": _paper_run}
+
+
+def test_paper_profile_every_stage_on_a_fake_release(whole_runs):
+    repo, release, mae_ckpt = whole_runs["paper"].result()
     # the official lists, row for row, in every task's shards
     index = json.loads((repo / "data" / "shards" / "index.json").read_text())
     proto = Path(release["protocol_dir"])
@@ -97,4 +108,3 @@ def test_paper_profile_every_stage_on_a_fake_release(tmp_path):
     assert "Experiment: full." in table_iv and "SASTNet (Pretrained W2V2)" in table_iv
     metrics = json.loads((repo / "metrics" / "evaluation.json").read_text())
     assert "full_aux" in set(metrics)
-    shutil.rmtree(repo / "ray_results", ignore_errors=True)

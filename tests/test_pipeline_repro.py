@@ -4,14 +4,21 @@ Slow (the longest tests of the suite): every stage runs for real - synthesizers,
 silero-vad on Ray, WebDataset shards, Whisper features on Ray actors, Ray Train DDP (every
 model once per seed, two seeds), MLflow registry, predictions and the paper tables with
 mean ± std over the seeds, kNN attribution, and reports/summary.md - through the stage clock of
-scripts/run.sh. Two copies run side by side, so each also runs on a machine the other keeps busy:
+scripts/run.sh. The copies run side by side, so each also runs on a machine the others keep busy:
 
 - ``one``: the whole pipeline with 1 pool worker / Ray actor / Ray task slot everywhere;
 - ``two``: the data stages up to the Whisper features with 2 of each (corpus threads, codec zoo
   processes, VAD Ray tasks, Whisper feature actors): every ``data/`` output hash in ``dvc.lock``
   must equal ``one``'s (equal shards train equal weights: a training's own determinism, resumed
   or not, is checked in tests/pipelines/test_train_cluster.py, so ``two`` trains nothing);
-- then ``one`` once more up to the shards with another ``common.seed``: they must change.
+- ``seed``: ``two`` once more up to the shards with another ``common.seed``: they must change.
+
+``one`` also holds what tests/pipelines/test_train_shards.py (gone) checked with a Ray Train run
+of its own: the baseline, then SASTNet with its wav2vec 2.0 initialised from the baseline's best
+epoch (``init_keys``), 2 workers each, and ``predict``'s probabilities.
+
+``one`` goes beside ``two`` then ``seed``, and beside tests/test_paper_profile_repro.py's run
+(``whole_runs`` in tests/conftest.py).
 
 What stays fixed on purpose: ``train.num_workers`` (the DDP world size is part of the
 training's arithmetic: per-rank batches and BatchNorm statistics) and thread counts
@@ -22,9 +29,9 @@ import json
 import shutil
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from repo_copy import _copy_repo, _env, _run
@@ -57,29 +64,41 @@ def _top_level(root: Path, names: set[str]):
     return lambda folder, entries: [e for e in entries if Path(folder) == root and e in names]
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    def run(name: str, workers: int, cmd: list[str]) -> Path:
-        repo = tmp_path_factory.mktemp(name) / "repo"
-        _copy_repo(repo)
-        # from nothing: the committed dvc.lock (the default profile's) would otherwise keep
-        # the hashes of stages this copy does not run
-        (repo / "dvc.lock").unlink(missing_ok=True)
-        _params(repo, workers)
-        _run(cmd, repo, _env(repo), timeout=3000)
-        return repo
+def _ci_copy(tmp_path_factory, name: str, workers: int, cmd: list[str]) -> Path:
+    repo = tmp_path_factory.mktemp(name) / "repo"
+    _copy_repo(repo)
+    # from nothing: the committed dvc.lock (the default profile's) would otherwise keep
+    # the hashes of stages this copy does not run
+    (repo / "dvc.lock").unlink(missing_ok=True)
+    _params(repo, workers)
+    _run(cmd, repo, _env(repo), timeout=3000)
+    return repo
 
-    with ThreadPoolExecutor(2) as pool:
-        one = pool.submit(run, "one", 1, [sys.executable, "-m", "pipelines.tracking.stage_clock"])
-        two = pool.submit(run, "two", 2, ["dvc", "repro", *TWO_TARGETS])
-        out = {"one": one.result(), "two": two.result()}
+
+def _one(tmp_path_factory) -> Path:
+    return _ci_copy(tmp_path_factory, "one", 1,
+                    [sys.executable, "-m", "pipelines.tracking.stage_clock"])
+
+
+def _two_then_seed(tmp_path_factory) -> tuple[Path, Path]:
+    two = _ci_copy(tmp_path_factory, "two", 2, ["dvc", "repro", *TWO_TARGETS])
+    # another common.seed in a copy of ``two`` (its worker counts kept: the codec zoo, whose seed
+    # is its own key, stays cached), up to the shards, while ``one`` still trains
     seeded = tmp_path_factory.mktemp("seed") / "repo"
-    shutil.copytree(out["one"], seeded, symlinks=True, ignore=_top_level(
-        out["one"], {"ray_results", "mlruns", "mlflow.db", "models"}))
-    _params(seeded, 1, seed=4321)
+    shutil.copytree(two, seeded, symlinks=True, ignore=_top_level(
+        two, {"ray_results", "mlruns", "mlflow.db", "models"}))
+    _params(seeded, 2, seed=4321)
     _run(["dvc", "repro", "shard"], seeded, _env(seeded))
-    out["seed"] = seeded
-    return out
+    return two, seeded
+
+
+WHOLE_RUNS = {"ci_one": _one, "ci_two_then_seed": _two_then_seed}  # started by tests/conftest.py
+
+
+@pytest.fixture(scope="module")
+def runs(whole_runs):
+    two, seeded = whole_runs["ci_two_then_seed"].result()
+    return {"one": whole_runs["ci_one"].result(), "two": two, "seed": seeded}
 
 
 def test_dvc_repro_ci_profile_end_to_end(runs):
@@ -165,6 +184,21 @@ def check_ci_outputs(repo: Path, env: dict) -> None:
         assert r.data.tags["mlflow.source.git.commit"] and r.data.tags["mlflow.user"]
         assert r.data.tags["fingerprint.params_digest"] != "none"
         assert "cors_macro_f1" in r.data.metrics and "cosg_all_weighted_f1" in r.data.metrics
+        if r.data.tags["variant"] == "sastnet":  # the paper's order: W2V2 from its seed's baseline
+            assert int(r.data.tags["init_keys"]) > 0, "SASTNet's wav2vec 2.0 was not initialised"
+            assert Path(r.data.tags["init_from"]).parts[-3:] == (
+                "w2v2_aasist", f"seed{r.data.tags['seed']}", "best")
+    for model in ("w2v2_aasist", "sastnet"):
+        for seed in (0, 1):
+            run = json.loads((repo / "models" / "aux" / model / f"seed{seed}" / "run.json").read_text())
+            assert sorted(w["rank"] for w in run["workers"]) == [0, 1]  # Ray Train, 2 workers
+            assert (repo / "models" / "aux" / model / f"seed{seed}" / "best").is_dir()
+    # pipelines.evaluate.predict: one row per clip, class probabilities that sum to 1
+    preds = pd.read_parquet(repo / "predictions/aux/sastnet/seed0/seen250/cosg_all.parquet")
+    assert len(preds) and {"key", "label_aux", "prob_0", "prob_3", "pred"} <= set(preds.columns)
+    assert preds["key"].is_unique
+    probs = preds[[f"prob_{c}" for c in range(4)]].sum(axis=1)
+    assert ((probs - 1).abs() < 1e-5).all()
 
     shown = _run(["dvc", "metrics", "show"], repo, env)
     assert "metrics/evaluation.json" in shown
