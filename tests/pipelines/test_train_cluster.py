@@ -7,13 +7,18 @@ losses and bit-identical weights of the uninterrupted run (every epoch re-seeds 
 epoch, rank) and the checkpoint carries the RNG states, so the epochs after the kill replay
 exactly). Both trainings are the toy model with dropout (every step draws from torch's RNG),
 3 epochs, 2 workers.
+
+The same cluster, as ``ray start`` records it on a machine, shows that a stage's local Ray never
+joins a cluster it was not pointed at (one cluster start for the module, not two).
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -120,3 +125,38 @@ def test_killed_worker_resumes_from_checkpoint_with_the_uninterrupted_weights(cl
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a), "resumed weights differ from uninterrupted"
 
+
+
+PRINT_GCS = "print('GCS', ray.get_runtime_context().gcs_address); ray.shutdown()"
+
+
+def _gcs(code: str, env: dict) -> str:
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=240)
+    assert out.returncode == 0, out.stderr[-3000:]
+    gcs = next(line.split()[1] for line in out.stdout.splitlines() if line.startswith("GCS "))
+    return gcs.rsplit(":", 1)[1]  # its port: Ray names the host by this machine's IP or loopback
+
+
+def test_a_local_start_never_joins_the_ray_start_cluster_recorded_on_the_machine(cluster):
+    tmp = Path(tempfile.mkdtemp(prefix="rl_", dir="/tmp"))  # short: Ray's socket paths
+    try:
+        # what `ray start` leaves for a plain ray.init() to find: <RAY_TMPDIR>/ray/ray_current_cluster
+        (tmp / "ray").mkdir()
+        (tmp / "ray" / "ray_current_cluster").write_text(cluster.address)
+        env = {k: v for k, v in cluster.env.items() if k != "RAY_ADDRESS"}
+        env["RAY_TMPDIR"] = str(tmp)
+        port = str(cluster.gcs_port)
+        # the way the training stage started Ray before: it joins that cluster
+        assert _gcs(f"import ray; ray.init(log_to_driver=False); {PRINT_GCS}", env) == port
+        # the stages' local start and the training's: a node of their own
+        local = _gcs("import ray; from pipelines.common.ray_local import init_local_ray; "
+                     f"init_local_ray(num_cpus=1, include_dashboard=False); {PRINT_GCS}", env)
+        assert local != port
+        train = ("import ray; from pipelines.common.ray_local import connect_or_start_ray; "
+                 f"connect_or_start_ray(); {PRINT_GCS}")
+        assert _gcs(train, env) != port
+        # asked through RAY_ADDRESS (as `ray job submit` does), the training joins it
+        assert _gcs(train, {**env, "RAY_ADDRESS": cluster.address}) == port
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
