@@ -250,5 +250,8 @@ def stage_process(stage: str, argv: list[str] | None = None, *, root: str | Path
             signal.signal(signal.SIGTERM, sigterm_exits)
         if die_with_parent:
             _set_parent_death_signal(signal.SIGTERM)
+            if os.getppid() == 1:  # dvc died while this process was still importing
+                raise SystemExit(f"error: {stage}: its `dvc repro` exited before the stage "
+                                 "started (was it killed?); not running orphaned")
             watch_parent(stage, parent_chain())
         yield name

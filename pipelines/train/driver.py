@@ -200,8 +200,10 @@ def _log_outputs(job: TrainJob, settings: ClusterSettings, tracker: RunTracker, 
                                          Path(tmp) / "training_curves.png"), "plots")
         (Path(tmp) / "workers.json").write_text(json.dumps(best_meta["workers"], indent=2))
         tracker.log_artifact(Path(tmp) / "workers.json")
-    tracker.log_metrics({f"best_{k}": best_meta["metrics"][k]
-                         for k in ("dev_macro_f1", "dev_weighted_f1")}, step=best_meta["epoch"])
+    # the registry ranks versions by best_<train.select_metric> (pipelines.tracking.registry)
+    kept = ("dev_macro_f1", "dev_weighted_f1", "dev_loss", job.select_metric)
+    tracker.log_metrics({f"best_{k}": best_meta["metrics"][k] for k in dict.fromkeys(kept)
+                         if k in best_meta["metrics"]}, step=best_meta["epoch"])
 
     model, _ = build_job_model(job)
     state, _ = load_best(best_dir)
