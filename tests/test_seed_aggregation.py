@@ -205,3 +205,28 @@ def test_a_difference_inside_the_seed_spread_is_not_a_finding(tmp_path):
     row = _row(_comparison(tmp_path, shuffled), "SASTNet − S-AUX")
     assert row[2] == "0.00 ± 33.33 (n=3)"
     assert row[4] == "inside the spread: not a finding"
+
+
+def test_the_cors_to_cosg_gap_per_model_and_its_difference_by_hand(tmp_path):
+    """Gap = CoSG - CoRS macro F1 per seed. SASTNet: CoRS 100 on every seed, CoSG (All)
+    100 / 66.67 / 37.5 -> 0, -33.33, -62.5 (mean -31.94, std 31.27). Baseline: CoRS 100,
+    CoSG (All) 37.5 on every seed -> -62.5 each (std 0). SASTNet loses less: +62.5, +29.17, 0
+    per seed (mean 30.56, std 31.27): inside the spread."""
+    from pipelines.evaluate.summary import comparison_table, gap_table
+
+    root = tmp_path / "predictions"
+    for seed, preds in PREDS.items():
+        for model, cosg in (("sastnet", preds), ("w2v2_aasist", PREDS[2])):
+            _write(root, "aux", model, seed, "seen250", "test_seen", LABELS, LABELS)
+            _write(root, "aux", model, seed, "seen250", "test_unseen", LABELS, LABELS)
+            _write(root, "aux", model, seed, "seen250", "cosg_all", LABELS, cosg)
+    results = evaluate(load_predictions(root), seed=1)
+    gaps = gap_table(results, "aux", "seen250")
+    assert _row(gaps, "SASTNet")[2] == "-31.94 ± 31.27 (n=3)"
+    assert _row(gaps, "S-AUX")[2] == "-62.50 ± 0.00 (n=3)"
+    assert _row(gaps, "S-AUX")[1] == "–"  # no CoSG (kn. codec) predictions
+    rows = [r for r in comparison_table(results, "aux", "seen250").splitlines()
+            if "CoSG (All) - CoRS" in r]
+    cells = [c.strip() for c in rows[0].strip("|").split("|")]
+    assert cells[2] == "30.56 ± 31.27 (n=3)" and cells[3] == "+62.50, +29.17, +0.00"
+    assert cells[4] == "inside the spread: not a finding"

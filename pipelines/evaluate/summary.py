@@ -114,7 +114,10 @@ def comparison_table(results: Iterable[EvalResult], task: str, experiment: str,
     for model in models:
         pairs = [(macro(model, s), macro(baseline, s)) for s, _ in HEADLINE_SETS]
         pairs.append((drop(model), drop(baseline)))
-        for name, (mine, base) in zip([n for _, n in HEADLINE_SETS] + ["rm_sil drop"], pairs):
+        pairs.append((cosg_gap(agg, experiment, task, model),
+                      cosg_gap(agg, experiment, task, baseline)))
+        names = [n for _, n in HEADLINE_SETS] + ["rm_sil drop", "CoSG (All) - CoRS"]
+        for name, (mine, base) in zip(names, pairs):
             diff = mine.minus(base) if mine is not None and base is not None else None
             if diff is None or not diff.n:
                 continue
@@ -123,6 +126,34 @@ def comparison_table(results: Iterable[EvalResult], task: str, experiment: str,
                          ", ".join(f"{v:+.2f}" for v in diff.per_seed.values()),
                          versus_baseline(diff)])
     return _markdown(["Comparison", "Set", "Δ macro F1", "per seed", "verdict"], rows) \
+        if rows else None
+
+
+def cosg_gap(agg: dict, experiment: str, task: str, model: str,
+             eval_set: str = "cosg_all") -> SeedStats | None:
+    """A model's macro F1 on ``eval_set`` minus its CoRS macro F1, paired by seed: the
+    paper's CoRS -> CoSG gap (negative: it loses F1 on generated speech)."""
+    def macro(s: str) -> SeedStats | None:
+        return agg.get((experiment, task, model, s, False), {}).get("macro_f1")
+
+    cors, cosg = macro(CORS), macro(eval_set)
+    return cosg.minus(cors) if cors is not None and cosg is not None else None
+
+
+def gap_table(results: Iterable[EvalResult], task: str, experiment: str) -> str | None:
+    """Markdown: per model, CoSG (kn. codec) - CoRS and CoSG (All) - CoRS macro F1, paired by
+    seed (mean ± std, n): does the world pose the paper's problem (a large drop)?"""
+    agg = aggregate(results)
+    models = sorted({k[2] for k in agg if k[0] == experiment and k[1] == task
+                     and k[2] != RANDOM}, key=model_sort_key)
+    rows = []
+    for model in models:
+        gaps = [cosg_gap(agg, experiment, task, model, s) for s in ("cosg_known", "cosg_all")]
+        if all(g is None or not g.n for g in gaps):
+            continue
+        rows.append([display_name(model, task)]
+                    + [f"{_cell(g)} (n={g.n})" if g is not None and g.n else "–" for g in gaps])
+    return _markdown(["Model", "CoSG (kn. codec) - CoRS", "CoSG (All) - CoRS"], rows) \
         if rows else None
 
 
@@ -143,6 +174,7 @@ def summary_record(results: list[EvalResult], *, tasks: Iterable[str], seeds: It
         "sections": [{"task": task,
                       "headline": headline_table(results, task, experiment),
                       "silence": silence_table(results, task, experiment),
+                      "gap": gap_table(results, task, experiment),
                       "comparison": comparison_table(results, task, experiment, baseline)}
                      for task in tasks],
         "fingerprint": fingerprint,
@@ -154,7 +186,7 @@ def task_sections(record: dict[str, Any]) -> list[dict[str, Any]]:
     existed held its one task's tables at the top level."""
     if "sections" in record:
         return record["sections"]
-    return [{k: record.get(k) for k in ("task", "headline", "silence", "comparison")}]
+    return [{k: record.get(k) for k in ("task", "headline", "silence", "comparison", "gap")}]
 
 
 def _task_parts(section: dict[str, Any], trained_on: str, seeds: list[int]) -> list[str]:
@@ -166,12 +198,19 @@ def _task_parts(section: dict[str, Any], trained_on: str, seeds: list[int]) -> l
          f"{eer} on the CoRS test set (seen + unseen) and the CoSG sets."),
         section["headline"],
     ]
+    if section.get("gap"):
+        parts += [f"### {task}: the CoRS -> CoSG gap, macro F1 (%) paired by seed",
+                  ("Each model's macro F1 on a CoSG set minus its own on CoRS of the same seed, "
+                   "then mean ± sample std (negative: it loses F1 on generated speech; the "
+                   "paper's Table I: S-AUX -64.35 to CoSG (kn. codec), -77.71 to CoSG (All))."),
+                  section["gap"]]
     if section.get("comparison"):
         parts += [f"### {task}: versus the baseline, macro F1 (%) differences paired by seed",
                   ("Each model's macro F1 minus the baseline's of the same seed, then mean ± "
                    "sample std over the seeds; rm_sil drop = (rm_sil - original) of the model "
-                   "minus that of the baseline on the CoRS test set (positive: the model loses "
-                   "less). A difference whose |mean| is not larger than its std is inside the "
+                   "minus that of the baseline on the CoRS test set, CoSG (All) - CoRS the same "
+                   "for the generated-speech gap (positive: the model loses less). A "
+                   "difference whose |mean| is not larger than its std is inside the "
                    "seed spread: not a finding."),
                   section["comparison"]]
     if section.get("silence"):
