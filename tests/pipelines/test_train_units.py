@@ -42,7 +42,7 @@ def test_train_params_name_bad_variant_and_duplicated_baseline():
 
 def test_train_seeds_are_validated():
     data = _default()
-    assert parse_params(data).train.seeds == (0, 1, 2)
+    assert parse_params(data).train.seeds == (0, 1, 2, 3, 4)
     for bad, message in (([], "must list at least one seed"), ([0, 0], "lists a seed twice"),
                          ([-1], "is not a seed"), ([True], "expected an integer|int")):
         data["train"]["seeds"] = bad
@@ -108,7 +108,7 @@ def test_job_run_name_follows_data_model_code_and_baseline(tmp_path, monkeypatch
     seed1 = job_from_params(params, "aux", "sastnet", 1)
     assert seed1.seed == 1 and seed1.init_from.endswith("w2v2_aasist/seed1/best")
     assert seed1.run_name != third[1]  # another seed is another run
-    with pytest.raises(ValueError, match=r"seed 7 is not in train.seeds \[0, 1, 2\]"):
+    with pytest.raises(ValueError, match=r"seed 7 is not in train.seeds \[0, 1, 2, 3, 4\]"):
         job_from_params(params, "aux", "sastnet", 7)
     import sastnet.models.config as config
 
