@@ -208,7 +208,8 @@ def build_synthetic_corpus(cfg, out_dir: str | Path) -> pd.DataFrame:
     """
     cfg = getattr(cfg, "synthetic", cfg)
     out_dir = Path(out_dir)
-    plans = plan_corpus(cfg) + plan_cosg(cfg)
+    cosg = plan_cosg(cfg)
+    plans = plan_corpus(cfg) + cosg
     voices = [p.voice for p in plans]
     missing = missing_engines(voices)
     if missing:
@@ -248,5 +249,5 @@ def build_synthetic_corpus(cfg, out_dir: str | Path) -> pd.DataFrame:
                                               "split": splits[f"s{i + 1:02d}"]}
                             for i in range(cfg.num_speakers)}
     df.attrs["speakers"].update({p.speaker: {"voice": p.voice.describe(), "gender": p.voice.gender,
-                                             "split": "test (CoSG)"} for p in plan_cosg(cfg)})
+                                             "split": "test (CoSG)"} for p in cosg})
     return df

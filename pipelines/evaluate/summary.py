@@ -104,7 +104,7 @@ def comparison_table(results: Iterable[EvalResult], task: str, experiment: str,
         return None
 
     def macro(model: str, eval_set: str, rm_sil: bool = False) -> SeedStats | None:
-        return agg.get((experiment, task, model, eval_set, rm_sil), {}).get("macro_f1")
+        return _macro(agg, experiment, task, model, eval_set, rm_sil)
 
     def drop(model: str) -> SeedStats | None:  # rm_sil - original on the whole test set
         orig, rm = macro(model, CORS), macro(model, CORS, True)
@@ -129,14 +129,17 @@ def comparison_table(results: Iterable[EvalResult], task: str, experiment: str,
         if rows else None
 
 
+def _macro(agg: dict, experiment: str, task: str, model: str, eval_set: str,
+           rm_sil: bool = False) -> SeedStats | None:
+    """A model's macro F1 over seeds on one set, from ``aggregate``'s result (None: not run)."""
+    return agg.get((experiment, task, model, eval_set, rm_sil), {}).get("macro_f1")
+
+
 def cosg_gap(agg: dict, experiment: str, task: str, model: str,
              eval_set: str = "cosg_all") -> SeedStats | None:
     """A model's macro F1 on ``eval_set`` minus its CoRS macro F1, paired by seed: the
     paper's CoRS -> CoSG gap (negative: it loses F1 on generated speech)."""
-    def macro(s: str) -> SeedStats | None:
-        return agg.get((experiment, task, model, s, False), {}).get("macro_f1")
-
-    cors, cosg = macro(CORS), macro(eval_set)
+    cors, cosg = (_macro(agg, experiment, task, model, s) for s in (CORS, eval_set))
     return cosg.minus(cors) if cors is not None and cosg is not None else None
 
 
