@@ -66,7 +66,7 @@ class TrainParams:
     use_gpu: bool = False  # NCCL + one GPU per worker when true, gloo on CPU otherwise
     mixed_precision: bool = True  # bf16 autocast, GPU only (ignored on CPU)
     max_failures: int = 2  # FailureConfig: worker-group restarts from the latest checkpoint
-    checkpoints_to_keep: int = 2  # best by dev macro F1 + the latest are always kept
+    checkpoints_to_keep: int = 2  # folders kept at most: the best (select_metric) + the latest
     storage_path: str = "ray_results"  # Ray Train run storage (a shared path / s3:// on clusters)
     models_dir: str = "models"  # models/<task>/<variant>/seed<k>/{best/,run.json}
     mlflow_experiment: str = "sastnet"  # MLflow experiment name
@@ -100,4 +100,5 @@ class TrainParams:
         check(self.num_workers >= 1, "num_workers", "must be >= 1")
         check(self.cpus_per_worker > 0, "cpus_per_worker", "must be > 0")
         check(self.max_failures >= -1, "max_failures", "must be >= 0, or -1 for unlimited")
-        check(self.checkpoints_to_keep >= 1, "checkpoints_to_keep", "must be >= 1")
+        check(self.checkpoints_to_keep >= 2, "checkpoints_to_keep",
+              "must be >= 2: the best checkpoint and the latest (a resumed training's start)")

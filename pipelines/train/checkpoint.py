@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,47 @@ def latest_run_id(run_dir: str | Path) -> str | None:
     metas = sorted(Path(run_dir).glob(f"checkpoint_*/{META_FILE}"),
                    key=lambda p: json.loads(p.read_text()).get("epoch", 0))
     return json.loads(metas[-1].read_text()).get("mlflow_run_id") if metas else None
+
+
+# Ray Train's own record of the checkpoints a run keeps, in the run folder (ray.train.v2)
+RAY_SNAPSHOT_FILE = "checkpoint_manager_snapshot.json"
+
+
+def ray_checkpoint_budget(checkpoints_to_keep: int) -> int:
+    """``CheckpointConfig(num_to_keep=...)`` that leaves at most ``checkpoints_to_keep`` folders:
+    Ray keeps ``num_to_keep`` best by the score *and* the latest (its resume point), so one
+    less; the best stays among them (``train.checkpoints_to_keep`` >= 2)."""
+    if checkpoints_to_keep < 2:
+        raise ValueError(f"checkpoints_to_keep={checkpoints_to_keep}: at least 2 (the best "
+                         "checkpoint and the latest, which a resumed training starts from)")
+    return checkpoints_to_keep - 1
+
+
+def prune_unlisted_checkpoints(run_dir: str | Path) -> list[str]:
+    """Remove the ``checkpoint_*`` folders of a Ray run folder that Ray Train's snapshot does
+    not list, and return their names.
+
+    Ray uploads a checkpoint, then records it in its snapshot, then deletes the ones it
+    replaces: a run killed in between leaves a folder that no later run knows of, so a resumed
+    training kept one more checkpoint than ``checkpoints_to_keep`` (issue 39). Without a
+    snapshot Ray restores nothing (it starts over), so every checkpoint folder is stale.
+    Call it before ``TorchTrainer.fit`` resumes the run, never while one runs in it.
+    """
+    run_dir = Path(run_dir)
+    folders = sorted(p for p in run_dir.glob("checkpoint_*") if p.is_dir())
+    if not folders:
+        return []
+    listed: set[str] = set()
+    snapshot = run_dir / RAY_SNAPSHOT_FILE
+    if snapshot.is_file():
+        state = json.loads(snapshot.read_text())
+        results = [*state.get("checkpoint_results", []), state.get("latest_checkpoint_result"),
+                   *state.get("pending_training_results", [])]
+        listed = {r["checkpoint_dir_name"] for r in results if r}
+    stale = [p for p in folders if p.name not in listed]
+    for path in stale:
+        shutil.rmtree(path)
+    return [p.name for p in stale]
 
 
 VOLATILE_META = ("mlflow_run_id", "workers", "numerics")  # differ run to run, same training

@@ -43,7 +43,14 @@ from pipelines.tracking.runs import (
     log_and_register_model,
     start_or_resume_run,
 )
-from pipelines.train.checkpoint import latest_run_id, load_best, read_meta, write_best
+from pipelines.train.checkpoint import (
+    latest_run_id,
+    load_best,
+    prune_unlisted_checkpoints,
+    ray_checkpoint_budget,
+    read_meta,
+    write_best,
+)
 from pipelines.train.export import ScoringModule
 from pipelines.train.job import TrainJob, build_job_model
 from pipelines.train.loop import train_loop_per_worker
@@ -84,9 +91,9 @@ def build_trainer(job: TrainJob, settings: ClusterSettings, tracker: RunTracker 
             storage_path=str(Path(settings.storage_path).resolve())
             if "://" not in settings.storage_path else settings.storage_path,
             failure_config=FailureConfig(max_failures=settings.max_failures),
-            checkpoint_config=CheckpointConfig(num_to_keep=settings.checkpoints_to_keep,
-                                               checkpoint_score_attribute=job.select_metric,
-                                               checkpoint_score_order="max"),
+            checkpoint_config=CheckpointConfig(
+                num_to_keep=ray_checkpoint_budget(settings.checkpoints_to_keep),
+                checkpoint_score_attribute=job.select_metric, checkpoint_score_order="max"),
         ),
     )
 
@@ -107,6 +114,8 @@ def run_training(job: TrainJob, settings: ClusterSettings) -> dict[str, Any]:
     storage = Path(settings.storage_path).resolve()
     out_dir = model_dir(settings.models_dir, job.task, job.variant, job.seed)
     resume_id = latest_run_id(storage / job.run_name)
+    if "://" not in settings.storage_path:  # a killed run's checkpoints Ray lost track of
+        prune_unlisted_checkpoints(storage / job.run_name)
     tracker = start_or_resume_run(
         settings.experiment, f"{job.task}/{job.variant}/seed{job.seed}", resume_run_id=resume_id,
         tracking_uri=settings.tracking_uri,
