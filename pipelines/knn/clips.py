@@ -35,7 +35,7 @@ import pandas as pd
 import soundfile as sf
 
 from pipelines.common.audio_io import load_audio, match_level
-from pipelines.common.io import file_sha256, split_volatile, write_json
+from pipelines.common.io import atomic_path, file_sha256, split_volatile, write_json
 from pipelines.common.process import exit_with_parent
 from pipelines.params.knn import KnnClipsParams
 
@@ -146,8 +146,6 @@ def _flac(wave: np.ndarray) -> bytes:
 def make_unit_shard(unit: ClipUnit, sources: dict[str, dict], max_seconds: float,
                     path: str, batch_size: int = 8) -> dict:
     """Write one class's audio shard (atomic); returns its index record."""
-    import tempfile
-
     import torch
     import webdataset as wds
 
@@ -176,21 +174,15 @@ def make_unit_shard(unit: ClipUnit, sources: dict[str, dict], max_seconds: float
                     # and a resynthesized corpus clip looks like its class here
                     out[k] = match_level(wave, waves[k])
         waves = out
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as stream, wds.TarWriter(stream, mtime=0) as writer:
-            for src, _, key in unit.items:
-                meta = {"key": key, "source_key": src, "class": unit.name, "codec": unit.codec,
-                        "checkpoint": unit.checkpoint, "held_out": unit.held_out,
-                        **{t: unit.family[t] for t in ("vq", "aux", "dec")},
-                        "speaker": sources[src]["speaker"], "text": sources[src]["text"]}
-                writer.write({"__key__": key, "flac": _flac(waves[src]), "json": meta})
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    # atomic_path: the shard follows the umask (a mkstemp file is 0600, issue 39)
+    with atomic_path(path) as tmp, open(tmp, "wb") as stream, \
+            wds.TarWriter(stream, mtime=0) as writer:
+        for src, _, key in unit.items:
+            meta = {"key": key, "source_key": src, "class": unit.name, "codec": unit.codec,
+                    "checkpoint": unit.checkpoint, "held_out": unit.held_out,
+                    **{t: unit.family[t] for t in ("vq", "aux", "dec")},
+                    "speaker": sources[src]["speaker"], "text": sources[src]["text"]}
+            writer.write({"__key__": key, "flac": _flac(waves[src]), "json": meta})
     return {"clips": len(unit.items), "sha256": file_sha256(path),
             "seconds": round(time.perf_counter() - start, 3)}
 

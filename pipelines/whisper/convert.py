@@ -25,6 +25,7 @@ one fused ``linear_1``, and the output projection is an alias of the decoder emb
 from __future__ import annotations
 
 import json
+import os
 import re
 import struct
 from pathlib import Path
@@ -33,6 +34,8 @@ from typing import BinaryIO, Optional
 import numpy as np
 import torch
 import typer
+
+from pipelines.common.io import current_umask
 
 # CTranslate2's DataType enum (include/ctranslate2/types.h); bfloat16 has no numpy dtype.
 _CT2_DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
@@ -234,6 +237,16 @@ def build_generation_config(config, ct2_config: dict, tokenizer):
     )
 
 
+def follow_umask(out_dir: Path) -> None:
+    """Give every file under ``out_dir`` the mode a plain ``open`` would (0666 masked by the
+    umask): safetensors (0.8) writes ``model.safetensors`` 0600 whatever the umask, which the
+    other users of a shared DVC cache could not read (issue 39)."""
+    mode = 0o666 & ~current_umask()
+    for path in out_dir.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            os.chmod(path, mode)
+
+
 def convert_whisper(source_dir: str | Path, out_dir: str | Path) -> dict:
     """Convert the CTranslate2 Whisper in ``source_dir`` into a transformers dir ``out_dir``.
 
@@ -277,6 +290,7 @@ def convert_whisper(source_dir: str | Path, out_dir: str | Path) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     model.eval().save_pretrained(out_dir)
     WhisperProcessor(feature_extractor=feature_extractor, tokenizer=tokenizer).save_pretrained(out_dir)
+    follow_umask(out_dir)
     return {"source": portable_source(source_dir), "parameters": sum(p.numel() for p in model.parameters()),
             "d_model": config.d_model, "encoder_layers": config.encoder_layers,
             "decoder_layers": config.decoder_layers, "vocab_size": config.vocab_size}
