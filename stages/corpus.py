@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +18,7 @@ import typer
 from pipelines.common.io import atomic_path, timings_path, write_report
 from pipelines.common.manifest import write_manifest
 from pipelines.common.process import stage_process
+from pipelines.corpus.codecfake_protocols import ReleaseError
 from pipelines.corpus.report import summarize_manifest
 from pipelines.params import Params, load_params
 
@@ -56,7 +58,10 @@ def build_corpus(params: Params) -> tuple[pd.DataFrame, dict, pd.DataFrame | Non
 def main() -> None:
     """The clip manifest of the corpus named by ``corpus.source``."""
     params = load_params()
-    df, report, lists = build_corpus(params)
+    try:
+        df, report, lists = build_corpus(params)
+    except ReleaseError as err:  # the message names the files and the fix: no traceback
+        sys.exit(f"corpus error: {err}")
     manifest = Path(params.common.data_dir) / "corpus" / "manifest.parquet"
     lists_path = manifest.parent / LISTS_NAME
     if lists is not None:  # CodecFake+: the official lists, row for row (shard stage)

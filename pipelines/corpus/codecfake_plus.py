@@ -28,8 +28,13 @@ import pandas as pd
 import soundfile as sf
 from tqdm import tqdm
 
-from pipelines.corpus.codecfake_protocols import ProtocolRow, read_protocol
 from pipelines.common.manifest import COLUMNS
+from pipelines.corpus.codecfake_protocols import (
+    ProtocolError,
+    ProtocolRow,
+    ReleaseError,
+    read_protocol,
+)
 from pipelines.params.corpus import CodecFakePlusParams
 from sastnet.taxonomy import (
     AUX_VALUES,
@@ -49,11 +54,11 @@ MAX_LISTED = 20  # how many offending files an error message lists
 PROBE_THREADS = 8  # parallel header reads
 
 
-class BadAudioError(FileNotFoundError):
+class BadAudioError(ReleaseError, FileNotFoundError):
     """Listed clips whose audio is missing or unreadable."""
 
 
-class UnknownCodecsError(ValueError):
+class UnknownCodecsError(ReleaseError, ValueError):
     """Protocol rows naming codecs/models that are not in the taxonomy."""
 
 
@@ -70,6 +75,9 @@ class IngestLog:
     bad_audio: list[str] = field(default_factory=list)  # skipped (on_bad_audio: skip)
     dropped_with_source: list[str] = field(default_factory=list)  # spoofs of a skipped bona fide
     audio_formats: Counter = field(default_factory=Counter)  # "16000 Hz x 1 ch" -> clips
+    # CoRS test clips of the test lists that CoRS_ALL (the protocol's CoRS test) lacks: codec ->
+    # clips (the release: 47 Encodec_24b24k)
+    cors_test_not_in_cors_all: Counter = field(default_factory=Counter)
     # (list file, split, line number, key) of every row of the 7-column lists, in file order
     list_rows: list[tuple[str, str, int, str]] = field(default_factory=list)
 
@@ -89,6 +97,7 @@ class IngestLog:
             "skipped_bad_audio": self.bad_audio,
             "skipped_with_their_bona_fide_source": self.dropped_with_source,
             "audio_formats": dict(self.audio_formats),
+            "cors_test_clips_not_in_cors_all": dict(sorted(self.cors_test_not_in_cors_all.items())),
         }
 
 
@@ -140,7 +149,7 @@ def _cors_record(row: ProtocolRow, split: str, tax: Taxonomy, p: CodecFakePlusPa
     labels = tax.labels(codec)  # raises UnknownCodecError
     utt_number = base.split("_", 1)[1]
     if not utt_number.isdigit():
-        raise ValueError(f"{row.source}: utterance id {row.utt!r} has no numeric VCTK id")
+        raise ProtocolError(f"{row.source}: utterance id {row.utt!r} has no numeric VCTK id")
     utt_id = int(utt_number)
     return {"key": row.utt, "speaker": row.group, "utt_id": utt_id, "codec": codec or BONAFIDE,
             "subset": "CoRS", "split": split, "seen": utt_id <= p.seen_max_utt_id,
@@ -183,7 +192,7 @@ def _collect(lists: list[tuple[str, str, str]], p: CodecFakePlusParams, tax: Tax
             same = {k: v for k, v in old.items() if k != "lists"} == \
                 {k: v for k, v in rec.items() if k != "lists"}
             if not same:
-                raise ValueError(f"{row.source}: clip {rec['key']!r} is listed again with another "
+                raise ProtocolError(f"{row.source}: clip {rec['key']!r} is listed again with another "
                                  f"split or labels (first as {old['split']}, now {split})")
             if name in old["lists"]:
                 log.duplicate_rows[name] += 1
@@ -241,24 +250,19 @@ def _attach_audio(records: list[dict], p: CodecFakePlusParams, log: IngestLog) -
         probes = list(tqdm(pool.map(functools.partial(_probe, full=full), paths), total=len(paths),
                            unit="clip", mininterval=2,
                            desc=f"codecfake_plus audio ({'full decode' if full else 'headers'})"))
-    kept, bad, bad_keys = [], [], set()
+    kept, bad, bad_keys, missing, damaged = [], [], set(), [], []
     for rec, (folder, stem), path, probe in zip(records, stems, paths, probes):
         if isinstance(probe, str):
             where = path or f"{Path(p.audio_root) / folder / stem}.{{{','.join(p.audio_extensions)}}}"
             bad.append(f"{where} ({probe})")
             bad_keys.add(rec["key"])
+            (missing if path is None else damaged).append(bad[-1])
             continue
         rec["path"], rec["duration_s"] = str(path), probe[0]
         log.audio_formats[f"{probe[1]} Hz x {probe[2]} ch"] += 1
         kept.append(rec)
     if bad and p.on_bad_audio == "raise":
-        listed = "\n  ".join(bad[:MAX_LISTED])
-        raise BadAudioError(
-            f"{len(bad)} of {len(records)} listed clips have no readable audio under "
-            f"{p.audio_root} (layout: CoRS <cors_dir>/<UTT>.<ext>, CoSG <cosg_dir>/<MODEL>/<UTT>"
-            f".<ext>); first {min(len(bad), MAX_LISTED)}:\n  {listed}\nFix corpus.codecfake_plus."
-            f"audio_root/cors_dir/cosg_dir/audio_extensions, or set on_bad_audio: skip to "
-            f"leave them out (they are then listed in reports/corpus.json).")
+        raise BadAudioError(_bad_audio_message(missing, damaged, len(records), p))
     # skip: a resynthesis without its bona fide source cannot be paired (training lists pair
     # every spoof with its source), so it leaves with it; each one is said on the console
     orphans = [rec for rec in kept if rec["pair_key"] != rec["key"] and rec["pair_key"] in bad_keys]
@@ -271,6 +275,32 @@ def _attach_audio(records: list[dict], p: CodecFakePlusParams, log: IngestLog) -
     log.dropped_with_source.extend(rec["key"] for rec in orphans)
     orphan_keys = {rec["key"] for rec in orphans}
     return [rec for rec in kept if rec["key"] not in orphan_keys]
+
+
+def _bad_audio_message(missing: list[str], damaged: list[str], listed: int,
+                       p: CodecFakePlusParams) -> str:
+    """One message for every clip without readable audio, grouped by cause, each group with
+    its own fix: a missing file is a wrong path (or a file never copied); a file that is there
+    but does not decode is damaged, and no path setting mends it."""
+    parts = [f"{len(missing) + len(damaged)} of {listed} listed clips have no readable audio under {p.audio_root}."]
+    if missing:
+        parts.append(
+            f"{len(missing)} missing (no file where the layout puts it: CoRS "
+            f"<audio_root>/<cors_dir>/<UTT>.<ext>, CoSG <audio_root>/<cosg_dir>/<MODEL>/<UTT>.<ext>"
+            f"; extensions tried: {', '.join(p.audio_extensions)}); first "
+            f"{min(len(missing), MAX_LISTED)}:\n  " + "\n  ".join(missing[:MAX_LISTED]) +
+            "\nFix: point corpus.codecfake_plus.audio_root / cors_dir / cosg_dir / "
+            "audio_extensions at the release, or copy the missing files into it.")
+    if damaged:
+        parts.append(
+            f"{len(damaged)} damaged (the file is there but does not decode: empty, unreadable or "
+            f"truncated); first {min(len(damaged), MAX_LISTED)}:\n  "
+            + "\n  ".join(damaged[:MAX_LISTED]) +
+            "\nFix: replace each with an intact copy from the release (download or extract it "
+            "again: an interrupted copy leaves truncated files); the paths settings are right.")
+    parts.append("Or set corpus.codecfake_plus.on_bad_audio: skip to leave these clips out "
+                 "(each is then listed in reports/corpus.json).")
+    return "\n".join(parts)
 
 
 def read_release_lists(p: CodecFakePlusParams, taxonomy: Taxonomy | None = None
@@ -298,6 +328,9 @@ def read_release_lists(p: CodecFakePlusParams, taxonomy: Taxonomy | None = None
             log.disagree(p.cosg_seen_list, "bin", key, f"vs {p.cosg_list}")
     log.cosg_seen_unseen_models = sorted(
         {r["speaker"] for r in seen_rows.values() if r["codec"] != BONAFIDE} & COSG_UNSEEN_MODELS)
+    log.cors_test_not_in_cors_all.update(
+        r["codec"] for r in records.values()
+        if r["subset"] == "CoRS" and r["split"] == "test" and p.cors_list not in r["lists"])
     for key, rec in records.items():
         if rec["subset"] == "CoSG":
             rec["codec_seen"] = key in seen_rows
@@ -331,7 +364,8 @@ def prepare_codecfake_plus(p: CodecFakePlusParams,
         (manifest with the columns of ``pipelines.common.manifest.CLIP_SCHEMA``, what was noticed).
 
     Raises:
-        FileNotFoundError / ProtocolError: a list is missing or malformed.
+        ReleaseError (each with the fix in its message): MissingListError / ProtocolError: a
+        list is missing or malformed.
         UnknownCodecsError: codec/model names not in the taxonomy (all of them listed).
         BadAudioError: listed clips without readable audio (unless ``on_bad_audio: skip``).
     """

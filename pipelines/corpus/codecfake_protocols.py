@@ -35,8 +35,17 @@ FORMATS: dict[str, tuple[tuple[int, ...], str]] = {
 KEY_SPELLINGS: dict[str, int] = {"bonafide": 0, "spoof": 1, "spoofs": 1}
 
 
-class ProtocolError(ValueError):
+class ReleaseError(Exception):
+    """The release on disk cannot be ingested as configured. The message is the whole story
+    (what, where, and the fix): the corpus stage prints it as it is, without a traceback."""
+
+
+class ProtocolError(ReleaseError, ValueError):
     """A protocol line that does not fit its list's format."""
+
+
+class MissingListError(ReleaseError, FileNotFoundError):
+    """A protocol list named in the params is not on disk."""
 
 
 @dataclass(frozen=True)
@@ -80,13 +89,13 @@ def read_protocol(path: str | Path, kind: ListKind) -> list[ProtocolRow]:
     """Parse a whole protocol list; blank lines are skipped.
 
     Raises:
-        FileNotFoundError: the list is missing (names the path and the params key to fix).
+        MissingListError: the list is missing (names the path and the params key to fix).
         ProtocolError: a line does not fit the format of ``kind``.
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: protocol list not found; set corpus.codecfake_plus."
-                                f"protocol_dir / the list names in params.yaml")
+        raise MissingListError(f"{path}: protocol list not found; set corpus.codecfake_plus."
+                               f"protocol_dir / the list names in params.yaml")
     rows = []
     with path.open() as f:
         for number, line in enumerate(f, start=1):
