@@ -4,7 +4,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH" RAY_AUTH_MODE="${RAY_AUTH_MODE:-disabled}"
-[ -d .dvc ] || dvc init -q
+# no usage reports to dvc.org (the committed .dvc/config says so too; DVC_NO_ANALYTICS keeps
+# `dvc init` itself from sending one)
+[ -d .dvc ] || { DVC_NO_ANALYTICS=1 dvc init -q && dvc config core.analytics false; }
+# params first: DVC expands dvc.yaml's templates (the training matrix over train.tasks,
+# train.variants, train.seeds) before any stage runs, and a wrong type there fails inside DVC
+# naming no key; this names it, and nothing has started
+sastnet check-params
 # `dvc repro "$@"`, with each stage's wall time recorded in reports/stage_times.json and
 # reports/summary.md (outside every DVC output: times differ between identical runs)
 python -m pipelines.tracking.stage_clock "$@"

@@ -66,5 +66,7 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         raise ParamsError(f"{path}: not valid YAML: {err}") from None
     try:
         return parse_params(data, str(path))
-    except ParamsError as err:
-        raise ParamsError(f"{path}: {err}") from None
+    except ParamsError as err:  # named once: parse_params names the file in its own errors
+        message = str(err)
+        raise ParamsError(message if message.startswith(f"{path}:") else f"{path}: {message}") \
+            from None
