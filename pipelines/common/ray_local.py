@@ -4,6 +4,10 @@
 loaded machine (other jobs on every core) that start can time out, and the stage fails
 before any work. The start is retried a few times; any other error is raised at once.
 
+Every Ray started here is a node on 127.0.0.1: Ray binds its GCS, raylet, agents and workers to
+all interfaces unless the node's address is loopback (issue 39: a stage's own Ray listened on
+0.0.0.0), and with token authentication on its token file is this user's only (0600).
+
 ``shared_ray`` starts one local Ray on 127.0.0.1 for every command run inside it
 (``scripts/run.sh`` runs ``dvc repro`` so): the stages join it through ``RAY_ADDRESS`` instead
 of starting and stopping a Ray each (issue 33). A stage run by hand, with no ``RAY_ADDRESS``,
@@ -15,12 +19,15 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import secrets
 import signal
 import socket
+import stat
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import ray
 
@@ -85,9 +92,44 @@ def _keeping_sigterm() -> Iterator[None]:
             signal.signal(signal.SIGTERM, before)
 
 
+def token_auth_on() -> bool:
+    """Whether a new local Ray authenticates with a token: ``RAY_AUTH_MODE=token``, or unset
+    (Ray turns token authentication on for a new local Ray since 2.59)."""
+    return os.environ.get("RAY_AUTH_MODE", "token").lower() == "token"
+
+
+def private_token_file() -> Path | None:
+    """The token file a new local Ray will use, readable by this user only; None when there is
+    none (authentication off, or the token given in ``RAY_AUTH_TOKEN``).
+
+    Ray writes the token it generates (``~/.ray/auth_token``) with the umask's mode, 0644 on
+    most machines: any local user could read it and run code on the Ray (issue 39). So it is
+    made here first, 0600, with what Ray's own generator writes (256 random bits, hex); an
+    existing file open to others is narrowed to 0600, with a warning.
+    """
+    if not token_auth_on() or os.environ.get("RAY_AUTH_TOKEN"):
+        return None
+    given = os.environ.get("RAY_AUTH_TOKEN_PATH")
+    path = Path(given) if given else Path.home() / ".ray" / "auth_token"
+    if not path.exists() and not given:  # a missing RAY_AUTH_TOKEN_PATH: Ray names it
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another stage made it meanwhile
+            pass
+        else:
+            with os.fdopen(fd, "w") as stream:
+                stream.write(secrets.token_hex(32))
+    if path.exists() and stat.S_IMODE(path.stat().st_mode) & 0o077:
+        log.warning("%s (the Ray token) was readable by other users: now 0600", path)
+        os.chmod(path, 0o600)
+    return path
+
+
 def init_local_ray(attempts: int = 3, **kwargs) -> None:
-    """``ray.init(address="local", **kwargs)``: a new local node of this process's own, retried
-    when the node times out starting.
+    """``ray.init(address="local", **kwargs)``: a new local node of this process's own on
+    127.0.0.1 (nothing of it listens on another interface), retried when the node times out
+    starting. Its token file, if it uses one, is 0600 (``private_token_file``).
 
     ``address="local"``: a plain ``ray.init()`` joins the cluster that the last ``ray start`` on
     this machine recorded (``/tmp/ray/ray_current_cluster``), whoever started it: a second
@@ -95,9 +137,11 @@ def init_local_ray(attempts: int = 3, **kwargs) -> None:
     default died so: "Owner's node has crashed"). A cluster is joined only when asked, through
     ``RAY_ADDRESS`` (``ray job submit`` sets it for its entrypoint).
     """
+    kwargs.setdefault("_node_ip_address", "127.0.0.1")
+    private_token_file()
     for attempt in range(1, attempts + 1):
         try:
-            with _keeping_sigterm():
+            with _keeping_sigterm(), _loopback_node():
                 ray.init(address="local", **kwargs)
             return
         except Exception as err:  # Ray raises a bare Exception for this
@@ -137,7 +181,9 @@ def _loopback_node() -> Iterator[None]:
     """Let a local start keep 127.0.0.1 as its node address. Ray turns a loopback
     ``_node_ip_address`` into the machine's routable IP, except where it runs without cluster
     support (its ``ENABLE_RAY_CLUSTER``, read at call time, meant for macOS and Windows): off
-    for the start, so the node, its GCS address and every stage's ``RAY_ADDRESS`` are loopback."""
+    for the start, so the node, its GCS address and every stage's ``RAY_ADDRESS`` are loopback,
+    and Ray's servers bind to 127.0.0.1 (they bind to every interface on any other node
+    address)."""
     from ray._private import ray_constants
 
     saved = ray_constants.ENABLE_RAY_CLUSTER
@@ -171,9 +217,8 @@ def shared_ray(num_cpus: int | None = None) -> Iterator[str | None]:
         return
     saved = {k: os.environ.get(k) for k in ("RAY_ADDRESS", SHARED_ENV, LOOPBACK_ENV)}
     pin_numeric_env()  # before the node starts: its workers inherit the numeric environment
-    with timing.phase(timing.RAY_START), _loopback_node():
-        init_local_ray(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
-                       _node_ip_address="127.0.0.1")
+    with timing.phase(timing.RAY_START):
+        init_local_ray(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
     try:
         address = ray.get_runtime_context().gcs_address
         os.environ["RAY_ADDRESS"] = os.environ[SHARED_ENV] = address
