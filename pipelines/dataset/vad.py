@@ -162,7 +162,7 @@ def run_vad(manifest: pd.DataFrame, cfg: VadParams, sample_rate_hz: int = SAMPLE
     Returns a frame with ``VAD_COLUMNS`` in manifest order.
     """
     clips = list(zip(manifest["key"].astype(str), manifest["path"].astype(str)))
-    started = connect_or_start_ray(num_cpus=cfg.num_cpus, include_dashboard=False,
+    started = connect_or_start_ray(num_cpus=cfg.local_num_cpus(), include_dashboard=False,
                                    log_to_driver=False, runtime_env=ray_runtime_env())
     try:
         task = ray.remote(num_cpus=1)(vad_batch)

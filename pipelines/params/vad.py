@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from pipelines.params.core import check
@@ -17,13 +18,20 @@ class VadParams:
     speech_pad_ms: int = 0  # the release pads nothing around speech frames
     batch_clips: int = 64  # clips per Ray task (the model is loaded once per task)
     forward_batch: int = 32  # clips scored together in a task (same output, 3-6x faster than one by one)
-    num_cpus: int = 2  # local Ray only (ignored when RAY_ADDRESS points to a cluster)
+    # local Ray only (ignored when RAY_ADDRESS points to a cluster): at most this many VAD
+    # tasks at once, never more than the machine's cores (local_num_cpus)
+    num_cpus: int = 2
     # "clip": every clip keeps its own VAD (the release). "pair": a resynthesis as long as its
     # bona fide source (within pair_max_length_diff_ms: time-aligned) takes the source's speech
     # regions, so rm_sil cuts the same silence from both; silero misses speech in degraded
     # outputs of small codecs (docs/shards.md). Generated (CoSG) clips always keep their own.
     segments_from: str = "clip"
     pair_max_length_diff_ms: float = 20.0
+
+    def local_num_cpus(self) -> int:
+        """CPUs of a local Ray for the VAD: ``num_cpus``, but no more than this machine has (the
+        paper profile's 16 would run 16 silero-vad processes on a 4-core machine)."""
+        return max(1, min(self.num_cpus, os.cpu_count() or 1))
 
     def __post_init__(self) -> None:
         check(0.0 < self.threshold < 1.0, "threshold", f"must be in (0, 1), got {self.threshold}")
