@@ -4,6 +4,7 @@
     sastnet profile            # list profiles and show the active one
     sastnet check-params       # validate params.yaml
     sastnet trace clip.wav     # which codec family made it? (registered champion model)
+    sastnet export models:/sastnet-aux@champion OUT   # safetensors, card, ONNX (docs/export.md)
     sastnet knn attribute clip.wav / sastnet knn enrol NAME DIR   # training-free kNN (docs/knn.md)
 """
 
@@ -98,8 +99,9 @@ def _knn_index(given: Path | None) -> Path | None:
 def trace(paths: list[str] = typer.Argument(..., help="audio files, folders (recursive), globs, "
                                             "or manifests (.txt/.lst lines, .csv/.parquet 'path')"),
           task: str = typer.Option("aux", help="vq | aux | dec | bin, a comma list, or all"),
-          model: list[str] = typer.Option(None, help="registry URI, MLflow run id or checkpoint "
-                                          "folder (TASK=SPEC with several tasks) "
+          model: list[str] = typer.Option(None, help="registry URI, MLflow run id, checkpoint "
+                                          "folder or export folder (`sastnet export`) "
+                                          "(TASK=SPEC with several tasks) "
                                           "[default: models:/sastnet-<task>@champion]"),
           rm_sil: bool = typer.Option(False, "--rm-sil", help="score speech only (silero-vad)"),
           fmt: str = typer.Option("table", "--format", help="table | json | csv"),
@@ -112,7 +114,9 @@ def trace(paths: list[str] = typer.Argument(..., help="audio files, folders (rec
           no_knn: bool = typer.Option(False, "--no-knn", help="no kNN: ood from confidence only"),
           output: Path = typer.Option(None, help="write the output here instead of stdout"),
           whisper: str = typer.Option(None, help="Whisper dir for Whisper-based models "
-                                      "[default: features.model of params.yaml]")) -> None:
+                                      "[default: features.model of params.yaml]"),
+          backend: str = typer.Option("torch", help="torch | onnx: ONNX Runtime, for export "
+                                      "folders (`sastnet export`) with a model.onnx")) -> None:
     """Trace audio files: class, probabilities and codec family per file (docs/trace.md).
 
     Exit status: 0 all files scored, 1 some file failed (its row says why), 2 bad usage or model.
@@ -124,6 +128,7 @@ def trace(paths: list[str] = typer.Argument(..., help="audio files, folders (rec
     if fmt not in ("table", "json", "csv"):
         raise typer.BadParameter(f"{fmt!r}: use table, json or csv", param_hint="--format")
     from pipelines.evaluate.trace.models import PickleRefusedError
+    from pipelines.export import is_export_folder
     from pipelines.params.train import TrainParams
 
     specs = _model_specs(task, model or [])
@@ -134,9 +139,17 @@ def trace(paths: list[str] = typer.Argument(..., help="audio files, folders (rec
         features = {**(features or {}), "model": whisper}
     # only versions trained in this project's experiment are loaded (README "Security")
     experiment = (params.train if params else TrainParams()).mlflow_experiment
+    if backend not in ("torch", "onnx"):
+        raise typer.BadParameter(f"{backend!r}: use torch or onnx", param_hint="--backend")
     models = {}
     for t, spec in specs.items():
         try:
+            if spec is not None and is_export_folder(spec):
+                models[t] = _exported_trace_model(spec, t, backend)
+                continue
+            if backend != "torch":
+                raise ValueError(f"--backend {backend} needs an export folder (`sastnet export`) "
+                                 f"as --model, not {spec or 'the registry champion'}")
             models[t] = load_trace_model(spec, t, experiment)
         except FileNotFoundError as err:
             if task == "all" and spec is None:  # `all`: every task that has a model
@@ -180,6 +193,63 @@ def trace(paths: list[str] = typer.Argument(..., help="audio files, folders (rec
     if failed:
         typer.echo(f"{len(failed)} of {len(records)} file(s) failed", err=True)
         raise typer.Exit(1)
+
+
+def _exported_trace_model(folder: str, task: str, backend: str):
+    """The trace model of an export folder; its task must be the one asked for."""
+    from pipelines.export import load_model
+
+    exported = load_model(folder, backend=backend)
+    if exported.task != task:
+        raise ValueError(f"{folder} is a {exported.task} model, not {task}: pass --task "
+                         f"{exported.task}")
+    return exported.trace_model
+
+
+@app.command("export")
+def export(model: str = typer.Argument(..., help="registry URI (models:/sastnet-aux@champion), "
+                                       "MLflow run id, or training folder (models/aux/sastnet/"
+                                       "seed2)"),
+           out_dir: Path = typer.Argument(..., help="folder to write (new, empty, or an older "
+                                          "export, which is replaced)"),
+           task: str = typer.Option(None, help="vq | aux | dec | bin [default: from the model]"),
+           onnx: bool = typer.Option(True, "--onnx/--no-onnx", help="also write model.onnx "
+                                     "(checked against PyTorch)"),
+           run_dir: Path = typer.Option(Path("."), help="the checkout of the run that trained "
+                                        "it: its reports/ and metrics/ make the model card"),
+           whisper: str = typer.Option(None, help="Whisper dir, for Whisper-based models "
+                                       "[default: features.model of params.yaml]")) -> None:
+    """Export a trained model: safetensors + config.json + model card (+ ONNX) (docs/export.md).
+
+    Exit status: 0 written, 2 bad usage, model or folder.
+    """
+    from pipelines.evaluate.trace.models import PickleRefusedError
+    from pipelines.export.source import load_export_source
+    from pipelines.export.writer import write_export
+    from pipelines.params.train import TrainParams
+
+    params_file = run_dir / "params.yaml"
+    params = load_params(params_file) if params_file.exists() else None
+    features = dataclasses.asdict(params.features) if params else None
+    if whisper:
+        features = {**(features or {}), "model": whisper}
+    reports_dir = run_dir / (params.common.reports_dir if params else "reports")
+    experiment = (params.train if params else TrainParams()).mlflow_experiment
+    try:
+        src = load_export_source(model, task, mlflow_experiment=experiment,
+                                 reports_dir=reports_dir, features=features)
+        config = write_export(src, out_dir, run_dir=run_dir, reports_dir=reports_dir, onnx=onnx)
+    except (FileNotFoundError, FileExistsError, ValueError, PickleRefusedError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    except RuntimeError as err:  # the ONNX parity check or the no-pickle check failed
+        typer.echo(f"error: export failed, {out_dir} left as it was: {err}", err=True)
+        raise typer.Exit(1) from None
+    parity = (config.get("onnx") or {}).get("parity_max_abs_diff")
+    calibrated = f"T={config['temperature']:.4g}" if config["temperature"] else "uncalibrated"
+    onnx_note = f"model.onnx (max |ONNX - PyTorch| {parity:.1e})" if onnx else "no ONNX"
+    typer.echo(f"{out_dir}: {config['task']} {config['source']['variant']} from {model}, "
+               f"{calibrated}; {onnx_note}; model card {out_dir / 'README.md'}")
 
 
 def _nullcontext():

@@ -131,8 +131,7 @@ def whisper_features(encoder: WhisperEncoder, feature_extractor: WhisperFeatureE
         float32 ``(N, 128, d_model)``: first 256 encoder frames, average-pooled by 2.
     """
     mel = log_mel(feature_extractor, waves)
-    positions = encoder.config.max_source_positions
-    mel_frames = positions * encoder.conv1.stride[0] * encoder.conv2.stride[0]
+    mel_frames = encoder_mel_frames(encoder)
     full_frames = mel.shape[-1]
     if faithful and mel_frames != full_frames:
         raise ValueError(f"faithful=True needs the full encoder ({full_frames} mel frames); this "
@@ -140,7 +139,18 @@ def whisper_features(encoder: WhisperEncoder, feature_extractor: WhisperFeatureE
     if not faithful and mel_frames >= full_frames:
         raise ValueError("faithful=False needs a shortened encoder: load it with "
                          f"max_source_seconds (e.g. {MIN_FAST_SECONDS})")
-    mel = mel[..., :mel_frames].to(encoder.conv1.weight.dtype)
-    hidden = encoder(mel).last_hidden_state[:, :KEPT_FRAMES]  # (N, 256, d)
+    return pooled_features(encoder, mel[..., :mel_frames]).float().numpy()
+
+
+def encoder_mel_frames(encoder: WhisperEncoder) -> int:
+    """Log-mel frames the encoder takes: 3000 (30 s) for a full one, fewer for a shortened one."""
+    return (encoder.config.max_source_positions * encoder.conv1.stride[0]
+            * encoder.conv2.stride[0])
+
+
+def pooled_features(encoder: WhisperEncoder, mel: torch.Tensor) -> torch.Tensor:
+    """(N, mels, ``encoder_mel_frames``) log-mel -> (N, 128, d): the first 256 encoder frames,
+    average-pooled by 2. Plain tensor ops, so the exported ONNX graph holds it too."""
+    hidden = encoder(mel.to(encoder.conv1.weight.dtype)).last_hidden_state[:, :KEPT_FRAMES]
     pooled = F.avg_pool1d(hidden.transpose(1, 2), kernel_size=POOL, stride=POOL)
-    return pooled.transpose(1, 2).float().numpy()
+    return pooled.transpose(1, 2)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Refresh the lock files from pyproject.toml (+ the dev extra):
+# Refresh the lock files from pyproject.toml (+ the dev, whisper-tiny and snac extras):
 #
 #   bash scripts/lock.sh            # both locks
 #   bash scripts/lock.sh cpu        # constraints/cpu.lock.txt only (or: cuda)
@@ -29,7 +29,9 @@ uv="$(bash scripts/uv.sh)"  # pinned, in .cache/uv-tool/ (or $UV)
 compile() {  # compile <out> <extra uv args...>
   local out="$1"; shift
   echo "[lock] $out"
-  "$uv" pip compile pyproject.toml --extra dev --generate-hashes --quiet \
+  # the extras scripts/setup.sh installs: the lock is all it installs (--no-deps)
+  "$uv" pip compile pyproject.toml --extra dev --extra whisper-tiny --extra snac \
+    --generate-hashes --quiet \
     --python-version "$PY_VERSION" --python-platform "$PLATFORM" \
     --index-strategy unsafe-best-match --custom-compile-command "bash scripts/lock.sh" \
     --no-emit-package sastnet-pipeline -o "$out" "$@"

@@ -45,6 +45,9 @@ class TraceModel:
     calibration: dict = field(default_factory=dict)
     features: dict | None = None  # FeaturesParams fields for the Whisper encoder, if it needs one
     _whisper_fn: Callable | None = None
+    # export folders (pipelines.export): (B, T) windows -> (B, C) softmax with Whisper inside,
+    # in place of scorer + features (the torch or the ONNX Runtime network)
+    window_scorer: Callable[[np.ndarray], np.ndarray] | None = None
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -77,6 +80,16 @@ class TraceModel:
 
     def probabilities(self, waves: np.ndarray) -> np.ndarray:
         """(B, num_samples) 16 kHz windows -> (B, C) probabilities, calibrated when possible."""
+        if self.window_scorer is not None:
+            probs = np.asarray(self.window_scorer(waves), dtype=np.float64)
+        else:
+            probs = self._scorer_probabilities(waves)
+        if probs.shape[1] != len(self.classes):
+            raise ValueError(f"{self.source} has {probs.shape[1]} classes but task {self.task} "
+                             f"has {len(self.classes)}: wrong --task for this model?")
+        return apply_temperature(probs, self.temperature) if self.calibrated else probs
+
+    def _scorer_probabilities(self, waves: np.ndarray) -> np.ndarray:
         import torch
 
         from pipelines.train.export import pack_inputs
@@ -85,11 +98,7 @@ class TraceModel:
         whisper = whisper_fn(list(waves)) if whisper_fn else None
         with torch.no_grad():
             packed = torch.from_numpy(pack_inputs(waves, whisper))
-            probs = self.scorer(packed).double().numpy()
-        if probs.shape[1] != len(self.classes):
-            raise ValueError(f"{self.source} has {probs.shape[1]} classes but task {self.task} "
-                             f"has {len(self.classes)}: wrong --task for this model?")
-        return apply_temperature(probs, self.temperature) if self.calibrated else probs
+            return self.scorer(packed).double().numpy()
 
 
 def find_best_dir(folder: Path) -> Path:
