@@ -15,6 +15,7 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 from pipelines.cli import app
+from pipelines.common.io import current_umask
 from pipelines.evaluate.trace import TraceOptions, load_trace_model, trace_files
 from pipelines.export import NotAnExportError, load_model
 from pipelines.export.source import load_export_source
@@ -51,6 +52,9 @@ def test_folder_holds_weights_config_card_and_onnx_and_no_pickle(run):
                      "whisper/config.json", "whisper/model.safetensors",
                      "whisper/preprocessor_config.json"]
     check_no_pickle(out)  # only JSON, markdown, safetensors, ONNX
+    umask = current_umask()
+    for path in out.rglob("*"):  # readable as the umask allows (safetensors writes 0600)
+        assert path.stat().st_mode & 0o777 == (0o777 if path.is_dir() else 0o666) & ~umask
     for path in out.rglob("*"):
         if path.is_file():
             assert b"torch._utils" not in path.read_bytes()  # no torch pickle opcode payloads

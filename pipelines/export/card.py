@@ -34,7 +34,7 @@ EVAL_SETS = (
     ("test_seen", "CoRS test, utterance ids seen in training"),
     ("test_unseen", "CoRS test, utterance ids unseen in training"),
     ("cors", "CoRS test, seen + unseen"),
-    ("cosg_known", "CoSG, codec families known from training (generated speech)"),
+    ("cosg_known", "CoSG (generated speech), codec families known from training"),
     ("cosg_all", "CoSG, all: unseen codec types, voices and sentences as well"),
 )
 SILENCE_SETS = ("test_seen", "test_unseen", "cors")

@@ -7,13 +7,14 @@ it holds), written atomically: a crash leaves the old folder or the new one.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 import torch
 from safetensors.torch import save_model
 
-from pipelines.common.io import atomic_dir, write_json
+from pipelines.common.io import atomic_dir, current_umask, write_json
 from pipelines.export.card import Citations, model_card, run_files
 from pipelines.export.folder import (CARD_FILE, CONFIG_FILE, FORMAT, ONNX_FILE, WEIGHTS_FILE,
                                      is_export_folder)
@@ -133,6 +134,9 @@ def write_export(src: ExportSource, out_dir: str | Path, *, run_dir: str | Path 
         cite = Citations(run_files(run_dir, reports_dir, tmp / CONFIG_FILE))
         (tmp / CARD_FILE).write_text(model_card(config, cite))
         check_no_pickle(tmp)
+        umask = current_umask()  # safetensors writes its files 0600; the folder is for sharing
+        for path in tmp.rglob("*"):
+            os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
     return config
 
 
