@@ -41,13 +41,17 @@ def _snapshot(run_dir: Path, kept: list[str], latest: str | None) -> None:
         "pending_training_results": []}))
 
 
+def _folders(run_dir: Path) -> list[str]:
+    return sorted(p.name for p in run_dir.glob("checkpoint_*") if p.is_dir())
+
+
 def test_folders_ray_does_not_list_are_removed(tmp_path):
     for name in ("checkpoint_1", "checkpoint_2", "checkpoint_3", "checkpoint_4"):
         (tmp_path / name).mkdir()
         (tmp_path / name / "state.pt").write_bytes(b"x")
     _snapshot(tmp_path, ["checkpoint_1", "checkpoint_3"], "checkpoint_3")
     assert prune_unlisted_checkpoints(tmp_path) == ["checkpoint_2", "checkpoint_4"]
-    assert sorted(p.name for p in tmp_path.glob("checkpoint_*")) == ["checkpoint_1", "checkpoint_3"]
+    assert _folders(tmp_path) == ["checkpoint_1", "checkpoint_3"]
     assert prune_unlisted_checkpoints(tmp_path) == []
 
 
@@ -124,7 +128,7 @@ def test_a_killed_and_resumed_training_keeps_at_most_checkpoints_to_keep(tmp_pat
     second = _train(tmp_path, epochs)
     out = second.communicate(timeout=600)[0]
     assert second.returncode == 0, out[-4000:]
-    folders = sorted(p.name for p in run_dir.glob("checkpoint_*"))
+    folders = _folders(run_dir)
     assert len(folders) <= keep, folders
     assert set(folders) == _listed(run_dir), (folders, _listed(run_dir))
     run = json.loads((tmp_path / "models/aux/toy/seed0/run.json").read_text())
