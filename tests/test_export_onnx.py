@@ -60,3 +60,29 @@ def test_onnx_runtime_matches_pytorch_on_every_class(variant, clips, whisper, tm
     for batch in (windows, windows[:1]):
         np.testing.assert_allclose(onnx_model.probabilities(batch),
                                    torch_model.probabilities(batch), atol=ATOL, rtol=0)
+
+
+def test_a_graph_over_two_gb_keeps_its_weights_in_one_data_file(tmp_path):
+    """What the TorchScript exporter writes for a graph over protobuf's 2 GB (one file per
+    tensor beside it; simulated on a small graph) becomes model.onnx + model.onnx.data."""
+    import onnxruntime as ort
+    import torch
+
+    from pipelines.export.onnx_graph import gather_external_data
+
+    torch.manual_seed(0)
+    layer = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.Tanh(),
+                                torch.nn.Linear(128, 4))  # tensors over onnx's 1 kB threshold
+    scratch, out = tmp_path / "scratch", tmp_path / "out"
+    scratch.mkdir()
+    out.mkdir()
+    torch.onnx.export(layer, (torch.zeros(1, 64),), str(tmp_path / "whole.onnx"), dynamo=False,
+                      input_names=["x"], output_names=["y"])
+    onnx.save_model(onnx.load(str(tmp_path / "whole.onnx")), str(scratch / "model.onnx"),
+                    save_as_external_data=True, all_tensors_to_one_file=False, size_threshold=0)
+    assert len(list(scratch.iterdir())) > 2  # one file per tensor, as for a large graph
+    assert gather_external_data(scratch / "model.onnx", out / "model.onnx") == "model.onnx.data"
+    assert sorted(p.name for p in out.iterdir()) == ["model.onnx", "model.onnx.data"]
+    x = np.random.default_rng(0).standard_normal((1, 64)).astype(np.float32)
+    got = ort.InferenceSession(str(out / "model.onnx")).run(["y"], {"x": x})[0]
+    np.testing.assert_allclose(got, layer(torch.from_numpy(x)).detach().numpy(), atol=1e-6)

@@ -4,7 +4,8 @@ The graph holds the whole network, the Whisper encoder included (not a second gr
 ``waveform`` (batch, samples) float32 16 kHz windows and, for models that use Whisper, ``mel``
 (batch, mels, frames) float32, Whisper's log-mel of the same windows (``network.WhisperMel``);
 output ``probabilities`` (batch, classes), the softmax before calibration (the temperature is
-in ``config.json``). The batch axis is dynamic.
+in ``config.json``). The batch axis is dynamic. A graph over protobuf's 2 GB (paper size) keeps its weights in one
+``model.onnx.data`` beside it (ONNX external data).
 
 Written by the TorchScript exporter (``torch.onnx.export(dynamo=False)``): it needs nothing
 beyond torch and works offline; the dynamo exporter also needs ``onnxscript`` (see
@@ -13,6 +14,7 @@ docs/export.md for what was measured).
 
 from __future__ import annotations
 
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -32,19 +34,41 @@ def export_onnx(network: ExportedNetwork, mel: WhisperMel | None, path: Path) ->
     axes = {name: {0: "batch"} for name in names} | {PROBABILITIES: {0: "batch"}}
     # traced with autograd on: nn.MultiheadAttention (the MAE's) takes its fused fast path under
     # no_grad in eval mode, an op (_native_multi_head_attention) ONNX has no symbol for
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), tempfile.TemporaryDirectory(dir=path.parent) as scratch:
         # shape checks become constants in the trace: right, as every size but the batch is
         # fixed per export; and the TorchScript exporter's own deprecation notice
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(network, inputs, str(path), dynamo=False, input_names=names,
+        raw = Path(scratch) / path.name
+        torch.onnx.export(network, inputs, str(raw), dynamo=False, input_names=names,
                           output_names=[PROBABILITIES], dynamic_axes=axes, opset_version=OPSET,
                           do_constant_folding=True)
+        external = gather_external_data(raw, path)
     shapes = {WAVEFORM: ["batch", int(inputs[0].shape[1])]}
     if mel is not None:
         shapes[MEL] = ["batch", mel.num_mels, mel.num_frames]
-    return {"file": path.name, "opset": OPSET, "exporter": "torchscript", "inputs": shapes,
-            "output": PROBABILITIES, "whisper": "included" if mel is not None else None}
+    return {"file": path.name, "external_data": external, "opset": OPSET,
+            "exporter": "torchscript", "inputs": shapes, "output": PROBABILITIES,
+            "whisper": "included" if mel is not None else None}
+
+
+def gather_external_data(raw: Path, path: Path) -> str | None:
+    """Move the exported graph ``raw`` to ``path``; returns the name of its weights file, if any.
+
+    A graph over protobuf's 2 GB (the paper-size model) cannot hold its weights: the
+    TorchScript exporter then writes one file per tensor beside it. Those are gathered into one
+    ``<name>.data`` file (ONNX external data, raw tensor bytes) next to ``path``.
+    """
+    if [p.name for p in raw.parent.iterdir()] == [raw.name]:
+        raw.replace(path)
+        return None
+    import onnx
+
+    location = path.name + ".data"
+    graph = onnx.load(str(raw))  # with every external tensor
+    onnx.save_model(graph, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location=location)
+    return location
 
 
 class OnnxNetwork:

@@ -26,7 +26,8 @@ from sastnet.taxonomy import CLASS_NAMES
 from sastnet.whisper import FRAMES_PER_SECOND, KEPT_FRAMES, POOL, encoder_mel_frames
 
 PARITY_ATOL = 1e-4  # ONNX Runtime vs PyTorch probabilities, the issue's bound (#36)
-SAFE_SUFFIXES = (".json", ".md", ".safetensors", ".onnx")  # data-only formats
+# data-only formats (.data: an ONNX graph's external tensors, raw bytes)
+SAFE_SUFFIXES = (".json", ".md", ".safetensors", ".onnx", ".data")
 
 
 def _load_whisper(features: dict, run_dir: Path):
@@ -141,8 +142,8 @@ def write_export(src: ExportSource, out_dir: str | Path, *, run_dir: str | Path 
 
 
 def check_no_pickle(folder: Path) -> None:
-    """Refuse a folder with anything but JSON, markdown, safetensors and ONNX in it: those
-    formats hold data only, so loading the folder can run no code from it."""
+    """Refuse a folder with anything but JSON, markdown, safetensors and ONNX (+ its external
+    data) in it: those formats hold data only, so loading the folder runs no code from it."""
     for path in sorted(folder.rglob("*")):
         if not path.is_file():
             continue
