@@ -8,8 +8,9 @@ Reads ``<pred_root>/<task>/<model>/seed<k>/<experiment>/<eval_set>[.rm_sil].parq
 (mean, std, n over seeds), ``metrics/evaluation_seeds.json`` (every seed),
 ``reports/plots/cm_<experiment>_<task>_<model>_seed<k>_<eval_set>[_rm_sil].png`` and, outside
 DVC's outputs, ``reports/summary.md`` (headline table, fingerprint, stage times). The test and
-CoSG scores of each model are also logged to its training's MLflow run (found through
-``models/<task>/<model>/seed<k>/run.json``).
+CoSG scores of each model, its confusion matrices and the per-system table are also logged to
+its training's MLflow run (found through ``models/<task>/<model>/seed<k>/run.json``), and the
+mean and std over seeds to the group's parent run.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import typer
+from mlflow.tracking import MlflowClient
 from tqdm import tqdm
 
 from pipelines.common.io import write_json, write_text
@@ -40,7 +42,8 @@ from pipelines.evaluate.tables import SET_NAMES, display_name, render_tables
 from pipelines.params import load_params
 from pipelines.params.train import model_dir
 from pipelines.tracking.fingerprint import params_digest, run_fingerprint
-from pipelines.tracking.runs import log_to_existing_run
+from pipelines.tracking.groups import group_parent_run, log_group_summary
+from pipelines.tracking.runs import RunTracker, log_to_existing_run
 
 
 def write_evaluation(pred_root: str | Path, reports_dir: str | Path, metrics_dir: str | Path,
@@ -67,32 +70,43 @@ def write_evaluation(pred_root: str | Path, reports_dir: str | Path, metrics_dir
     write_json(Path(metrics_dir) / "evaluation.json", flat_metrics(results))
     write_json(Path(metrics_dir) / "evaluation_seeds.json", flat_metrics_per_seed(results))
     for p in tqdm([p for p in with_cors(preds) if p.model != RANDOM], desc="confusion matrices"):
-        view = "_rm_sil" if p.rm_sil else ""
-        seed_part = "" if p.seed is None else f"_seed{p.seed}"
         seed_title = "" if p.seed is None else f" - seed {p.seed}"
         title = (f"{display_name(p.model, p.task)} - {p.task.upper()} - "
                  f"{SET_NAMES.get(p.eval_set, p.eval_set)}{' rm_sil' if p.rm_sil else ''}"
                  f"{seed_title}")
         plot_confusion_matrix(p.labels, p.probs.argmax(axis=1), p.task, title,
-                              Path(reports_dir) / "plots" / (
-                                  f"cm_{p.experiment}_{p.task}_{p.model}{seed_part}_"
-                                  f"{p.eval_set}{view}.png"))
+                              confusion_png(reports_dir, p))
     return tables, results
 
 
-def log_to_training_runs(results: list[EvalResult], models_dir: str | Path) -> list[str]:
-    """Log each model's test / CoSG scores to its training's MLflow run; returns the runs
-    reached (``<task>/<model>/seed<k>``). Models without a ``run.json`` are skipped."""
+def confusion_png(reports_dir: str | Path, p: EvalResult) -> Path:
+    """``reports/plots/cm_<experiment>_<task>_<model>[_seed<k>]_<eval_set>[_rm_sil].png``
+    (``p``: a scored prediction set or its result)."""
+    seed_part = "" if p.seed is None else f"_seed{p.seed}"
+    return Path(reports_dir) / "plots" / (f"cm_{p.experiment}_{p.task}_{p.model}{seed_part}_"
+                                          f"{p.eval_set}{'_rm_sil' if p.rm_sil else ''}.png")
+
+
+def log_to_training_runs(results: list[EvalResult], models_dir: str | Path,
+                         reports_dir: str | Path | None = None) -> list[str]:
+    """Log each model's test / CoSG scores (``<set>[_rm_sil]/<metric>``), confusion matrices
+    and the per-system table (``reports_dir``'s) to its training's MLflow run, and the mean
+    and std over seeds to the group's parent run (``pipelines.tracking.groups``); returns the
+    runs reached (``<task>/<model>/seed<k>``). Models without a ``run.json`` are skipped."""
     by_model: dict[tuple, dict[str, float]] = defaultdict(dict)
+    plots: dict[tuple, list[Path]] = defaultdict(list)
     for r in results:
         if r.model == RANDOM or r.seed is None:
             continue
         for metric in ("macro_f1", "weighted_f1", "accuracy", "eer"):
             value = r.metrics.get(metric)
             if value is not None and math.isfinite(value):
-                name = f"{r.eval_set}{'_rm_sil' if r.rm_sil else ''}_{metric}"
+                name = f"{r.eval_set}{'_rm_sil' if r.rm_sil else ''}/{metric}"
                 by_model[(r.task, r.model, r.seed, r.experiment)][name] = float(value)
-    reached = []
+        if reports_dir is not None and confusion_png(reports_dir, r).is_file():
+            plots[(r.task, r.model, r.seed, r.experiment)].append(confusion_png(reports_dir, r))
+    per_system = Path(reports_dir) / "tables" / "per_system.md" if reports_dir else None
+    reached, groups = [], defaultdict(list)
     for (task, model, seed, experiment), metrics in sorted(by_model.items()):
         run_path = model_dir(models_dir, task, model, seed) / "run.json"
         if not run_path.is_file():
@@ -102,9 +116,20 @@ def log_to_training_runs(results: list[EvalResult], models_dir: str | Path) -> l
         if log_to_existing_run(run["mlflow_run_id"], run["tracking_uri"], metrics,
                                {"eval_experiment": experiment}):
             reached.append(f"{task}/{model}/seed{seed}")
+            tracker = RunTracker(run["tracking_uri"], run["mlflow_run_id"])
+            for png in plots[(task, model, seed, experiment)]:
+                tracker.log_artifact(png, "plots/confusion")
+            if per_system is not None and per_system.is_file():
+                tracker.log_artifact(per_system, "tables")
+            groups[(task, model, run["tracking_uri"])].append(run["mlflow_run_id"])
         else:
             print(f"evaluate: MLflow run {run['mlflow_run_id']} of {run_path} is not in "
                   f"{run['tracking_uri']}; not logged")
+    eval_sets = tuple(sorted({name.split("/")[0] + "/" for m in by_model.values() for name in m}))
+    for (task, model, uri), run_ids in groups.items():
+        client = MlflowClient(tracking_uri=uri)
+        log_group_summary(client, group_parent_run(client, f"{task}/{model}", run_ids), run_ids,
+                          eval_sets)
     return reached
 
 
@@ -126,7 +151,7 @@ def main(pred_root: str = typer.Argument("predictions", help="prediction files' 
     reports_dir = params.common.reports_dir
     tables, results = write_evaluation(pred_root, reports_dir, "metrics", params.common.seed)
     print(f"evaluate: wrote {', '.join(sorted(tables))} to {reports_dir}/tables")
-    reached = log_to_training_runs(results, params.train.models_dir)
+    reached = log_to_training_runs(results, params.train.models_dir, reports_dir)
     print(f"evaluate: test and CoSG scores logged to {len(reached)} MLflow run(s)")
     fingerprint = run_fingerprint(params_digest(params), evaluation_inputs(params))
     record = summary_record(results, tasks=params.train.tasks, seeds=params.train.seeds,

@@ -14,6 +14,12 @@ grouped by variant (one version per seed). Each group is scored by its **mean** 
 group's mean / std / n, and the alias goes to the best seed's version of the group with the
 highest mean, only if that mean strictly beats the current champion's
 (``pipelines/tracking/registry.py``). ``reports/registry.json`` lists every group's spread.
+
+For the MLflow UI (``docs/mlflow_ui.md``): each group's training runs become the children of
+one parent run holding their dev mean and std (``pipelines/tracking/groups.py``), coloured one
+hue per group; every calibrated version gets a description (the run it wraps, why its
+temperature is or is not applied), the registered model one (how versions are judged), and
+the champion one saying which group won, by how much and how ties are broken.
 """
 
 from __future__ import annotations
@@ -30,14 +36,18 @@ from pipelines.common.process import stage_process
 from pipelines.dataset.loader import shard_paths_for
 from pipelines.params import load_params
 from pipelines.params.train import model_dir
+from pipelines.tracking.groups import colour_groups, group_parent_run, log_group_summary
 from pipelines.tracking.registry import (
+    CHAMPION,
+    GroupScore,
+    Promotion,
     best_group,
     champion_info,
     group_scores,
     promote_if_better,
     tag_group,
 )
-from pipelines.tracking.runs import default_tracking_uri
+from pipelines.tracking.runs import RunTracker, default_tracking_uri, keeping_run_times
 
 
 def load_run_records(models_dir: str | Path, task: str, variant: str,
@@ -90,19 +100,54 @@ def calibrate_version(run: dict, best_dir: Path, variant: str, cal: CalibrationI
     temperature = temperature_to_apply(result)
     figures = {**result.to_dict(), "applied": temperature is not None}
     client = MlflowClient(tracking_uri=tracking_uri)
-    client.log_metric(run["mlflow_run_id"], "calibration_temperature", result.temperature)
-    for key in ("ece_before", "ece_after", "ece_after_heldout"):
-        client.log_metric(run["mlflow_run_id"], f"dev_{key}", getattr(result, key))
+    tracker = RunTracker(tracking_uri, run["mlflow_run_id"])
+    tracker.log_metrics({"calibration_temperature": result.temperature,
+                         **{f"dev_{key}": getattr(result, key)
+                            for key in ("ece_before", "ece_after", "ece_after_heldout")}}, step=0)
     label = label or variant
     png = plot_reliability(probs, labels, result.temperature, f"{task} / {label} (dev)",
                            cal.reports_dir / "calibration" / f"reliability_{task}_{label}.png")
-    client.log_artifact(run["mlflow_run_id"], str(png), "plots")
-    version = log_trace_model(
-        run_id=run["mlflow_run_id"], tracking_uri=tracking_uri,
-        scorer_uri=f"models:/{name}/{run['version']}", task=task, registered_name=name,
-        temperature=temperature, calibration=figures, features=cal.features,
-        tags={"variant": variant, "task": task, "calibrated_from": str(run["version"])})
+    tracker.log_artifact(png, "plots")
+    scorer = trained_model_uri(run)
+    with keeping_run_times(client, run["mlflow_run_id"]):  # logging the model reopens the run
+        version = log_trace_model(
+            run_id=run["mlflow_run_id"], tracking_uri=tracking_uri, scorer_uri=scorer, task=task,
+            registered_name=name, temperature=temperature, calibration=figures,
+            features=cal.features, tags={"variant": variant, "task": task,
+                                         "calibrated_from": str(run.get("version") or scorer)})
+    reason = calibration_reason(figures)
+    client.set_model_version_tag(name, version, "calibration", reason)
+    client.update_model_version(name, version, description=(
+        f"Trace model of the training run `{task}/{label.replace('_seed', '/seed')}` (run "
+        f"`{run['mlflow_run_id']}`): its scorer (`{scorer}`) wrapped with windowing and "
+        f"calibration, what `sastnet trace` and `mlflow models serve` use. Calibration: "
+        f"{reason}."))
     return version, figures
+
+
+def trained_model_uri(run: dict) -> str:
+    """The model a training logged: ``run.json``'s ``model_uri``; a training from before the
+    registry held one version per training registered it itself (``version``)."""
+    if run.get("model_uri"):
+        return run["model_uri"]
+    return f"models:/{run['registered_model']}/{run['version']}"
+
+
+def calibration_reason(figures: dict) -> str:
+    """Why a fitted temperature is applied or not, in words (``temperature_to_apply``'s rules)."""
+    from pipelines.evaluate.calibrate import temperature_at_bound
+
+    fitted = (f"T = {figures['temperature']:.3g} fitted on {figures['dev_clips']} dev clips, "
+              f"ECE {figures['ece_before']:.3f} -> {figures['ece_after_heldout']:.3f} held out")
+    if figures["applied"]:
+        return f"{fitted}; applied (it lowers the held-out ECE)"
+    if figures["accuracy"] >= 1.0:
+        why = "every dev clip is right, so dev does not determine T"
+    elif temperature_at_bound(figures["temperature"]):
+        why = "T sits at an end of its search range"
+    else:
+        why = "it does not lower the held-out ECE"
+    return f"{fitted}; not applied ({why})"
 
 
 def hand_over_to_calibrated(run: dict, calibrated: str, tracking_uri: str | None) -> bool:
@@ -116,7 +161,7 @@ def hand_over_to_calibrated(run: dict, calibrated: str, tracking_uri: str | None
     from pipelines.tracking.runs import default_tracking_uri
 
     client = MlflowClient(tracking_uri=tracking_uri or default_tracking_uri())
-    name, trained = run["registered_model"], str(run["version"])
+    name, trained = run["registered_model"], str(run.get("version") or trained_model_uri(run))
     champion = current_champion(client, name)
     if champion is None or champion == str(calibrated):
         return False
@@ -140,25 +185,84 @@ def register_task(task: str, variants: tuple[str, ...], seeds: tuple[int, ...],
                 version, figures[f"{variant}/seed{seed}"] = calibrate_version(
                     run, best, variant, calibration, label=f"{variant}_seed{seed}")
                 hand_over_to_calibrated(run, version, tracking_uri or run.get("tracking_uri"))
-                by_seed[seed] = {**run, "trained_version": run["version"], "version": version}
+                by_seed[seed] = {**run, "trained_version": run.get("version"), "version": version}
     first = records[variants[0]][seeds[0]]
     name = first["registered_model"]
     uri = tracking_uri or first.get("tracking_uri") or default_tracking_uri()
     client = MlflowClient(tracking_uri=uri)
-    groups = []
+    unregistered = [f"{v}/seed{s}" for v, by_seed in records.items() for s, r in by_seed.items()
+                    if not r.get("version")]
+    if unregistered:
+        raise ValueError(f"{task}: {', '.join(unregistered)} logged a model but have no registry "
+                         "version: the register stage registers their calibrated trace models "
+                         "(calibration inputs needed)")
+    groups, parents = [], []
     for variant in variants:
         score = group_scores(client, name, variant,
                              {s: str(r["version"]) for s, r in records[variant].items()}, metric)
         tag_group(client, name, score, metric)
         groups.append(score)
+        runs = [client.get_model_version(name, v).run_id for _, v in sorted(score.versions.items())]
+        parents.append((group_parent_run(client, f"{task}/{variant}", runs), runs))
+        log_group_summary(client, parents[-1][0], runs, ("dev/best_", "dev/ece", "dev/calibration"))
+    colour_groups(client, parents)
     winner = best_group(groups)
     promotion = promote_if_better(name, winner.best_version, metric=metric, tracking_uri=uri,
                                   score=winner.mean)
+    describe_registry(client, name, task, groups, winner, promotion, metric)
     return {"rule": f"highest mean {metric} over seeds; champion = that group's best seed",
             "calibration": figures,
             "groups": [g.to_dict() for g in groups], "winner": winner.group,
             "promotion": promotion.to_dict(),
             "champion": registry_state_named(champion_info(name, metric=metric, tracking_uri=uri))}
+
+
+def _spread(g: GroupScore) -> str:
+    return f"`{g.group}` {g.mean:.2f}{'' if g.n < 2 else f' ± {g.std:.2f}'} (n={g.n})"
+
+
+def champion_note(groups: list[GroupScore], winner: GroupScore, promotion: Promotion,
+                  metric: str) -> str:
+    """Why the champion holds the alias: the winning group, its margin over the runner-up, each
+    seed's score, the tie rules (or why the holder kept it)."""
+    if not promotion.promoted and promotion.champion_version != winner.best_version:
+        return (f"Champion kept: the best group of the last registration, {_spread(winner)}, "
+                f"does not strictly beat this version's group mean {promotion.previous_score:.2f}.")
+    runner_up = max((g for g in groups if g is not winner), key=lambda g: g.mean, default=None)
+    margin = (f", {winner.mean - runner_up.mean:+.2f} points over {_spread(runner_up)}"
+              if runner_up else "")
+    seeds = ", ".join(f"seed {s}: {v:.2f}" for s, v in sorted(winner.scores.items()))
+    text = (f"Champion: group {_spread(winner)} has the highest mean dev `{metric}`{margin}. "
+            f"Seeds ({seeds}): seed {winner.best_seed} scores highest, so its version holds the "
+            "alias (ties: the lowest seed; between groups of equal mean, the first listed, the "
+            "baseline).")
+    if promotion.promoted and promotion.previous_champion:
+        text += (f" It took the alias from version {promotion.previous_champion} (group mean "
+                 f"{promotion.previous_score:.2f}).")
+    return text
+
+
+def describe_registry(client: MlflowClient, name: str, task: str, groups: list[GroupScore],
+                      winner: GroupScore, promotion: Promotion, metric: str) -> None:
+    """Descriptions the registry pages show: the registered model's (what it holds, how the
+    alias moves) and the champion version's (``champion_note`` after the version's own)."""
+    client.update_registered_model(name, description=(
+        f"Source tracing models of the `{task}` task: one version per trained model (the "
+        "calibrated trace model of each training run; the scorer it wraps is the run's logged "
+        "model, named in its `calibrated_from` tag). Models are judged as groups, one variant "
+        f"over its seeds, by the mean `{metric}` on dev; `@{CHAMPION}` is the best seed of the "
+        "best group and moves only when a group's mean strictly beats the champion's."))
+
+    def own_description(version: str) -> str:  # without an earlier champion note
+        return (client.get_model_version(name, version).description or "").split(
+            "\n\nChampion")[0]
+
+    if promotion.promoted and promotion.previous_champion:
+        client.update_model_version(name, promotion.previous_champion,
+                                    description=own_description(promotion.previous_champion))
+    champion = promotion.champion_version
+    client.update_model_version(name, champion, description=(
+        own_description(champion) + "\n\n" + champion_note(groups, winner, promotion, metric)))
 
 
 def registry_state_named(champion: dict | None) -> dict | None:

@@ -178,12 +178,23 @@ def check_ci_outputs(repo: Path, env: dict) -> None:
 
     client = MlflowClient(tracking_uri=f"sqlite:///{repo / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("sastnet").experiment_id])
+    parents = {r.info.run_id: r for r in runs if "group_children" in r.data.tags}
+    runs = [r for r in runs if r.info.run_id not in parents]
     assert sorted((r.data.tags["variant"], r.data.tags["seed"]) for r in runs) == sorted(
         (v, s) for v in ("w2v2_aasist", "sastnet") for s in ("0", "1"))
+    assert sorted(p.info.run_name for p in parents.values()) == ["aux/sastnet", "aux/w2v2_aasist"]
+    for p in parents.values():  # the mean and spread over the seeds (pipelines/tracking/groups.py)
+        assert p.data.metrics["seeds/n"] == 2 and "dev/best_macro_f1_std" in p.data.metrics
+        assert "cosg_all/macro_f1_std" in p.data.metrics
     for r in runs:
         assert r.data.tags["mlflow.source.git.commit"] and r.data.tags["mlflow.user"]
         assert r.data.tags["fingerprint.params_digest"] != "none"
-        assert "cors_macro_f1" in r.data.metrics and "cosg_all_weighted_f1" in r.data.metrics
+        assert "cors/macro_f1" in r.data.metrics and "cosg_all/weighted_f1" in r.data.metrics
+        assert r.data.tags["mlflow.parentRunId"] in parents
+    # one registry version per trained model (its calibrated trace model), the champion says why
+    assert len(client.search_model_versions("name='sastnet-aux'")) == 4
+    assert "Champion: group" in client.get_model_version_by_alias(
+        "sastnet-aux", "champion").description
         if r.data.tags["variant"] == "sastnet":  # the paper's order: W2V2 from its seed's baseline
             assert int(r.data.tags["init_keys"]) > 0, "SASTNet's wav2vec 2.0 was not initialised"
             assert Path(r.data.tags["init_from"]).parts[-3:] == (

@@ -22,7 +22,7 @@ import numpy as np
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from pipelines.tracking.runs import default_tracking_uri
+from pipelines.tracking.runs import default_tracking_uri, mlflow_metric_name
 
 CHAMPION = "champion"
 
@@ -92,13 +92,15 @@ def best_group(scores: list[GroupScore]) -> GroupScore:
 
 
 def version_score(client: MlflowClient, name: str, version: str, metric: str) -> float:
-    """The dev metric of the run that produced a model version (``best_<metric>``)."""
+    """The dev metric of the run that produced a model version (``best_<metric>``, in MLflow
+    ``dev/best_<...>``; a store written before the names were grouped has the flat name)."""
     run_id = client.get_model_version(name, version).run_id
     metrics = client.get_run(run_id).data.metrics
-    key = f"best_{metric}"
-    if key not in metrics:
-        raise KeyError(f"{name} v{version}: its run {run_id} has no metric {key!r}")
-    return float(metrics[key])
+    for key in (mlflow_metric_name(f"best_{metric}"), f"best_{metric}"):
+        if key in metrics:
+            return float(metrics[key])
+    raise KeyError(f"{name} v{version}: its run {run_id} has no metric "
+                   f"{mlflow_metric_name(f'best_{metric}')!r}")
 
 
 class ForeignModelError(ValueError):

@@ -11,10 +11,18 @@ in ``<repo>/mlruns/`` (both git-ignored). Browse with ``mlflow ui --backend-stor
 sqlite:///mlflow.db``. MLflow records artifact locations as absolute paths, so a moved or
 copied checkout would read (and write) the original's ``mlruns/``: ``relocate_store`` rewrites
 them to this checkout's on first use (``default_tracking_uri``).
+
+Metric names: the training loop, Ray Train's checkpoint ranking and the registry speak in flat
+names (``dev_macro_f1``, ``best_dev_macro_f1``); MLflow gets them grouped by what they were
+measured on (``dev/macro_f1``, ``dev/best_macro_f1``, ``train/loss``, ``test_seen/macro_f1``),
+so the UI's charts and tables fall into one section per split (``mlflow_metric_name``).
+``RunTracker.log_metrics`` renames on the way in; read a run's metrics with
+``mlflow_metric_name(<flat name>)``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -30,6 +38,8 @@ import mlflow
 from mlflow.tracking import MlflowClient
 
 from pipelines.common.timing import MLFLOW, timed
+from pipelines.tracking.experiments import describe_experiment
+from pipelines.tracking.fingerprint import git_state, params_profile
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -105,8 +115,6 @@ def get_or_create_experiment(client: MlflowClient, name: str, tracking_uri: str)
 
 def git_commit() -> str:
     """The commit being trained, ``<sha>[-dirty]`` (see ``fingerprint.git_state``)."""
-    from pipelines.tracking.fingerprint import git_state
-
     commit, dirty = git_state(REPO_ROOT)
     return commit + ("-dirty" if dirty else "")
 
@@ -125,6 +133,43 @@ def data_fingerprint(paths: Iterable[str | Path]) -> str:
             digest.update(path.encode() + b"\0" + Path(path).read_bytes())
             found = True
     return digest.hexdigest()[:16] if found else "none"
+
+
+# Flat names that belong to the training split without saying so (pipelines/train/loop.py).
+_TRAIN_METRICS = ("lr", "epoch_s", "samples_per_s")
+# Splits a flat name can start with, longest first (``test_seen_rm_sil_macro_f1``).
+_SPLITS = ("test_unseen_rm_sil", "test_seen_rm_sil", "cosg_known_rm_sil", "cosg_all_rm_sil",
+           "cors_rm_sil", "test_unseen", "test_seen", "cosg_known", "cosg_all", "cors", "train",
+           "dev")
+
+
+def mlflow_metric_name(name: str) -> str:
+    """The MLflow name of a flat metric name: ``<split>/<measure>``.
+
+    ``train_loss`` -> ``train/loss``, ``lr`` -> ``train/lr``, ``dev_macro_f1`` ->
+    ``dev/macro_f1``, ``best_dev_macro_f1`` -> ``dev/best_macro_f1``,
+    ``calibration_temperature`` -> ``dev/calibration_temperature`` (fitted on dev),
+    ``test_seen_rm_sil_eer`` -> ``test_seen_rm_sil/eer``. A name holding a ``/`` already is an
+    MLflow name and is kept; so is a name of no known split.
+    """
+    if "/" in name:
+        return name
+    if name in _TRAIN_METRICS:
+        return f"train/{name}"
+    if name == "calibration_temperature":
+        return "dev/calibration_temperature"
+    best = name.startswith("best_")
+    rest = name[len("best_"):] if best else name
+    for split in _SPLITS:
+        if rest.startswith(split + "_"):
+            return f"{split}/{'best_' if best else ''}{rest[len(split) + 1:]}"
+    return name
+
+
+def relative_to_checkout(value: str) -> str:
+    """``value`` with this checkout's absolute path dropped from every path in it (params read
+    the same on every machine and in every copy of the repository)."""
+    return value.replace(f"{REPO_ROOT}/", "").replace(str(REPO_ROOT), ".")
 
 
 def flatten(prefix: str, value: Any) -> dict[str, Any]:
@@ -150,14 +195,18 @@ class RunTracker:
 
     @timed(MLFLOW)
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        """Log flat-named ``metrics`` under their MLflow names (``mlflow_metric_name``)."""
+        now = mlflow.utils.time.get_current_time_millis()
         self.client.log_batch(self.run_id, metrics=[
-            mlflow.entities.Metric(k, float(v), mlflow.utils.time.get_current_time_millis(), step)
+            mlflow.entities.Metric(mlflow_metric_name(k), float(v), now, step)
             for k, v in metrics.items()])
 
     @timed(MLFLOW)
     def log_params(self, params: dict[str, Any]) -> None:
+        """Log the params the run does not hold yet, paths relative to the checkout."""
         existing = self.client.get_run(self.run_id).data.params
-        fresh = {k: str(v)[:6000] for k, v in params.items() if k not in existing}
+        fresh = {k: relative_to_checkout(str(v))[:6000] for k, v in params.items()
+                 if k not in existing}
         if fresh:
             self.client.log_batch(self.run_id, params=[
                 mlflow.entities.Param(k, v) for k, v in fresh.items()])
@@ -173,6 +222,22 @@ class RunTracker:
                 mlflow.entities.RunTag(k, str(v)) for k, v in tags.items()])
 
     @timed(MLFLOW)
+    def log_datasets(self, datasets: dict[str, str], context: str) -> None:
+        """Record DVC outputs the run read as MLflow dataset inputs (the run page's Datasets
+        box): ``{path: DVC md5}``, the hash as the dataset's digest and in its source."""
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        def digest(md5: str) -> str:  # "<folder>@<md5>" inside an output; "not in dvc.lock"
+            md5 = md5.rsplit("@", 1)[-1]
+            return md5 if re.fullmatch(r"[0-9a-f]{8,32}(\.dir)?", md5) else "not-in-dvc-lock"
+
+        self.client.log_inputs(self.run_id, datasets=[
+            DatasetInput(Dataset(name=path, digest=digest(md5), source_type="dvc",
+                                 source=json.dumps({"path": path, "dvc_md5": md5})),
+                         tags=[InputTag("mlflow.data.context", context)])
+            for path, md5 in datasets.items()])
+
+    @timed(MLFLOW)
     def finish(self, status: str = "FINISHED") -> None:
         self.client.set_terminated(self.run_id, status=status)
 
@@ -182,11 +247,29 @@ class RunTracker:
                                         key=lambda m: m.step)]
 
 
+@contextlib.contextmanager
+def keeping_run_times(client: MlflowClient, run_id: str):
+    """Keep a finished run's status and end time across a block that reopens it.
+
+    ``mlflow.start_run(run_id=...)`` (logging a model into a finished run) terminates the run
+    again at its end, so every run would read as lasting until its model was registered.
+    """
+    info = client.get_run(run_id).info
+    try:
+        yield
+    finally:
+        if info.end_time is not None:
+            client.set_terminated(run_id, status=info.status, end_time=info.end_time)
+
+
 @timed(MLFLOW)
 def start_or_resume_run(experiment: str, run_name: str, *, resume_run_id: str | None = None,
                         tags: dict[str, str] | None = None,
                         tracking_uri: str | None = None) -> RunTracker:
-    """Reattach to ``resume_run_id`` when it exists in the store, else open a new run."""
+    """Reattach to ``resume_run_id`` when it exists in the store, else open a new run.
+
+    ``tags`` may hold MLflow's own (``mlflow.note.content``: the run's description).
+    """
     uri = tracking_uri or default_tracking_uri()
     client = MlflowClient(tracking_uri=uri)
     if resume_run_id:
@@ -198,6 +281,8 @@ def start_or_resume_run(experiment: str, run_name: str, *, resume_run_id: str | 
         except mlflow.exceptions.MlflowException:
             pass  # the checkpoint outlived its store (e.g. a new mlflow.db): start a new run
     experiment_id = get_or_create_experiment(client, experiment, uri)
+    describe_experiment(client, experiment_id, experiment, profile=params_profile(),
+                        commit=git_commit())
     run = client.create_run(experiment_id, run_name=run_name, tags=tags or {})
     return RunTracker(uri, run.info.run_id)
 
@@ -223,35 +308,46 @@ def model_requirements(packages: Iterable[str] = MODEL_PACKAGES) -> list[str]:
 
 
 @timed(MLFLOW)
-def log_and_register_model(tracker: RunTracker, model: Any, input_example: Any, *,
-                           registered_name: str, tags: dict[str, str]) -> str:
-    """Log ``model`` (pickled: MLflow 3's default pt2 export would fix the batch size to the
-    example's; plus a weights-only copy, ``pipelines.tracking.serving``) with an input example,
-    and register it as a new version of ``registered_name``.
+def log_model(tracker: RunTracker, model: Any, input_example: Any, *,
+              tags: dict[str, str] | None = None) -> str:
+    """Log ``model`` into the run (pickled: MLflow 3's default pt2 export would fix the batch
+    size to the example's; plus a weights-only copy, ``pipelines.tracking.serving``, which is
+    what ``sastnet trace`` loads) with an input example and ``tags``, without registering it:
+    the registry gets one version per training, the calibrated trace model ``stages.register``
+    makes from this one.
 
-    Returns the new version number (a string, as MLflow gives it).
+    Returns the logged model's URI (``models:/m-<id>``).
     """
     import tempfile
 
     from pipelines.tracking.serving import save_serving_weights
 
     mlflow.set_tracking_uri(tracker.tracking_uri)
-    with mlflow.start_run(run_id=tracker.run_id), tempfile.TemporaryDirectory() as tmp:
-        # + a weights-only copy (extra_files/), which is what `sastnet trace` loads
+    client = tracker.client
+    with keeping_run_times(client, tracker.run_id), mlflow.start_run(run_id=tracker.run_id), \
+            tempfile.TemporaryDirectory() as tmp:
         info = mlflow.pytorch.log_model(model, name="model", input_example=input_example,
                                         serialization_format="pickle",
                                         pip_requirements=model_requirements(),
-                                        registered_model_name=registered_name,
-                                        code_paths=None,
+                                        code_paths=None, tags=tags or None,
                                         extra_files=save_serving_weights(model, tmp) or None)
-    client = tracker.client
-    versions = client.search_model_versions(f"name='{registered_name}' and run_id='{tracker.run_id}'")
-    if not versions:
-        raise RuntimeError(f"model {info.model_uri} was logged but no version of "
-                           f"{registered_name} points at run {tracker.run_id}")
-    version = max(versions, key=lambda v: int(v.version))
-    for k, v in tags.items():
-        client.set_model_version_tag(registered_name, version.version, k, str(v))
+    return info.model_uri
+
+
+@timed(MLFLOW)
+def log_and_register_model(tracker: RunTracker, model: Any, input_example: Any, *,
+                           registered_name: str, tags: dict[str, str]) -> str:
+    """``log_model``, then register the logged model as a new version of ``registered_name``
+    with ``tags`` (a raw scorer version: what a calibrated trace model wraps, in tests).
+
+    Returns the new version number (a string, as MLflow gives it).
+    """
+    uri = log_model(tracker, model, input_example)
+    if not tracker.client.search_registered_models(f"name='{registered_name}'"):
+        tracker.client.create_registered_model(registered_name)
+    version = tracker.client.create_model_version(
+        registered_name, uri, run_id=tracker.run_id, tags={k: str(v) for k, v in tags.items()},
+        model_id=uri.rsplit("/", 1)[-1])
     return str(version.version)
 
 

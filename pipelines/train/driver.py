@@ -7,8 +7,9 @@ The Ray run is named ``<task>-<variant>-s<seed>-<job hash>`` under ``storage_pat
 the same job resumes from its latest checkpoint (Ray Train restores a run of the same name),
 and the MLflow run id stored in that checkpoint is reattached, so a resumed training stays
 one MLflow run. After training the best checkpoint (by the dev metric) becomes
-``models/<task>/<variant>/seed<k>/best/`` (the DVC output), is logged to MLflow and registered
-as a version of ``<prefix>-<task>`` tagged with its variant and seed;
+``models/<task>/<variant>/seed<k>/best/`` (the DVC output) and is logged to the MLflow run,
+tagged with its variant and seed (stage ``register`` registers it as one version of
+``<prefix>-<task>``, calibrated);
 ``models/<task>/<variant>/seed<k>/run.json`` (beside the DVC output, not in it: it holds run
 ids and wall time) records what happened. The MLflow run carries the run fingerprint
 (``pipelines.tracking.fingerprint``) as tags.
@@ -34,13 +35,15 @@ from pipelines.common.io import write_json
 from pipelines.common.plots import plot_confusion
 from pipelines.common.ray_local import connect_or_start_ray
 from pipelines.params.train import model_dir
+from pipelines.tracking.experiments import DESCRIPTION_TAG
 from pipelines.tracking.fingerprint import mlflow_tags, params_digest, run_fingerprint
 from pipelines.tracking.runs import (
     RunTracker,
     data_fingerprint,
     flatten,
     git_commit,
-    log_and_register_model,
+    log_model,
+    relative_to_checkout,
     start_or_resume_run,
 )
 from pipelines.train.checkpoint import (
@@ -122,7 +125,12 @@ def run_training(job: TrainJob, settings: ClusterSettings) -> dict[str, Any]:
         tags={"task": job.task, "variant": job.variant, "seed": str(job.seed),
               "job": job.run_name})
     inputs = [*settings.data_dirs, *([job.init_from] if job.init_from else [])]
-    tracker.set_tags(mlflow_tags(run_fingerprint(settings.params_digest, inputs)))
+    fingerprint = run_fingerprint(settings.params_digest, inputs)
+    tracker.set_tags({**mlflow_tags(fingerprint), **run_tags(job, fingerprint)})
+    hashes = list(fingerprint["dvc_inputs"].items())  # (relative path, DVC md5), as `inputs`
+    tracker.log_datasets(dict(hashes[:len(settings.data_dirs)]), "training")
+    if job.init_from:
+        tracker.log_datasets(dict(hashes[len(settings.data_dirs):]), "init")
     tracker.log_params({
         **flatten("job", {k: v for k, v in job.to_dict().items()
                           if k not in ("train_shards", "dev_shards", "fault_injection")}),
@@ -159,11 +167,15 @@ def run_training(job: TrainJob, settings: ClusterSettings) -> dict[str, Any]:
     with result.checkpoint.as_directory() as last_dir:
         last_meta = read_meta(last_dir)
         history = _history(last_dir)
-    version = _log_outputs(job, settings, tracker, out_dir / "best", best_meta, history)
+    model_uri = _log_outputs(job, settings, tracker, out_dir / "best", best_meta, history)
+    tracker.set_tags({DESCRIPTION_TAG: run_tags(job, fingerprint, outcome=(
+        f" Kept epoch {best_meta['epoch']} of {last_meta['epoch']}: dev macro F1 "
+        f"{best_meta['metrics']['dev_macro_f1']:.2f}."))[DESCRIPTION_TAG]})
     summary = {
         "task": job.task, "variant": job.variant, "seed": job.seed, "job": job.run_name,
         "mlflow_run_id": tracker.run_id, "tracking_uri": tracker.tracking_uri,
-        "registered_model": f"{settings.registered_model_prefix}-{job.task}", "version": version,
+        "registered_model": f"{settings.registered_model_prefix}-{job.task}",
+        "model_uri": model_uri,  # registered by stage register (as its calibrated trace model)
         "best_epoch": best_meta["epoch"], "epochs": last_meta["epoch"],
         "dev": {k: best_metrics[k] for k in ("dev_macro_f1", "dev_weighted_f1", "dev_loss")
                 if k in best_metrics},
@@ -173,6 +185,21 @@ def run_training(job: TrainJob, settings: ClusterSettings) -> dict[str, Any]:
     write_json(out_dir / "run.json", summary)
     tracker.finish()
     return summary
+
+
+def run_tags(job: TrainJob, fingerprint: dict[str, Any], outcome: str = "") -> dict[str, str]:
+    """The tags a reader filters and compares by (``profile``, ``commit``) and the run's
+    description (``mlflow.note.content``, shown on its page); ``outcome``: what training gave."""
+    init = (f" Its wav2vec 2.0 starts from `{relative_to_checkout(job.init_from)}` (the "
+            "baseline of the same task and seed, as in the paper)." if job.init_from else "")
+    description = (f"`{job.variant}` trained on the `{job.task}` task with seed {job.seed}: "
+                   f"{job.epochs} epochs of batch {job.batch_size}, lr {job.lr:g}; the epoch "
+                   f"kept is the best by `{job.select_metric}` on dev.{init}{outcome} "
+                   "Test and CoSG scores arrive with the `evaluate` stage; the parent run holds "
+                   "the mean and std over seeds.")
+    commit = fingerprint["git_commit"] + ("-dirty" if fingerprint["git_dirty"] else "")
+    return {"profile": str(fingerprint.get("params_profile") or "custom"), "commit": commit,
+            DESCRIPTION_TAG: description}
 
 
 def _time_fit(clock_file: str, fit_started: float, fit_finished: float) -> None:
@@ -197,7 +224,7 @@ def _history(checkpoint_dir: str) -> list[dict]:
 
 def _log_outputs(job: TrainJob, settings: ClusterSettings, tracker: RunTracker, best_dir: Path,
                  best_meta: dict, history: list[dict]) -> str:
-    """Figures, best-epoch metrics, and the registered model version."""
+    """Figures, best-epoch metrics, and the logged model; returns the model's URI."""
     from sastnet.taxonomy import CLASS_NAMES
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -220,11 +247,9 @@ def _log_outputs(job: TrainJob, settings: ClusterSettings, tracker: RunTracker, 
     scoring = ScoringModule(model, job.num_samples, best_meta.get("whisper_dim"))
     with torch.no_grad():
         example = scoring.input_example()
-    return log_and_register_model(
-        tracker, scoring, example,
-        registered_name=f"{settings.registered_model_prefix}-{job.task}",
-        tags={"variant": job.variant, "task": job.task, "seed": str(job.seed), job.select_metric:
-              f"{best_meta['metrics'][job.select_metric]:.4f}", "job": job.run_name})
+    return log_model(tracker, scoring, example, tags={
+        "variant": job.variant, "task": job.task, "seed": str(job.seed),
+        job.select_metric: f"{best_meta['metrics'][job.select_metric]:.4f}", "job": job.run_name})
 
 
 def settings_from_params(params: Any, *, data_dir: str | Path | None = None) -> ClusterSettings:

@@ -67,7 +67,7 @@ def straight(cluster, tmp_path_factory):
 def _losses(out: Path) -> list[float]:
     client, runs = _runs(out)
     assert len(runs) == 1
-    history = client.get_metric_history(runs[0].info.run_id, "train_loss")
+    history = client.get_metric_history(runs[0].info.run_id, "train/loss")
     return [m.value for m in sorted(history, key=lambda m: m.step)]
 
 
@@ -82,18 +82,22 @@ def test_ray_job_trains_on_two_nodes_with_ddp_and_mlflow(straight):
 
     client, runs = _runs(tmp_path)
     assert [r.info.run_id for r in runs] == [run["mlflow_run_id"]]
-    history = client.get_metric_history(run["mlflow_run_id"], "dev_macro_f1")
+    history = client.get_metric_history(run["mlflow_run_id"], "dev/macro_f1")
     assert sorted(m.step for m in history) == [1, 2, 3]
-    for key in ("train_ce", "train_awl_p0", "dev_weighted_f1", "samples_per_s"):
+    for key in ("train/ce", "train/awl_p0", "dev/weighted_f1", "train/samples_per_s"):
         assert client.get_metric_history(run["mlflow_run_id"], key)
     assert runs[0].data.params["git_commit"] == "test"
     tags = runs[0].data.tags  # the run fingerprint, in MLflow's own source/user tags
     assert tags["mlflow.source.git.commit"] == "test" and tags["fingerprint.git_dirty"] == "false"
     assert tags["mlflow.source.name"] and tags["mlflow.user"]
     assert tags["seed"] == "0" and tags["fingerprint.pkg.torch"] and tags["fingerprint.cpu_cores"]
-    version = client.get_model_version("sastnet-aux", run["version"])
-    assert version.run_id == run["mlflow_run_id"] and version.tags["variant"] == "toy"
-    assert version.tags["seed"] == "0"
+    assert tags["commit"] == "test" and "seed 0" in tags["mlflow.note.content"]
+    # logged, not registered: the register stage makes the one registry version per training
+    assert run["model_uri"].startswith("models:/") and "version" not in run
+    assert not client.search_model_versions(f"run_id='{run['mlflow_run_id']}'")
+    model = client.get_logged_model(run["model_uri"].rsplit("/", 1)[-1])
+    assert model.source_run_id == run["mlflow_run_id"] and model.tags["variant"] == "toy"
+    assert model.tags["seed"] == "0"
     artifacts = {a.path for a in client.list_artifacts(run["mlflow_run_id"], "plots")}
     assert artifacts == {"plots/confusion_dev.png", "plots/training_curves.png"}
 
@@ -112,10 +116,10 @@ def test_killed_worker_resumes_from_checkpoint_with_the_uninterrupted_weights(cl
 
     client, runs = _runs(tmp_path)
     assert len(runs) == 1, "a resumed training must stay one MLflow run"
-    history = client.get_metric_history(run["mlflow_run_id"], "dev_macro_f1")
+    history = client.get_metric_history(run["mlflow_run_id"], "dev/macro_f1")
     # epoch 1 logged once: the restarted group resumed after it instead of starting over
     assert sorted(m.step for m in history) == [1, 2, 3]
-    assert client.get_metric_history(run["mlflow_run_id"], "best_dev_macro_f1")
+    assert client.get_metric_history(run["mlflow_run_id"], "dev/best_macro_f1")
     assert runs[0].info.status == "FINISHED"
 
     assert len(_losses(straight)) == 3
