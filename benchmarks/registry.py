@@ -44,6 +44,8 @@ BENCHMARKS = {b.name: b for b in (
     Benchmark("knn_throughput", "B6", "kNN embeddings (1 vs 2 actors) and attribution "
               "throughput"),
     Benchmark("model_threads", "X", "tiny SASTNet step: 1 vs 2 torch threads"),
+    Benchmark("trace_onnx", "X", "trace latency per second of audio: PyTorch vs ONNX Runtime "
+              "(export folder)"),
     Benchmark("vad_batching", "X", "silero-vad: one by one vs length-sorted batches"),
     Benchmark("vad_long_clip", "X", "silero-vad memory: length groups vs padding to the longest",
               modes=("full",)),
