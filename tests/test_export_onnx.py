@@ -86,3 +86,17 @@ def test_a_graph_over_two_gb_keeps_its_weights_in_one_data_file(tmp_path):
     x = np.random.default_rng(0).standard_normal((1, 64)).astype(np.float32)
     got = ort.InferenceSession(str(out / "model.onnx")).run(["y"], {"x": x})[0]
     np.testing.assert_allclose(got, layer(torch.from_numpy(x)).detach().numpy(), atol=1e-6)
+
+
+def test_a_variant_onnx_cannot_hold_fails_clearly_and_exports_without_onnx(tmp_path):
+    """The log-mel ablations (m_mae, ...) compute a complex STFT, which the TorchScript exporter
+    cannot write: the export says so and names --no-onnx, and leaves no folder behind."""
+    best = build_best(tmp_path / "models", "m_mae")
+    src = load_export_source(str(best), None, mlflow_experiment=None,
+                             reports_dir=RUN_DIR / "reports", features=None)
+    with pytest.raises(RuntimeError, match=r"variant 'm_mae' failed: STFT.*--no-onnx"):
+        write_export(src, tmp_path / "out", run_dir=RUN_DIR)
+    assert not (tmp_path / "out").exists()
+    config = write_export(src, tmp_path / "out", run_dir=RUN_DIR, onnx=False)
+    assert config["onnx"] is None and config["whisper"] is None
+    assert load_model(tmp_path / "out").probabilities(np.zeros((1, NUM_SAMPLES))).shape == (1, 4)

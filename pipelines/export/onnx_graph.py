@@ -40,9 +40,14 @@ def export_onnx(network: ExportedNetwork, mel: WhisperMel | None, path: Path) ->
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         warnings.simplefilter("ignore", DeprecationWarning)
         raw = Path(scratch) / path.name
-        torch.onnx.export(network, inputs, str(raw), dynamo=False, input_names=names,
-                          output_names=[PROBABILITIES], dynamic_axes=axes, opset_version=OPSET,
-                          do_constant_folding=True)
+        try:
+            torch.onnx.export(network, inputs, str(raw), dynamo=False, input_names=names,
+                              output_names=[PROBABILITIES], dynamic_axes=axes,
+                              opset_version=OPSET, do_constant_folding=True)
+        except torch.onnx.errors.OnnxExporterError as err:  # e.g. the log-mel front end's STFT
+            reason = str(err).strip().splitlines()[0].split("  [Caused by")[0][:200]
+            raise RuntimeError(f"ONNX export of variant {network.model.cfg.variant!r} failed: "
+                               f"{reason}; export without ONNX (--no-onnx)") from None
         external = gather_external_data(raw, path)
     shapes = {WAVEFORM: ["batch", int(inputs[0].shape[1])]}
     if mel is not None:
