@@ -108,10 +108,26 @@ def _check_waves(waves: list[np.ndarray]) -> list[np.ndarray]:
     return out
 
 
-def log_mel(feature_extractor: WhisperFeatureExtractor, waves: list[np.ndarray]) -> torch.Tensor:
-    """Whisper log-mel input, padded/truncated to 30 s exactly as the paper: (N, mels, 3000)."""
-    feats = feature_extractor(_check_waves(waves), sampling_rate=SAMPLE_RATE_HZ,
-                              return_tensors="np").input_features
+def log_mel(feature_extractor: WhisperFeatureExtractor, waves: list[np.ndarray],
+            num_frames: int | None = None) -> torch.Tensor:
+    """Whisper log-mel input, padded/truncated to 30 s exactly as the paper: (N, mels, 3000).
+
+    ``num_frames``: only the first ``num_frames`` frames (N, mels, num_frames), with the same
+    values, from less padding: the clips are padded to cover those frames (and themselves)
+    plus one FFT window, not to 30 s. The frames left out are the log floor of the padding,
+    which never raises the maximum Whisper normalises by, so nothing else changes (a fast
+    encoder reads 512 of the 3000 frames; ``tests/test_export.py`` compares the two).
+    """
+    waves = _check_waves(waves)
+    padding = {}
+    if num_frames is not None:
+        hop, n_fft = feature_extractor.hop_length, feature_extractor.n_fft
+        length = max(max(len(w) for w in waves), num_frames * hop) + n_fft
+        if length < feature_extractor.n_samples:
+            padding = {"padding": "max_length", "max_length": length}
+    feats = feature_extractor(waves, sampling_rate=SAMPLE_RATE_HZ, return_tensors="np",
+                              **padding).input_features
+    feats = feats[..., :num_frames] if num_frames is not None else feats
     return torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32))
 
 

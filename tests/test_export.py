@@ -12,6 +12,7 @@ import jsonschema
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 from typer.testing import CliRunner
 
 from pipelines.cli import app
@@ -210,3 +211,18 @@ def test_export_cli_writes_a_faithful_folder_and_guards_other_folders(run, tmp_p
         load_model(out, backend="onnx")
     again = CliRunner().invoke(app, args[:2] + [str(out), "--no-onnx"] + args[2:])
     assert again.exit_code == 0, again.output  # an older export is replaced
+
+
+@pytest.mark.parametrize("seconds", [0.3, 1.5, 5.1375, 12.0])
+def test_the_short_log_mel_is_the_first_frames_of_the_30_s_one(seconds):
+    """WhisperMel pads to the frames the encoder reads, not to 30 s: the same numbers."""
+    from transformers import WhisperFeatureExtractor
+
+    from sastnet.whisper import log_mel
+
+    extractor = WhisperFeatureExtractor()
+    n = int(seconds * 16000)
+    waves = [speechlike(seconds, 16000, seed=s)[:n] for s in range(3)] + [np.zeros(n, np.float32)]
+    for frames in (512, 3000):
+        full = log_mel(extractor, waves)[..., :frames]
+        assert torch.equal(log_mel(extractor, waves, num_frames=frames), full)

@@ -70,7 +70,7 @@ class WhisperMel:
         self.num_mels = int(feature_extractor.feature_size)
 
     def __call__(self, waves: np.ndarray) -> np.ndarray:
-        mel = log_mel(self.feature_extractor, list(waves))[..., : self.num_frames]
+        mel = log_mel(self.feature_extractor, list(waves), num_frames=self.num_frames)
         return np.ascontiguousarray(mel.numpy(), dtype=np.float32)
 
 
