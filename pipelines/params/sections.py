@@ -8,6 +8,7 @@ from pipelines.params.core import check
 from pipelines.params.corpus import CorpusParams
 from pipelines.params.features import FeaturesParams
 from pipelines.params.knn import KnnParams
+from pipelines.params.launder import LaunderParams
 from pipelines.params.model import ModelParams
 from pipelines.params.pretrain_mae import PretrainMAEParams
 from pipelines.params.resynthesize import ResynthesizeParams
@@ -27,6 +28,7 @@ SECTIONS: dict[str, type] = {
     "pretrain_mae": PretrainMAEParams,
     "train": TrainParams,
     "knn": KnnParams,
+    "launder": LaunderParams,
 }
 
 
