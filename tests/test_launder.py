@@ -78,7 +78,7 @@ def test_telephone_without_mu_law_is_the_band_alone():
     without = launder(x, Telephone(mu_law=False), rng_for("telephone", "a"))
     quantisation = 10 * np.log10(np.sum(without.astype(np.float64) ** 2)
                                  / np.sum((with_law - without).astype(np.float64) ** 2))
-    assert 25 < quantisation < 50  # G.711 mu-law: ~38 dB SNR on speech at this level
+    assert 20 < quantisation < 50  # G.711 mu-law's 8 bits: measured 27.5 dB on this clip
 
 
 @pytest.mark.parametrize("condition,snr_db", [("noise_20db", 20.0), ("noise_10db", 10.0)])
