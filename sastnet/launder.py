@@ -36,8 +36,8 @@ laundered copy depends on (seed, condition, key) through the caller's seed and n
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass
-from typing import Union
 
 import numpy as np
 import soundfile as sf
@@ -92,7 +92,7 @@ class Gain:
     gain_db: float = -12.0
 
 
-Transform = Union[Mp3, Opus, Telephone, Noise, Gain]
+Transform = Mp3 | Opus | Telephone | Noise | Gain
 
 # The catalogue of named conditions; params (``launder.conditions``) choose from it.
 CONDITIONS: dict[str, Transform] = {
@@ -156,30 +156,34 @@ def encode_opus(wave: np.ndarray, bitrate_kbps: int) -> bytes:
     low, high = OPUS_KBPS_RANGE
     if not low <= bitrate_kbps <= high:
         raise ValueError(f"Opus bitrate must be in [{low}, {high}] kbit/s, got {bitrate_kbps}")
-    # libsndfile maps compression level c to a target of 256 - c * (256 - 6) kbit/s.
-    return _encode(wave, "OGG", "OPUS", (high - bitrate_kbps) / (high - low), None)
+    # libsndfile maps compression level c to a target of int(256000 - c * 250000) bit/s: aim
+    # half a bit/s above so the truncation cannot take one off.
+    level = (high * 1000.0 - (bitrate_kbps * 1000.0 + 0.5)) / ((high - low) * 1000.0)
+    return _encode(wave, "OGG", "OPUS", min(max(level, 0.0), 1.0), None)
 
 
-def decode(data: bytes) -> np.ndarray:
-    """Decode MP3/Ogg/WAV bytes to float32 mono at their own rate (16 kHz for ours)."""
-    y, _ = sf.read(io.BytesIO(data), dtype="float32", always_2d=False)
+def decode(data: bytes, sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:
+    """Decode MP3/Ogg/WAV bytes to float32 mono; the file must be at ``sample_rate_hz``."""
+    y, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=False)
+    if rate != sample_rate_hz:  # a decoder that changed the rate would shift every timestamp
+        raise RuntimeError(f"decoded {rate} Hz audio, expected {sample_rate_hz} Hz")
     return y if y.ndim == 1 else y[:, 0]
 
 
 def telephone_band(wave: np.ndarray, p: Telephone) -> np.ndarray:
     """The narrow-band channel of ``Telephone``; same length, no delay."""
-    up, down = SAMPLE_RATE_HZ // np.gcd(SAMPLE_RATE_HZ, p.rate_hz), p.rate_hz // np.gcd(
-        SAMPLE_RATE_HZ, p.rate_hz)
-    narrow = signal.resample_poly(wave, down, up)  # its own anti-alias FIR, zero-phase
+    common = math.gcd(SAMPLE_RATE_HZ, p.rate_hz)
+    wide, narrow_rate = SAMPLE_RATE_HZ // common, p.rate_hz // common  # 2 and 1 for 8 kHz
+    narrow = signal.resample_poly(wave, narrow_rate, wide)  # its own anti-alias FIR, zero-phase
     sos = signal.butter(p.filter_order, [p.low_hz, p.high_hz], btype="bandpass",
                         fs=p.rate_hz, output="sos")
     narrow = signal.sosfiltfilt(sos, narrow)
     if p.mu_law:
         narrow = decode(_encode(np.clip(narrow, -1.0, 1.0), "WAV", "ULAW", None, None,
-                                sample_rate_hz=p.rate_hz))
+                                sample_rate_hz=p.rate_hz), sample_rate_hz=p.rate_hz)
         # the line's receive filter: mu-law noise is white up to rate/2, the band is not
         narrow = signal.sosfiltfilt(sos, narrow)
-    return signal.resample_poly(narrow, up, down)
+    return signal.resample_poly(narrow, wide, narrow_rate)
 
 
 def coloured_noise(n: int, colour_exponent: float, rng: np.random.Generator) -> np.ndarray:

@@ -14,8 +14,19 @@ from scipy import signal
 from pipelines.common.determinism import derive_seed
 from pipelines.params import ParamsError, parse_params
 from pipelines.params.launder import LaunderParams, check_transform
-from sastnet.launder import (CONDITIONS, Gain, Mp3, Noise, Opus, Telephone, coloured_noise, decode,
-                             encode_mp3, encode_opus, launder)
+from sastnet.launder import (
+    CONDITIONS,
+    Gain,
+    Mp3,
+    Noise,
+    Opus,
+    Telephone,
+    coloured_noise,
+    decode,
+    encode_mp3,
+    encode_opus,
+    launder,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SR = 16_000
@@ -275,3 +286,17 @@ def test_lossy_encoders_refuse_what_they_cannot_do():
         launder(x, Opus(bitrate_kbps=4), rng_for("x", "a"))
     with pytest.raises(ValueError, match="mono"):
         launder(np.zeros((2, 100), np.float32), Gain(), rng_for("x", "a"))
+
+
+def test_silent_clip_stays_silent_under_noise():
+    # no power, no SNR to keep: adding noise "at 10 dB" would invent a signal
+    y = launder(np.zeros(SR, np.float32), CONDITIONS["noise_10db"], rng_for("noise_10db", "a"))
+    assert not np.any(y)
+
+
+def test_wide_narrow_band_at_12_khz():
+    # a custom telephone channel at 12 kHz keeps up to its 5.5 kHz edge and (almost) nothing
+    # above 6 kHz: measured -39 dB, the 3:4 resampler's images (the 1:2 one of 8 kHz gives -61)
+    x = white_clip(2, seed=12)
+    y = launder(x, Telephone(rate_hz=12_000, high_hz=5_500), rng_for("t", "a"))
+    assert band_power_db(y, 6000, 8001) < -35 and band_power_db(y, 4000, 5000) > -10

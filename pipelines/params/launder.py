@@ -19,8 +19,17 @@ from typing import Any
 
 from pipelines.common.determinism import derive_seed
 from pipelines.params.core import check, from_dict
-from sastnet.launder import (CONDITIONS, MP3_KBPS_16K, OPUS_KBPS_RANGE, TRANSFORM_KINDS, Mp3,
-                             Noise, Opus, Telephone, Transform)
+from sastnet.launder import (
+    CONDITIONS,
+    MP3_KBPS_16K,
+    OPUS_KBPS_RANGE,
+    TRANSFORM_KINDS,
+    Mp3,
+    Noise,
+    Opus,
+    Telephone,
+    Transform,
+)
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_]*$")  # becomes a folder / metric name: keep it plain
 
