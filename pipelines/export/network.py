@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from safetensors.torch import load_model as load_safetensors
 from torch import nn
 
 from pipelines.train.export import fold_parametrizations
@@ -83,11 +84,14 @@ def save_whisper(encoder: WhisperEncoder, feature_extractor: WhisperFeatureExtra
 
 
 def load_whisper_encoder(folder: Path) -> WhisperEncoder:
-    """The bundled encoder (eval, frozen), from ``save_whisper``'s folder."""
+    """The bundled encoder (eval, frozen), from ``save_whisper``'s folder: built from its
+    config, weights from its safetensors (strict: every tensor, nothing else)."""
+    from transformers import WhisperConfig
     from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-    encoder = WhisperEncoder.from_pretrained(folder, local_files_only=True, dtype=torch.float32)
-    return encoder.eval().requires_grad_(False)
+    encoder = WhisperEncoder(WhisperConfig.from_pretrained(folder, local_files_only=True))
+    load_safetensors(encoder, folder / "model.safetensors")
+    return encoder.float().eval().requires_grad_(False)
 
 
 def load_whisper_mel(folder: Path, num_frames: int) -> WhisperMel:
