@@ -216,7 +216,7 @@ def _encode(wave: np.ndarray, fmt: str, subtype: str, level: float | None,
             bitrate_mode: str | None, sample_rate_hz: int = SAMPLE_RATE_HZ) -> bytes:
     if subtype not in sf.available_subtypes(fmt):
         raise RuntimeError(f"this libsndfile ({sf.__libsndfile_version__}) cannot write {fmt}/"
-                           f"{subtype}; soundfile >= 0.12 wheels bundle one that can "
+                           f"{subtype}; the soundfile >= 0.13 wheels bundle one that can "
                            "(scripts/setup.sh installs it from the lock)")
     buffer = io.BytesIO()
     sf.write(buffer, np.asarray(wave, dtype=np.float32), sample_rate_hz, format=fmt,
