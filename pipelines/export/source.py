@@ -17,6 +17,10 @@ from typing import Any
 
 from torch import nn
 
+from pipelines.evaluate.predict import load_trained_model
+from pipelines.evaluate.trace.models import find_best_dir, load_trace_model
+from sastnet.taxonomy import TASKS
+
 
 @dataclass
 class ExportSource:
@@ -52,8 +56,6 @@ def _registry_details(uri: str) -> dict:
 
 def task_of_uri(uri: str) -> str | None:
     """``models:/sastnet-<task>...`` -> task (the register stage's naming), else None."""
-    from sastnet.taxonomy import TASKS
-
     if uri.startswith("models:/sastnet-"):
         task = uri[len("models:/sastnet-"):].split("@")[0].split("/")[0]
         return task if task in TASKS else None
@@ -89,8 +91,6 @@ def load_export_source(spec: str, task: str | None, *, mlflow_experiment: str | 
     task = task or task_of_uri(spec)
     if task is None:
         raise ValueError(f"{spec}: cannot tell the task from it; pass --task")
-    from pipelines.evaluate.trace.models import load_trace_model
-
     traced = load_trace_model(spec, task, mlflow_experiment)
     details = _registry_details(spec)
     tags = details.pop("tags", {})
@@ -105,9 +105,6 @@ def load_export_source(spec: str, task: str | None, *, mlflow_experiment: str | 
 
 def _from_folder(folder: Path, task: str | None, reports_dir: Path,
                  features: dict | None) -> ExportSource:
-    from pipelines.evaluate.predict import load_trained_model
-    from pipelines.evaluate.trace.models import find_best_dir
-
     best = find_best_dir(folder)
     model, job = load_trained_model(best)
     if task is not None and job.task != task:
