@@ -29,6 +29,7 @@ from pipelines.evaluate.trace.core import TraceOptions, trace_files
 from pipelines.evaluate.trace.models import TraceModel
 from pipelines.export.network import (WHISPER_DIR, ExportedNetwork, WhisperMel,
                                       load_whisper_encoder, load_whisper_mel)
+from pipelines.export.onnx_graph import OnnxNetwork
 from sastnet.audio import SAMPLE_RATE_HZ
 from sastnet.models import build_model
 from sastnet.models.config import ModelConfig
@@ -159,8 +160,6 @@ def load_model(folder: str | Path, backend: str = "torch", threads: int | None =
     whisper = config.get("whisper")
     mel = load_whisper_mel(folder / WHISPER_DIR, int(whisper["mel_frames"])) if whisper else None
     if backend == "onnx":
-        from pipelines.export.onnx_graph import OnnxNetwork
-
         if not (folder / ONNX_FILE).is_file():
             raise FileNotFoundError(f"{folder}: no {ONNX_FILE} (exported with --no-onnx); "
                                     "export again with ONNX, or use the torch backend")

@@ -4,12 +4,12 @@ The graph holds the whole network, the Whisper encoder included (not a second gr
 ``waveform`` (batch, samples) float32 16 kHz windows and, for models that use Whisper, ``mel``
 (batch, mels, frames) float32, Whisper's log-mel of the same windows (``network.WhisperMel``);
 output ``probabilities`` (batch, classes), the softmax before calibration (the temperature is
-in ``config.json``). The batch axis is dynamic. A graph over protobuf's 2 GB (paper size) keeps its weights in one
-``model.onnx.data`` beside it (ONNX external data).
+in ``config.json``). The batch axis is dynamic. A graph over protobuf's 2 GB (paper size)
+keeps its weights in one ``model.onnx.data`` beside it (ONNX external data).
 
-Written by the TorchScript exporter (``torch.onnx.export(dynamo=False)``): it needs nothing
-beyond torch and works offline; the dynamo exporter also needs ``onnxscript`` (see
-docs/export.md for what was measured).
+Written by the TorchScript exporter (``torch.onnx.export(dynamo=False)``): it needs torch and
+the ``onnx`` package and works offline; the dynamo exporter would also need ``onnxscript``
+(docs/export.md). Running the graph needs only ``onnxruntime``.
 """
 
 from __future__ import annotations

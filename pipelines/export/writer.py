@@ -19,11 +19,14 @@ from pipelines.export.card import Citations, model_card, run_files
 from pipelines.export.folder import (CARD_FILE, CONFIG_FILE, FORMAT, ONNX_FILE, WEIGHTS_FILE,
                                      is_export_folder)
 from pipelines.export.network import WHISPER_DIR, ExportedNetwork, WhisperMel, save_whisper
+from pipelines.export.onnx_graph import OnnxNetwork, export_onnx
 from pipelines.export.source import ExportSource, describe_source
 from pipelines.evaluate.trace.models import MIN_INPUT_FRACTION
+from pipelines.params.features import FeaturesParams
 from sastnet.audio import SAMPLE_RATE_HZ
 from sastnet.taxonomy import CLASS_NAMES
-from sastnet.whisper import FRAMES_PER_SECOND, KEPT_FRAMES, POOL, encoder_mel_frames
+from sastnet.whisper import (FRAMES_PER_SECOND, KEPT_FRAMES, POOL, encoder_mel_frames,
+                             load_whisper_encoder)
 
 PARITY_ATOL = 1e-4  # ONNX Runtime vs PyTorch probabilities, the issue's bound (#36)
 # data-only formats (.data: an ONNX graph's external tensors, raw bytes)
@@ -32,10 +35,7 @@ SAFE_SUFFIXES = (".json", ".md", ".safetensors", ".onnx", ".data")
 
 def _load_whisper(features: dict, run_dir: Path):
     """The encoder and feature extractor exactly as the ``features`` stage loaded them."""
-    from transformers import WhisperFeatureExtractor
-
-    from pipelines.params.features import FeaturesParams
-    from sastnet.whisper import load_whisper_encoder
+    from transformers import WhisperFeatureExtractor  # seconds to import: only when needed
 
     cfg = FeaturesParams(**features)
     source = Path(cfg.model)
@@ -63,8 +63,6 @@ def parity_windows(num_samples: int, count: int = 4, seed: int = 0) -> np.ndarra
 def onnx_parity(network: ExportedNetwork, mel: WhisperMel | None, path: Path,
                 windows: np.ndarray) -> float:
     """Largest |ONNX Runtime - PyTorch| probability over ``windows`` (the same inputs to both)."""
-    from pipelines.export.onnx_graph import OnnxNetwork
-
     mel_in = mel(windows) if mel is not None else None
     args = [torch.from_numpy(windows)] + ([torch.from_numpy(mel_in)] if mel is not None else [])
     with torch.inference_mode():
@@ -123,8 +121,6 @@ def write_export(src: ExportSource, out_dir: str | Path, *, run_dir: str | Path 
         if whisper:
             save_whisper(encoder, extractor, tmp / WHISPER_DIR)
         if onnx:
-            from pipelines.export.onnx_graph import export_onnx
-
             config["onnx"] = export_onnx(network, mel, tmp / ONNX_FILE)
             diff = onnx_parity(network, mel, tmp / ONNX_FILE, parity_windows(src.num_samples))
             if not diff <= PARITY_ATOL:
