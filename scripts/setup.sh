@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Idempotent set-up: Debian speech synthesizers + sox, and a virtual environment in .venv/.
+# Idempotent set-up: Debian speech synthesizers + sox, Chromium and its driver (the MLflow UI's
+# browser test, pipelines/tracking/ui.py), and a virtual environment in .venv/.
 # A second run reuses everything (a stamp holds the hash of what the install depends on).
 #
 # Python packages come from the lock of the machine's flavour (constraints/cpu.lock.txt or
@@ -11,7 +12,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PKGS=(espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts sox libsndfile1)
+APT_PKGS=(espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts sox libsndfile1
+          chromium chromium-driver fonts-dejavu-core)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

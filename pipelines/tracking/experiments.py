@@ -68,8 +68,10 @@ def experiment_description(name: str, *, profile: str | None, commit: str) -> st
 
 def training_view() -> dict:
     """The saved runs view of the training experiment (the UI's shared view state format)."""
+    widths = {"attributes.`Run Name`": 250,  # "aux/w2v2_aasist/seed0" in full
+              **{c: 150 for c in TRAINING_COLUMNS if c.startswith("metrics.")}}
     return {"selectedColumns": list(TRAINING_COLUMNS), "columnOrder": list(TRAINING_COLUMNS),
-            "runsHiddenMode": "SHOW_ALL"}
+            "columnWidths": widths, "runsHiddenMode": "SHOW_ALL"}
 
 
 def describe_experiment(client: MlflowClient, experiment_id: str, name: str, *,
