@@ -100,8 +100,8 @@ def test_export_traces_like_the_checkpoint_it_came_from(run):
             assert len(got["windows"]) == len(want["windows"])
 
 
-def test_loader_imports_no_mlflow_dvc_or_ray(run):
-    _, _, out, _ = run
+def test_loader_and_trace_cli_import_no_mlflow_dvc_or_ray(run):
+    _, _, out, clips = run
     code = (
         "import json, sys\n"
         "import numpy as np\n"
@@ -121,6 +121,20 @@ def test_loader_imports_no_mlflow_dvc_or_ray(run):
     assert result["loaded"] == []
     np.testing.assert_allclose(list(result["torch"].values()), list(result["onnx"].values()),
                                atol=1e-4)
+    # the same for `sastnet trace --model OUT_DIR --backend onnx`
+    cli = (
+        "import runpy, sys\n"
+        "sys.argv = ['sastnet', 'trace', sys.argv[1], '--model', sys.argv[2], '--backend', 'onnx',"
+        " '--no-knn', '--format', 'csv']\n"
+        "try:\n"
+        "    runpy.run_module('pipelines.cli', run_name='__main__')\n"
+        "except SystemExit as done:\n"
+        "    assert done.code in (0, None), done.code\n"
+        "print(sorted({n.split('.')[0] for n in sys.modules} & {'mlflow', 'dvc', 'ray'}))\n")
+    done = subprocess.run([sys.executable, "-c", cli, str(clips / "a.wav"), str(out)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert ",ok," in done.stdout and done.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_trace_cli_takes_the_folder_with_either_backend(run):
