@@ -141,3 +141,32 @@ def test_a_training_run_records_its_inputs_and_describes_itself(tmp_path):
     description = run.data.tags[DESCRIPTION_TAG]
     assert "`sastnet` trained on the `aux` task with seed 0" in description
     assert "`models/aux/w2v2_aasist/seed0/best`" in description and str(REPO_ROOT) not in description
+
+
+@pytest.mark.slow
+def test_a_training_logs_its_model_and_the_trace_model_is_its_one_registry_version(tmp_path):
+    import torch
+
+    from pipelines.evaluate.trace.models import load_trace_model
+    from pipelines.tracking.pyfunc import log_trace_model
+    from pipelines.tracking.runs import log_model
+    from pipelines.train.export import ScoringModule
+    from sastnet.models import build_model, model_config
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    torch.manual_seed(0)
+    scoring = ScoringModule(build_model(model_config("m_mae", "aux", "tiny", num_samples=16000)),
+                            16000, None)
+    tracker = start_or_resume_run("sastnet", "aux/m_mae/seed0", tracking_uri=uri)
+    model_uri = log_model(tracker, scoring, scoring.input_example(), tags={"seed": "0"})
+    tracker.finish()
+    client = MlflowClient(tracking_uri=uri)
+    assert model_uri.startswith("models:/m-") and not client.search_registered_models()
+    client.create_registered_model("sastnet-aux")
+    version = log_trace_model(run_id=tracker.run_id, tracking_uri=uri, scorer_uri=model_uri,
+                              task="aux", registered_name="sastnet-aux", temperature=None,
+                              calibration={}, features=None, tags={"variant": "m_mae"})
+    assert [str(v.version) for v in client.search_model_versions("name='sastnet-aux'")] == [version]
+    mlflow.set_tracking_uri(uri)
+    traced = load_trace_model(f"models:/sastnet-aux/{version}", "aux", "sastnet")
+    assert traced.num_samples == 16000
