@@ -121,6 +121,7 @@ def trace(paths: list[str] = typer.Argument(..., help="audio files, folders (rec
 
     Exit status: 0 all files scored, 1 some file failed (its row says why), 2 bad usage or model.
     """
+    from pipelines.common.io import atomic_path, write_text
     from pipelines.evaluate.trace import (TraceOptions, expand_paths, load_trace_model,
                                           trace_files, trace_report)
     from pipelines.evaluate.trace.render import print_table, to_csv, to_json
@@ -135,8 +136,10 @@ def trace(paths: list[str] = typer.Argument(..., help="audio files, folders (rec
     params = load_params() if Path("params.yaml").exists() else None
     # Whisper exactly as the features stage ran it
     features = dataclasses.asdict(params.features) if params else None
-    if whisper:
-        features = {**(features or {}), "model": whisper}
+    if whisper:  # a path given on the command line is the user's: relative to the cwd
+        given = Path(whisper).expanduser()
+        given_dir = str(given.resolve()) if given.exists() else whisper  # else a hub id
+        features = {**(features or {}), "model": given_dir}
     # only versions trained in this project's experiment are loaded (README "Security")
     experiment = (params.train if params else TrainParams()).mlflow_experiment
     if backend not in ("torch", "onnx"):
@@ -162,6 +165,12 @@ def trace(paths: list[str] = typer.Argument(..., help="audio files, folders (rec
             raise typer.Exit(2) from None
         if features and (whisper or models[t].features is None):
             models[t].features = features
+            models[t].origins = (Path.cwd(), *models[t].origins)  # params.yaml of the cwd
+        try:
+            models[t].locate_whisper()
+        except FileNotFoundError as err:
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(2) from None
     if not models:
         typer.echo("error: no model for any task: train and register one first (`dvc repro`)",
                    err=True)
@@ -181,12 +190,15 @@ def trace(paths: list[str] = typer.Argument(..., help="audio files, folders (rec
     if fmt == "table":
         from rich.console import Console
 
-        with (open(output, "w") if output else _nullcontext()) as fh:
-            print_table(records, models, Console(file=fh, width=160) if fh else None)
+        if output:
+            with atomic_path(output) as tmp, open(tmp, "w") as fh:
+                print_table(records, models, Console(file=fh, width=160))
+        else:
+            print_table(records, models)
     else:
         text = to_json(trace_report(records, models)) if fmt == "json" else to_csv(records, models)
         if output:
-            output.write_text(text)
+            write_text(output, text)  # atomic: a reader never sees half a report
         else:
             typer.echo(text)
     failed = [r for r in records if r["status"] == "error"]
@@ -250,12 +262,6 @@ def export(model: str = typer.Argument(..., help="registry URI (models:/sastnet-
     onnx_note = f"model.onnx (max |ONNX - PyTorch| {parity:.1e})" if onnx else "no ONNX"
     typer.echo(f"{out_dir}: {config['task']} {config['source']['variant']} from {model}, "
                f"{calibrated}; {onnx_note}; model card {out_dir / 'README.md'}")
-
-
-def _nullcontext():
-    import contextlib
-
-    return contextlib.nullcontext()
 
 
 if __name__ == "__main__":

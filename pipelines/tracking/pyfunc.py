@@ -49,14 +49,20 @@ class SastnetTraceModel(mlflow.pyfunc.PythonModel):
 
     def load_context(self, context) -> None:
         from pipelines.evaluate.trace.models import TraceModel, load_logged_scorer
+        from pipelines.evaluate.trace.origin import model_origins, store_checkout
 
         cfg = context.model_config
         scorer = load_logged_scorer(context.artifacts["scorer"])  # weights-only copy
+        # a relative Whisper path is the training checkout's: the one holding these artifacts
+        # (<checkout>/mlruns/...) or the tracking store, never the server's working folder
+        store = store_checkout(mlflow.get_tracking_uri())
+        where = model_origins(context.artifacts["scorer"], store)
         self.trace_model = TraceModel(
             task=cfg["task"], scorer=scorer, num_samples=scorer.num_samples,
             whisper_dim=scorer.whisper_dim, source=cfg.get("source", ARTIFACT_PATH),
             temperature=cfg.get("temperature"), calibration=dict(cfg.get("calibration") or {}),
-            features=cfg.get("features"))
+            features=cfg.get("features"), origins=where)
+        self.trace_model.locate_whisper()  # fail at start, naming the folders tried
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> list[dict]:
         from pipelines.evaluate.trace.core import TraceOptions, error_record, trace_files

@@ -40,13 +40,16 @@ def expand_paths(args: list[str | Path]) -> list[str]:
     """Audio files named by ``args``, in argument order, each once.
 
     A path that does not exist (and is no glob) is kept: it becomes an error row, not an abort.
+    Inside a folder, every entry named like audio is kept whatever it is (a file, a broken
+    symlink, a folder called ``x.wav``), so each one gets a row saying what it is.
     """
     out: list[str] = []
     for arg in map(str, args):
         path = Path(arg)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file()
-                           and p.suffix.lower() in AUDIO_SUFFIXES)
+            if path.suffix.lower() in AUDIO_SUFFIXES:
+                out.append(arg)  # a folder named like audio: its row says so
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
             out.extend(map(str, found))
         elif path.is_file() and path.suffix.lower() in MANIFEST_SUFFIXES:
             out.extend(read_manifest(path))
@@ -107,10 +110,14 @@ def open_audio(source: str | Path | bytes) -> sf.SoundFile:
         handle = io.BytesIO(source)
     else:
         path = Path(source)
+        if path.is_symlink() and not path.exists():
+            raise TraceInputError(f"broken symlink (points to {path.readlink()}, which does not "
+                                  "exist)")
         if not path.exists():
             raise TraceInputError("file not found")
         if path.is_dir():
-            raise TraceInputError("is a folder, not an audio file")
+            raise TraceInputError("is a folder, not an audio file (its audio files, if any, "
+                                  "have their own rows)")
         if path.stat().st_size == 0:
             raise TraceInputError("empty file (0 bytes)")
         handle = str(path)
@@ -166,19 +173,48 @@ def iter_windows(handle: sf.SoundFile, info: AudioInfo, plan: WindowPlan
                  ) -> Iterator[tuple[int, np.ndarray]]:
     """``(start sample at 16 kHz, mono 16 kHz window)`` per planned window, read lazily.
 
-    Raises ``TraceInputError`` on non-finite samples, naming the time they occur.
+    Raises ``TraceInputError`` when decoding fails at any point (a file truncated mid-stream
+    reads its header, then fails here) and on non-finite samples, described for the whole file.
     """
     ratio = info.sample_rate_hz / MODEL_RATE_HZ
     for start, length in zip(plan.starts, plan.lengths):
         native_start = int(round(start * ratio))
         native_len = max(1, int(round(length * ratio)))
-        handle.seek(native_start)
-        block = handle.read(native_len, dtype="float32", always_2d=True)
+        try:
+            handle.seek(native_start)
+            block = handle.read(native_len, dtype="float32", always_2d=True)
+        except (sf.SoundFileError, RuntimeError, ValueError) as err:
+            span = f"{start / MODEL_RATE_HZ:.2f}-{(start + length) / MODEL_RATE_HZ:.2f} s"
+            raise TraceInputError(
+                f"decoding failed in {span} of {info.duration_s:.2f} s ({err}): the file is "
+                "truncated or corrupt; re-encode it as WAV or FLAC") from None
         if not np.isfinite(block).all():
-            raise TraceInputError(f"NaN or infinite samples in {start / MODEL_RATE_HZ:.2f}-"
-                                  f"{(start + length) / MODEL_RATE_HZ:.2f} s; re-create the file")
+            raise TraceInputError(describe_nonfinite(handle, info))
         wave = _to_model_rate(block, info.sample_rate_hz)
         # resample_poly's length can differ from the plan by a sample: make it exact.
         wave = wave[:length] if len(wave) >= length else np.pad(wave, (0, length - len(wave)),
                                                                   mode="edge")
         yield start, wave
+
+
+def describe_nonfinite(handle: sf.SoundFile, info: AudioInfo, block_frames: int = 1 << 16) -> str:
+    """How much of the whole file is NaN or infinite, and where (read block by block)."""
+    bad, first, last, at = 0, -1, 0, 0
+    handle.seek(0)
+    try:
+        for block in handle.blocks(blocksize=block_frames, dtype="float32", always_2d=True):
+            rows = np.flatnonzero(~np.isfinite(block).all(axis=1))
+            if len(rows):
+                bad += len(rows)
+                first = at + int(rows[0]) if first < 0 else first
+                last = at + int(rows[-1])
+            at += len(block)
+    except (sf.SoundFileError, RuntimeError, ValueError):
+        pass  # a decode error after the bad samples: describe what was read
+    rate = info.sample_rate_hz
+    share = bad / max(info.frames, 1)
+    where = ("every sample" if bad >= info.frames else
+             f"{bad} of {info.frames} samples ({100 * share:.2g} %) between "
+             f"{first / rate:.2f} and {(last + 1) / rate:.2f} s")
+    return (f"NaN or infinite samples: {where} of the {info.duration_s:.2f} s file; "
+            "re-create the file")

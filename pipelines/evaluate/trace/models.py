@@ -21,6 +21,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from pipelines.evaluate.trace.origin import (checkout_of, model_origins, resolve_whisper_dir,
+                                             store_checkout)
 from sastnet.calibration import apply_temperature
 from sastnet.taxonomy import CLASS_NAMES, TASKS
 
@@ -48,6 +50,8 @@ class TraceModel:
     # export folders (pipelines.export): (B, T) windows -> (B, C) softmax with Whisper inside,
     # in place of scorer + features (the torch or the ONNX Runtime network)
     window_scorer: Callable[[np.ndarray], np.ndarray] | None = None
+    # checkouts a relative Whisper path is looked up in (``origin.model_origins``), never the cwd
+    origins: tuple[Path, ...] = ()
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -66,6 +70,18 @@ class TraceModel:
                 "temperature": self.temperature, "input_s": self.num_samples / 16000,
                 "min_input_s": self.min_samples / 16000, "dev_calibration": self.calibration}
 
+    def locate_whisper(self) -> None:
+        """Make the Whisper directory of ``features`` one that exists, found below the model's
+        ``origins`` when relative; a ``FileNotFoundError`` naming what was tried and the fix."""
+        if not self.whisper_dim or self.window_scorer is not None:
+            return  # no Whisper, or an export folder's bundled one
+        from pipelines.params.features import FeaturesParams
+
+        features = dict(self.features or {})
+        name = features.get("model", FeaturesParams.model)
+        features["model"] = resolve_whisper_dir(name, self.origins, self.source)
+        self.features = features
+
     def whisper_fn(self) -> Callable | None:
         """Whisper features exactly as the features stage computed them (lazy: loads once)."""
         if not self.whisper_dim:
@@ -74,8 +90,8 @@ class TraceModel:
             from pipelines.params.features import FeaturesParams
             from pipelines.whisper.features import FeatureWorker
 
-            cfg = FeaturesParams(**self.features) if self.features else FeaturesParams()
-            self._whisper_fn = FeatureWorker(cfg).encode
+            self.locate_whisper()
+            self._whisper_fn = FeatureWorker(FeaturesParams(**self.features)).encode
         return self._whisper_fn
 
     def probabilities(self, waves: np.ndarray) -> np.ndarray:
@@ -129,7 +145,24 @@ def load_checkpoint_dir(folder: Path, task: str) -> TraceModel:
     meta = json.loads((best / "metrics.json").read_text()) if (best / "metrics.json").exists() else {}
     scorer = ScoringModule(model, job.num_samples, meta.get("whisper_dim"))
     return TraceModel(task=task, scorer=scorer, num_samples=job.num_samples,
-                      whisper_dim=scorer.whisper_dim, source=str(best))
+                      whisper_dim=scorer.whisper_dim, source=str(best),
+                      features=_checkout_features(best), origins=model_origins(best))
+
+
+def _checkout_features(best: Path) -> dict | None:
+    """The ``features`` params of the checkout holding ``best`` (how its Whisper features were
+    made), or None when it is in none or its params.yaml is unreadable."""
+    import dataclasses
+
+    from pipelines.params import ParamsError, load_params
+
+    checkout = checkout_of(best)
+    if checkout is None or not (checkout / "params.yaml").is_file():
+        return None
+    try:
+        return dataclasses.asdict(load_params(checkout / "params.yaml").features)
+    except ParamsError:
+        return None
 
 
 def _registry_uri(spec: str | None, task: str) -> list[str]:
@@ -198,11 +231,13 @@ def load_mlflow_model(uri: str, task: str, experiment: str | None = None) -> Tra
 
     _check_origin(uri, experiment)
     local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+    store = store_checkout(mlflow.get_tracking_uri())
+    where = model_origins(local, store)  # relative paths: the store's checkout, not the cwd
     flavors = Model.load(str(local)).flavors
     if "pytorch" in flavors:
         scorer = load_logged_scorer(local)
         return TraceModel(task=task, scorer=scorer, num_samples=scorer.num_samples,
-                          whisper_dim=scorer.whisper_dim, source=uri)
+                          whisper_dim=scorer.whisper_dim, source=uri, origins=where)
     conf = flavors.get("python_function", {})
     cfg = conf.get("config") or {}  # the pyfunc's model_config, as MLmodel stores it
     scorer_rel = (conf.get("artifacts") or {}).get("scorer", {}).get("path")
@@ -215,7 +250,8 @@ def load_mlflow_model(uri: str, task: str, experiment: str | None = None) -> Tra
     return TraceModel(task=task, scorer=scorer, num_samples=scorer.num_samples,
                       whisper_dim=scorer.whisper_dim, source=uri,
                       temperature=cfg.get("temperature"),
-                      calibration=dict(cfg.get("calibration") or {}), features=cfg.get("features"))
+                      calibration=dict(cfg.get("calibration") or {}), features=cfg.get("features"),
+                      origins=where)
 
 
 def load_trace_model(spec: str | None, task: str, experiment: str | None = None) -> TraceModel:

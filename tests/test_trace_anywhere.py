@@ -1,0 +1,71 @@
+"""``sastnet trace`` from any folder: a model's relative Whisper path is found in the checkout the
+model came from, never the current directory (issue #40).
+
+A throwaway checkout in tmp_path (a ``dvc.yaml``, a random tiny Whisper at the default
+``data/whisper/tiny.en``, a tiny SASTNet ``best/`` folder) is traced from another folder. The
+code's own checkout is taken out of the search so a built ``data/whisper`` there cannot help.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+from typer.testing import CliRunner
+
+from pipelines.cli import app
+from pipelines.evaluate.trace import origin
+from pipelines.evaluate.trace.origin import model_origins, resolve_whisper_dir, store_checkout
+from pipelines.params.features import FeaturesParams
+from tests.export_dummies import build_best, build_tiny_whisper, speechlike
+
+
+@pytest.fixture()
+def checkout(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setattr(origin, "code_checkout", lambda: None)
+    root = tmp_path / "checkout"
+    root.mkdir()
+    (root / "dvc.yaml").write_text("stages: {}\n")
+    build_best(root / "models", "sastnet")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    sf.write(elsewhere / "clip.wav", speechlike(1.5, 16000, seed=1), 16000)
+    monkeypatch.chdir(elsewhere)
+    return root
+
+
+def test_trace_from_another_folder_finds_whisper_in_the_models_checkout(checkout):
+    build_tiny_whisper(checkout / FeaturesParams.model)  # the relative default, in the checkout
+    result = CliRunner().invoke(app, ["trace", "clip.wav", "--model",
+                                      str(checkout / "models" / "aux" / "sastnet" / "seed2"),
+                                      "--no-knn", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    [row] = json.loads(result.stdout)["files"]
+    assert row["status"] == "ok" and row["results"]["aux"]["decision"]
+
+
+def test_missing_whisper_names_the_folders_tried_and_the_fix(checkout):
+    result = CliRunner().invoke(app, ["trace", "clip.wav", "--model",
+                                      str(checkout / "models" / "aux" / "sastnet" / "seed2"),
+                                      "--no-knn"])
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.output.split())
+    assert f"tried {checkout / FeaturesParams.model}" in message
+    assert "dvc repro whisper_convert" in message and "--whisper DIR" in message
+    assert "sastnet export" in message
+
+
+def test_origins_come_from_the_model_and_its_store_not_the_cwd(tmp_path, monkeypatch):
+    monkeypatch.setattr(origin, "code_checkout", lambda: None)
+    root = tmp_path / "repo"
+    (root / "mlruns" / "1" / "abc" / "artifacts").mkdir(parents=True)
+    (root / "dvc.yaml").write_text("stages: {}\n")
+    assert store_checkout(f"sqlite:///{root / 'mlflow.db'}") == root
+    assert store_checkout(f"file://{root / 'mlruns'}") == root
+    assert store_checkout("http://tracking.example:5000") is None
+    assert model_origins(root / "mlruns" / "1" / "abc" / "artifacts", None) == (root,)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data" / "whisper" / "tiny.en").mkdir(parents=True)  # in the cwd: not used
+    with pytest.raises(FileNotFoundError, match="tried .*/repo/data/whisper/tiny.en"):
+        resolve_whisper_dir("data/whisper/tiny.en", (root,), "models:/sastnet-aux@champion")
+    assert resolve_whisper_dir("openai/whisper-small", (root,), "m") == "openai/whisper-small"
