@@ -80,9 +80,10 @@ def _model_specs(task: str, model: list[str]) -> dict[str, str | None]:
     return specs
 
 
-def _knn_index(given: Path | None) -> Path | None:
+def _knn_index(given: Path | None, roots: tuple[Path, ...]) -> Path | None:
     """The kNN index trace uses: the one given (must exist), else the enrolled copy or the
-    stage's index when there is one, else none (ood from confidence)."""
+    stage's index of the current folder, else of the models' checkouts (``roots``), else none
+    (ood from confidence)."""
     if given is not None:
         if not (given / "vectors.npz").is_file():
             typer.echo(f"error: {given}: no kNN index (vectors.npz + meta.json); build it with "
@@ -90,9 +91,17 @@ def _knn_index(given: Path | None) -> Path | None:
             raise typer.Exit(2)
         return given
     from pipelines.knn.cli import index_path
+    from pipelines.params.knn import KnnParams
 
     default = index_path(None)  # knn.enrolled_dir when it exists, else knn.index_dir
-    return default if (default / "vectors.npz").is_file() else None
+    if (default / "vectors.npz").is_file():
+        return default
+    cfg = KnnParams()  # run from elsewhere: the default folders of the models' checkouts
+    for root in roots:
+        for folder in (root / cfg.enrolled_dir, root / cfg.index_dir):
+            if (folder / "vectors.npz").is_file() and (folder / "meta.json").is_file():
+                return folder
+    return None
 
 
 @app.command()
@@ -183,10 +192,15 @@ def trace(paths: list[str] = typer.Argument(..., help="audio files, folders (rec
     if not files:
         typer.echo(f"error: no audio files in {' '.join(paths)}", err=True)
         raise typer.Exit(2)
-    index = None if no_knn else _knn_index(knn_index)
-    records = trace_files(files, models, TraceOptions(rm_sil=rm_sil, batch_size=batch_size,
-                                                      ood_confidence=ood_confidence,
-                                                      knn_index=index))
+    roots = tuple(dict.fromkeys(root for m in models.values() for root in m.origins))
+    index = None if no_knn else _knn_index(knn_index, roots)
+    try:
+        records = trace_files(files, models, TraceOptions(rm_sil=rm_sil, batch_size=batch_size,
+                                                          ood_confidence=ood_confidence,
+                                                          knn_index=index))
+    except FileNotFoundError as err:  # a missing input is a row: this is the model's or index's
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
     if fmt == "table":
         from rich.console import Console
 

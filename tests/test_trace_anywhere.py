@@ -7,6 +7,7 @@ code's own checkout is taken out of the search so a built ``data/whisper`` there
 """
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,9 @@ from pipelines.cli import app
 from pipelines.evaluate.trace import origin
 from pipelines.evaluate.trace.origin import model_origins, resolve_whisper_dir, store_checkout
 from pipelines.params.features import FeaturesParams
+from pipelines.params.knn import KnnParams
 from tests.export_dummies import build_best, build_tiny_whisper, speechlike
+from tests.test_knn_cli import index_dir  # noqa: F401  (fixture: a tiny index + its Whisper)
 
 
 @pytest.fixture()
@@ -69,3 +72,23 @@ def test_origins_come_from_the_model_and_its_store_not_the_cwd(tmp_path, monkeyp
     with pytest.raises(FileNotFoundError, match="tried .*/repo/data/whisper/tiny.en"):
         resolve_whisper_dir("data/whisper/tiny.en", (root,), "models:/sastnet-aux@champion")
     assert resolve_whisper_dir("openai/whisper-small", (root,), "m") == "openai/whisper-small"
+
+
+def test_the_knn_index_of_the_models_checkout_is_used_from_another_folder(checkout, index_dir):  # noqa: F811
+    """No --knn-index: the checkout's ``data/knn/index`` is found from elsewhere, and its encoder
+    (stored relative, as the knn stage writes it) is found in that checkout too."""
+    shutil.copytree(index_dir / "whisper", checkout / FeaturesParams.model)
+    index = checkout / KnnParams.index_dir
+    shutil.copytree(index_dir / "index", index)
+    meta = json.loads((index / "meta.json").read_text())
+    (index / "meta.json").write_text(json.dumps({**meta, "model": FeaturesParams.model}))
+    build_best(checkout / "plain", "m_mae")
+    model = str(checkout / "plain" / "aux" / "m_mae" / "seed2")
+    result = CliRunner().invoke(app, ["trace", "clip.wav", "--model", model, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    [row] = json.loads(result.stdout)["files"]
+    assert row["knn"]["index"] == str(index) and row["results"]["aux"]["ood_source"] == "knn"
+    shutil.rmtree(checkout / FeaturesParams.model)
+    result = CliRunner().invoke(app, ["trace", "clip.wav", "--model", model])
+    assert result.exit_code == 2 and "kNN encoder directory data/whisper/tiny.en" in result.output
+    assert "--no-knn" in " ".join(result.output.split())

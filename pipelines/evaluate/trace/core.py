@@ -22,6 +22,7 @@ from tqdm import tqdm
 from pipelines.evaluate.trace.inputs import (MODEL_RATE_HZ, SILENT_PEAK, TraceInputError,
                                              WindowPlan, iter_windows, open_audio, probe)
 from pipelines.evaluate.trace.models import TraceModel
+from pipelines.evaluate.trace.origin import model_origins, resolve_model_dir
 from sastnet.crop import repeat_crop
 from sastnet.taxonomy import describe_family
 
@@ -205,7 +206,11 @@ def _knn_open_set(sources: list, records: list[dict], index_dir: Path, batch_siz
     from pipelines.knn.index import IndexEncoder, load_index
 
     index = load_index(index_dir)
-    encoder = IndexEncoder(index.meta)
+    # the index stores its encoder as its checkout's params wrote it (data/whisper/tiny.en)
+    encoder_dir = resolve_model_dir(
+        index.meta["model"], model_origins(index_dir), what="kNN encoder", used_by=str(index_dir),
+        fix="Build it in the index's checkout (`dvc repro whisper_convert`) or pass --no-knn")
+    encoder = IndexEncoder({**index.meta, "model": encoder_dir})
     ok = [i for i, r in enumerate(records) if r["status"] == "ok"]
     if not ok:
         return

@@ -57,11 +57,23 @@ def model_origins(*candidates: str | Path | None) -> tuple[Path, ...]:
     return tuple(dict.fromkeys(f for f in found if f is not None))
 
 
+WHISPER_FIX = ("Build it in the checkout that trained the model (`dvc repro whisper_convert`), "
+               "pass --whisper DIR, or trace an export folder (`sastnet export`, which bundles "
+               "Whisper)")
+
+
 def resolve_whisper_dir(name: str, roots: tuple[Path, ...], model_source: str) -> str:
+    """The Whisper directory ``name`` of ``model_source``, found below ``roots`` if relative."""
+    return resolve_model_dir(name, roots, what="Whisper model", used_by=model_source,
+                             fix=WHISPER_FIX)
+
+
+def resolve_model_dir(name: str, roots: tuple[Path, ...], *, what: str, used_by: str,
+                      fix: str) -> str:
     """``name`` as a directory that exists: absolute as given, else below the first root holding it.
 
     A hub id (``openai/whisper-small``) that no root holds is returned unchanged. A path that no
-    root holds is a ``FileNotFoundError`` naming every folder tried and the fix.
+    root holds is a ``FileNotFoundError`` naming every folder tried and ``fix``.
     """
     path = Path(name).expanduser()
     if path.is_absolute():
@@ -74,7 +86,5 @@ def resolve_whisper_dir(name: str, roots: tuple[Path, ...], model_source: str) -
     if not looks_like_path(name) and not path.is_absolute():
         return name  # a hub id: transformers looks in its cache
     where = ", ".join(map(str, tried)) or "(no checkout known: the model is not in one)"
-    raise FileNotFoundError(
-        f"Whisper model directory {name} (used by {model_source}) was not found; tried {where}. "
-        "Build it in the checkout that trained the model (`dvc repro whisper_convert`), pass "
-        "--whisper DIR, or trace an export folder (`sastnet export`, which bundles Whisper)")
+    raise FileNotFoundError(f"{what} directory {name} (used by {used_by}) was not found; tried "
+                            f"{where}. {fix}")
