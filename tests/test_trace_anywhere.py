@@ -92,3 +92,41 @@ def test_the_knn_index_of_the_models_checkout_is_used_from_another_folder(checko
     result = CliRunner().invoke(app, ["trace", "clip.wav", "--model", model])
     assert result.exit_code == 2 and "kNN encoder directory data/whisper/tiny.en" in result.output
     assert "--no-knn" in " ".join(result.output.split())
+
+
+def test_a_registry_model_storing_a_relative_whisper_path_traces_from_another_folder(
+        checkout, monkeypatch):
+    """The issue's case: the champion's pyfunc config says ``data/whisper/tiny.en`` (relative to
+    the repository root); trace runs from another folder against that checkout's store."""
+    from pipelines.tracking.pyfunc import log_trace_model
+    from pipelines.tracking.runs import log_and_register_model, start_or_resume_run
+    from pipelines.train.export import ScoringModule
+    from pipelines.train.job import TrainJob, build_job_model
+    from tests.export_dummies import NUM_SAMPLES, WHISPER_DIM
+
+    build_tiny_whisper(checkout / FeaturesParams.model)
+    uri = f"sqlite:///{checkout / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    elsewhere = Path.cwd()
+    monkeypatch.chdir(checkout)  # the run's artifacts land in <checkout>/mlruns, as in a run
+    job = TrainJob(task="aux", variant="sastnet", size="tiny", num_samples=NUM_SAMPLES,
+                   model_overrides={"fusion": {"whisper_dim": WHISPER_DIM}})
+    scoring = ScoringModule(build_job_model(job)[0], NUM_SAMPLES, WHISPER_DIM)
+    tracker = start_or_resume_run("sastnet", "aux/sastnet", tracking_uri=uri)
+    raw = log_and_register_model(tracker, scoring, scoring.input_example(),
+                                 registered_name="sastnet-aux", tags={})
+    features = {"model": FeaturesParams.model, "variant": "fast", "fast_seconds": 5.12,
+                "num_samples": NUM_SAMPLES}
+    version = log_trace_model(run_id=tracker.run_id, tracking_uri=uri,
+                              scorer_uri=f"models:/sastnet-aux/{raw}", task="aux",
+                              registered_name="sastnet-aux", temperature=None, calibration={},
+                              features=features, tags={})
+    import mlflow
+
+    mlflow.tracking.MlflowClient(tracking_uri=uri).set_registered_model_alias(
+        "sastnet-aux", "champion", version)
+    monkeypatch.chdir(elsewhere)
+    result = CliRunner().invoke(app, ["trace", "clip.wav", "--no-knn", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    [row] = json.loads(result.stdout)["files"]
+    assert row["status"] == "ok" and row["results"]["aux"]["decision"]
