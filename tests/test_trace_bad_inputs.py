@@ -112,3 +112,19 @@ def _print_zoo_table(rows: dict, exit_code: int) -> None:
         r = rows[name]
         verdict = r["results"]["aux"]["decision"] if r["status"] == "ok" else ""
         print(f"| {name} | {r['status']} {verdict} | {r['error'] or '; '.join(r['warnings'])} | |")
+
+
+def test_file_bytes_as_a_server_gets_them_give_the_same_rows(best_dir, tmp_path):  # noqa: F811
+    """What the pyfunc model does with a request: bytes in, one row each, good rows kept."""
+    from pipelines.evaluate.trace import TraceOptions, load_trace_model, trace_files
+
+    zoo = build_zoo(tmp_path / "zoo")
+    names = ["empty.wav", "truncated.flac", "nan_middle.wav", "text.wav", "stereo48k.wav"]
+    records = trace_files([(zoo / n).read_bytes() for n in names],
+                          {"aux": load_trace_model(str(best_dir), "aux")},
+                          TraceOptions(progress=False), names=names)
+    assert [r["file"] for r in records] == names
+    for name, record in zip(names, records):
+        status, words = ZOO[name]
+        assert record["status"] == status, (name, record["error"])
+        assert words is None or words in record["error"], (name, record["error"])
