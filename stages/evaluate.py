@@ -127,6 +127,7 @@ def log_to_training_runs(results: list[EvalResult], models_dir: str | Path,
                   f"{run['tracking_uri']}; not logged")
     eval_sets = tuple(sorted({name.split("/")[0] + "/" for m in by_model.values() for name in m}))
     for (task, model, uri), run_ids in groups.items():
+        run_ids = list(dict.fromkeys(run_ids))  # a run evaluated in two experiments counts once
         client = MlflowClient(tracking_uri=uri)
         log_group_summary(client, group_parent_run(client, f"{task}/{model}", run_ids), run_ids,
                           eval_sets)

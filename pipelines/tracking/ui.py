@@ -145,8 +145,8 @@ def find_pages(client: MlflowClient, experiment: str = "sastnet") -> Pages:
             break
     run = client.get_model_version(model, champion).run_id if model else trainings[0].info.run_id
     return Pages(exp.experiment_id, run, client.get_run(run).info.run_name,
-                 tuple(r.info.run_name for r in trainings),
-                 tuple(r.info.run_name for r in parents), model, champion)
+                 tuple(dict.fromkeys(r.info.run_name for r in trainings)),  # a rerun: one name
+                 tuple(dict.fromkeys(r.info.run_name for r in parents)), model, champion)
 
 
 def page_urls(base: str, pages: Pages) -> dict[str, str]:
