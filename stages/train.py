@@ -24,7 +24,8 @@ def main(task: Task, variant: Variant, seed: Seed) -> None:
     params = load_params()
     summary = run_training(job_from_params(params, task, variant, seed),
                            settings_from_params(params))
-    print(json.dumps({k: summary[k] for k in ("task", "variant", "seed", "version", "dev",
+    # registered later, by stage register (as its calibrated trace model): no version yet
+    print(json.dumps({k: summary[k] for k in ("task", "variant", "seed", "model_uri", "dev",
                                               "train_s")}))
 
 
