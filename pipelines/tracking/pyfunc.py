@@ -120,6 +120,8 @@ def log_trace_model(*, run_id: str, tracking_uri: str, scorer_uri: str, task: st
                 name=ARTIFACT_PATH, python_model=SastnetTraceModel(),
                 artifacts={"scorer": str(Path(scorer_dir))}, model_config=config,
                 signature=SIGNATURE, pip_requirements=model_requirements())
+    if not client.search_registered_models(f"name='{registered_name}'"):  # the task's first
+        client.create_registered_model(registered_name)  # (trainings log, register registers)
     mv = client.create_model_version(registered_name, info.model_uri, run_id=run_id)
     for k, v in {**tags, **wanted, "flavor": "sastnet-trace-pyfunc"}.items():
         client.set_model_version_tag(registered_name, mv.version, k, str(v))
