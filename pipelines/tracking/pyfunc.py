@@ -34,7 +34,7 @@ import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
-from pipelines.tracking.runs import model_requirements
+from pipelines.tracking.runs import ensure_registered_model, model_requirements
 
 ARTIFACT_PATH = "trace_model"
 SIGNATURE = ModelSignature(
@@ -120,8 +120,7 @@ def log_trace_model(*, run_id: str, tracking_uri: str, scorer_uri: str, task: st
                 name=ARTIFACT_PATH, python_model=SastnetTraceModel(),
                 artifacts={"scorer": str(Path(scorer_dir))}, model_config=config,
                 signature=SIGNATURE, pip_requirements=model_requirements())
-    if not client.search_registered_models(f"name='{registered_name}'"):  # the task's first
-        client.create_registered_model(registered_name)  # (trainings log, register registers)
+    ensure_registered_model(client, registered_name)  # trainings only log; register registers
     mv = client.create_model_version(registered_name, info.model_uri, run_id=run_id)
     for k, v in {**tags, **wanted, "flavor": "sastnet-trace-pyfunc"}.items():
         client.set_model_version_tag(registered_name, mv.version, k, str(v))

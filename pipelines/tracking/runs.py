@@ -334,6 +334,12 @@ def log_model(tracker: RunTracker, model: Any, input_example: Any, *,
     return info.model_uri
 
 
+def ensure_registered_model(client: Any, name: str) -> None:
+    """Create registered model ``name`` unless the store has it (a task's first version)."""
+    if not client.search_registered_models(f"name='{name}'"):
+        client.create_registered_model(name)
+
+
 @timed(MLFLOW)
 def log_and_register_model(tracker: RunTracker, model: Any, input_example: Any, *,
                            registered_name: str, tags: dict[str, str]) -> str:
@@ -343,8 +349,7 @@ def log_and_register_model(tracker: RunTracker, model: Any, input_example: Any, 
     Returns the new version number (a string, as MLflow gives it).
     """
     uri = log_model(tracker, model, input_example)
-    if not tracker.client.search_registered_models(f"name='{registered_name}'"):
-        tracker.client.create_registered_model(registered_name)
+    ensure_registered_model(tracker.client, registered_name)
     version = tracker.client.create_model_version(
         registered_name, uri, run_id=tracker.run_id, tags={k: str(v) for k, v in tags.items()},
         model_id=uri.rsplit("/", 1)[-1])
