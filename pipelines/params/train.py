@@ -36,6 +36,7 @@ class ScheduleParams:
     batch_size: int = 12  # per optimizer step, summed over workers (official: 12)
     lr: float = 5e-6  # official README (script default 1e-5)
     max_steps_per_epoch: int | None = None  # cap for smoke runs; None = one pass over train
+    grad_clip: float | None = None  # clip the gradient's global L2 norm to this; None = off (release)
 
     def __post_init__(self) -> None:
         check(self.epochs >= 1, "epochs", f"must be >= 1, got {self.epochs}")
@@ -43,6 +44,8 @@ class ScheduleParams:
         check(0 < self.lr < 1, "lr", f"must be in (0, 1), got {self.lr}")
         check(self.max_steps_per_epoch is None or self.max_steps_per_epoch >= 1,
               "max_steps_per_epoch", "must be >= 1 or null")
+        check(self.grad_clip is None or self.grad_clip > 0, "grad_clip",
+              f"must be > 0 or null (off), got {self.grad_clip}")
 
 
 @dataclass(frozen=True)

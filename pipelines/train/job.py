@@ -38,6 +38,7 @@ class TrainJob:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     max_steps_per_epoch: int | None = None
+    grad_clip: float | None = None  # max global gradient L2 norm; None = no clipping
     num_samples: int = 16000
     rawboost_algo: int = 0
     rm_sil: bool = False
@@ -221,6 +222,7 @@ def job_from_params(params: Any, task: str, variant: str, seed: int) -> TrainJob
         task=task, variant=variant, size=mp.size, model_overrides=check_overrides(mp.overrides),
         epochs=schedule.epochs, batch_size=schedule.batch_size, lr=schedule.lr,
         weight_decay=tp.weight_decay, max_steps_per_epoch=schedule.max_steps_per_epoch,
+        grad_clip=schedule.grad_clip,
         num_samples=tp.num_samples, rawboost_algo=tp.rawboost_algo, rm_sil=tp.rm_sil,
         shuffle_buffer=tp.shuffle_buffer, seed=seed, experiment=tp.experiment, mae_init=mae_init,
         train_shards=tuple(train_shards), dev_shards=tuple(dev_shards),

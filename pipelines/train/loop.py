@@ -176,6 +176,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                 out = ddp_model(batch["wave"].to(device), whisper, batch["label"].to(device))
             optimizer.zero_grad(set_to_none=True)
             out.loss.backward()
+            if job.grad_clip:  # DDP has averaged the gradients: every rank clips the same norm
+                torch.nn.utils.clip_grad_norm_(model.parameters(), job.grad_clip)
             optimizer.step()
             sums["train_loss"] += float(out.loss.detach())
             for name, value in out.terms.items():
