@@ -86,6 +86,7 @@ def calibrate_version(run: dict, best_dir: Path, variant: str, cal: CalibrationI
 
     from pipelines.evaluate.calibrate import (
         calibrate_probs,
+        calibration_reason,
         dev_probabilities,
         plot_reliability,
         temperature_to_apply,
@@ -114,7 +115,7 @@ def calibrate_version(run: dict, best_dir: Path, variant: str, cal: CalibrationI
             run_id=run["mlflow_run_id"], tracking_uri=tracking_uri, scorer_uri=scorer, task=task,
             registered_name=name, temperature=temperature, calibration=figures,
             features=cal.features, tags={"variant": variant, "task": task,
-                                         "calibrated_from": str(run.get("version") or scorer)})
+                                         "wraps": str(run.get("version") or scorer)})
     reason = calibration_reason(figures)
     client.set_model_version_tag(name, version, "calibration", reason)
     client.update_model_version(name, version, description=(
@@ -133,28 +134,12 @@ def trained_model_uri(run: dict) -> str:
     return f"models:/{run['registered_model']}/{run['version']}"
 
 
-def calibration_reason(figures: dict) -> str:
-    """Why a fitted temperature is applied or not, in words (``temperature_to_apply``'s rules)."""
-    from pipelines.evaluate.calibrate import temperature_at_bound
-
-    fitted = (f"T = {figures['temperature']:.3g} fitted on {figures['dev_clips']} dev clips, "
-              f"ECE {figures['ece_before']:.3f} -> {figures['ece_after_heldout']:.3f} held out")
-    if figures["applied"]:
-        return f"{fitted}; applied (it lowers the held-out ECE)"
-    if figures["accuracy"] >= 1.0:
-        why = "every dev clip is right, so dev does not determine T"
-    elif temperature_at_bound(figures["temperature"]):
-        why = "T sits at an end of its search range"
-    else:
-        why = "it does not lower the held-out ECE"
-    return f"{fitted}; not applied ({why})"
-
-
 def hand_over_to_calibrated(run: dict, calibrated: str, tracking_uri: str | None) -> bool:
     """The champion may be this very training in another wrapper: its raw version (a registry
-    from before calibration) or an earlier calibration of it (``calibrated_from`` tag; e.g. a
-    temperature the current rules no longer apply). The new wrapper is the same model, so it
-    takes the alias (the strict "better score" rule would never move it: the scores are equal)."""
+    from before calibration) or an earlier wrapper of it (``wraps`` tag; ``calibrated_from`` in
+    stores registered before #40; e.g. a temperature the current rules no longer apply). The new
+    wrapper is the same model, so it takes the alias (the strict "better score" rule would never
+    move it: the scores are equal)."""
     from mlflow.tracking import MlflowClient
 
     from pipelines.tracking.registry import CHAMPION, current_champion
@@ -165,8 +150,8 @@ def hand_over_to_calibrated(run: dict, calibrated: str, tracking_uri: str | None
     champion = current_champion(client, name)
     if champion is None or champion == str(calibrated):
         return False
-    if champion != trained and client.get_model_version(name, champion).tags.get(
-            "calibrated_from") != trained:
+    tags = client.get_model_version(name, champion).tags
+    if champion != trained and (tags.get("wraps") or tags.get("calibrated_from")) != trained:
         return False
     client.set_registered_model_alias(name, CHAMPION, calibrated)
     return True
@@ -248,8 +233,9 @@ def describe_registry(client: MlflowClient, name: str, task: str, groups: list[G
     alias moves) and the champion version's (``champion_note`` after the version's own)."""
     client.update_registered_model(name, description=(
         f"Source tracing models of the `{task}` task: one version per trained model (the "
-        "calibrated trace model of each training run; the scorer it wraps is the run's logged "
-        "model, named in its `calibrated_from` tag). Models are judged as groups, one variant "
+        "trace model of each training run, calibrated where dev allows it; the scorer it wraps is the run's logged "
+        "model, named in its `wraps` tag; its `calibrated` tag says whether a temperature is "
+        "applied, `calibration` why or why not). Models are judged as groups, one variant "
         f"over its seeds, by the mean `{metric}` on dev; `@{CHAMPION}` is the best seed of the "
         "best group and moves only when a group's mean strictly beats the champion's."))
 

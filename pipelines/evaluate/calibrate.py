@@ -87,6 +87,52 @@ def temperature_to_apply(cal: Calibration) -> float | None:
     return cal.temperature if cal.ece_after_heldout < cal.ece_before else None
 
 
+def calibration_reason(figures: dict) -> str:
+    """Why a fitted temperature is applied or not, in words (``temperature_to_apply``'s rules).
+
+    ``figures``: ``Calibration.to_dict()`` plus ``applied`` (what ``stages.register`` stores with
+    every trace model). A temperature that is not applied is called a *fit*, never the model's
+    temperature: the registered model has none.
+    """
+    fitted = (f"T = {figures['temperature']:.3g} fitted on {figures['dev_clips']} dev clips, "
+              f"ECE {figures['ece_before']:.3f} -> {figures['ece_after_heldout']:.3f} held out")
+    if figures["applied"]:
+        return f"{fitted}; applied (it lowers the held-out ECE)"
+    return f"{fitted}; not applied ({not_applied_why(figures)})"
+
+
+def not_applied_why(figures: dict) -> str:
+    """The rule of ``temperature_to_apply`` that kept a fitted temperature out."""
+    if figures["accuracy"] >= 1.0:
+        return (f"every one of the {figures['dev_clips']} dev clips is right (dev is saturated), "
+                "so dev does not determine T")
+    if temperature_at_bound(figures["temperature"]):
+        return "T sits at an end of its search range"
+    return "it does not lower the held-out ECE"
+
+
+def calibration_note(temperature: float | None, figures: dict | None) -> str:
+    """What a traced model's probabilities are, in one sentence for the output.
+
+    Args:
+        temperature: the temperature the model applies (None: raw softmax).
+        figures: the register stage's dev figures stored with the model (empty or None for a
+            checkpoint folder or a raw training version, which were never calibrated).
+    """
+    if temperature is not None:
+        if figures and "dev_clips" in figures:
+            return (f"calibrated: temperature {temperature:.3g} fitted on "
+                    f"{figures['dev_clips']} dev clips (held-out ECE {figures['ece_before']:.3f} "
+                    f"-> {figures['ece_after_heldout']:.3f})")
+        return f"calibrated: temperature {temperature:.3g}"
+    if figures and "dev_clips" in figures and not figures.get("applied", False):
+        return (f"NOT calibrated (raw softmax): no temperature could be fitted, "
+                f"{not_applied_why(figures)}; the probabilities are the network's own and "
+                "may be over-confident, on new audio especially")
+    return ("NOT calibrated (raw softmax): this model was never calibrated on dev (a checkpoint "
+            "folder or a training's raw version; `dvc repro register` calibrates)")
+
+
 def dev_probabilities(best_dir: str | Path, task: str, dev_shards: list[str],
                       feature_dir: str | None) -> tuple[np.ndarray, np.ndarray]:
     """(probabilities, labels) of a ``best/`` model of ``task`` on the dev shards."""
