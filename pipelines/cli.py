@@ -4,6 +4,7 @@
     sastnet profile            # list profiles and show the active one
     sastnet check-params       # validate params.yaml
     sastnet trace clip.wav     # which codec family made it? (registered champion model)
+    sastnet serve              # the same records over HTTP (MLflow scoring server, 127.0.0.1:5001)
     sastnet export models:/sastnet-aux@champion OUT   # safetensors, card, ONNX (docs/export.md)
     sastnet knn attribute clip.wav / sastnet knn enrol NAME DIR   # training-free kNN (docs/knn.md)
 """
@@ -80,30 +81,6 @@ def _model_specs(task: str, model: list[str]) -> dict[str, str | None]:
     return specs
 
 
-def _knn_index(given: Path | None, roots: tuple[Path, ...]) -> Path | None:
-    """The kNN index trace uses: the one given (must exist), else the enrolled copy or the
-    stage's index of the current folder, else of the models' checkouts (``roots``), else none
-    (ood from confidence)."""
-    if given is not None:
-        if not (given / "vectors.npz").is_file():
-            typer.echo(f"error: {given}: no kNN index (vectors.npz + meta.json); build it with "
-                       "`dvc repro knn`, or leave out --knn-index", err=True)
-            raise typer.Exit(2)
-        return given
-    from pipelines.knn.cli import index_path
-    from pipelines.params.knn import KnnParams
-
-    default = index_path(None)  # knn.enrolled_dir when it exists, else knn.index_dir
-    if (default / "vectors.npz").is_file():
-        return default
-    cfg = KnnParams()  # run from elsewhere: the default folders of the models' checkouts
-    for root in roots:
-        for folder in (root / cfg.enrolled_dir, root / cfg.index_dir):
-            if (folder / "vectors.npz").is_file() and (folder / "meta.json").is_file():
-                return folder
-    return None
-
-
 @app.command()
 def trace(paths: list[str] = typer.Argument(..., help="audio files, folders (recursive), globs, "
                                             "or manifests (.txt/.lst lines, .csv/.parquet 'path')"),
@@ -133,6 +110,7 @@ def trace(paths: list[str] = typer.Argument(..., help="audio files, folders (rec
     from pipelines.common.io import atomic_path, write_text
     from pipelines.evaluate.trace import (TraceOptions, expand_paths, load_trace_model,
                                           trace_files, trace_report)
+    from pipelines.evaluate.trace.knn import KnnOpenSet, find_knn_index
     from pipelines.evaluate.trace.render import print_table, to_csv, to_json
 
     if fmt not in ("table", "json", "csv"):
@@ -193,11 +171,12 @@ def trace(paths: list[str] = typer.Argument(..., help="audio files, folders (rec
         typer.echo(f"error: no audio files in {' '.join(paths)}", err=True)
         raise typer.Exit(2)
     roots = tuple(dict.fromkeys(root for m in models.values() for root in m.origins))
-    index = None if no_knn else _knn_index(knn_index, roots)
     try:
+        index = None if no_knn else find_knn_index(knn_index, roots)
+        open_set = KnnOpenSet(index) if index is not None else None
         records = trace_files(files, models, TraceOptions(rm_sil=rm_sil, batch_size=batch_size,
                                                           ood_confidence=ood_confidence,
-                                                          knn_index=index))
+                                                          knn_index=open_set))
     except FileNotFoundError as err:  # a missing input is a row: this is the model's or index's
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
@@ -219,6 +198,49 @@ def trace(paths: list[str] = typer.Argument(..., help="audio files, folders (rec
     if failed:
         typer.echo(f"{len(failed)} of {len(records)} file(s) failed", err=True)
         raise typer.Exit(1)
+
+
+@app.command()
+def serve(model: str = typer.Option(None, help="registry URI or runs:/ URI of a trace model "
+                                    "[default: models:/sastnet-<task>@champion]"),
+          task: str = typer.Option("aux", help="vq | aux | dec | bin (for the default model)"),
+          host: str = typer.Option("127.0.0.1", help="127.0.0.1: this machine only; 0.0.0.0 "
+                                   "only behind something that authenticates"),
+          port: int = typer.Option(5001, help="port to listen on"),
+          knn_index: Path = typer.Option(None, help="kNN index for the open-set column "
+                                         "[default: found as `sastnet trace` finds it]"),
+          no_knn: bool = typer.Option(False, "--no-knn", help="no kNN: ood from confidence only"),
+          timeout_s: int = typer.Option(300, help="seconds one request may take")) -> None:
+    """Serve a registered trace model over HTTP: the records `sastnet trace` gives (docs/trace.md).
+
+    MLflow's scoring server (`POST /invocations`, `GET /ping`), run in this process: it needs no
+    `uvicorn` on PATH and no PYTHONPATH. Exit status: 2 bad model, index or usage.
+    """
+    import os
+
+    import mlflow
+    import uvicorn
+    from mlflow.exceptions import MlflowException
+
+    from pipelines.evaluate.trace.models import PickleRefusedError
+    from pipelines.params.train import TrainParams
+    from pipelines.tracking.pyfunc import build_server
+    from pipelines.tracking.runs import default_tracking_uri
+
+    params = load_params() if Path("params.yaml").exists() else None
+    experiment = (params.train if params else TrainParams()).mlflow_experiment
+    uri = model or f"models:/sastnet-{task}@champion"
+    os.environ.setdefault("MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT", str(timeout_s))
+    mlflow.set_tracking_uri(default_tracking_uri())  # MLFLOW_TRACKING_URI, else the repo's store
+    try:
+        app_ = build_server(uri, experiment, "none" if no_knn else (
+            str(knn_index.resolve()) if knn_index else None))
+    except (MlflowException, OSError, ValueError, PickleRefusedError) as err:
+        typer.echo(f"error: cannot serve {uri} (tracking store {mlflow.get_tracking_uri()}): "
+                   f"{err}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"serving {uri} on http://{host}:{port}/invocations (docs/trace.md)", err=True)
+    uvicorn.run(app_, host=host, port=port, log_level="warning")
 
 
 def _exported_trace_model(folder: str, task: str, backend: str):

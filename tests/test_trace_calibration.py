@@ -139,3 +139,50 @@ def test_no_temperature_is_applied_when_dev_is_all_right():
     assert temperature_to_apply(wrong) == 0.7
     assert temperature_at_bound(0.05155) and temperature_at_bound(T_BOUNDS[1])
     assert not temperature_at_bound(0.06) and not temperature_at_bound(1.0)
+
+
+def test_trace_output_says_not_calibrated_and_why_when_dev_is_saturated(tmp_path):
+    """The champion of run R2 (SASTNet, 272 of 272 dev clips right) has no temperature: the table
+    and the JSON say "NOT calibrated" and why, never "calibrated"; a fitted one says where from;
+    every model states that its label set is closed (#40)."""
+    import json
+
+    import soundfile as sf
+    from rich.console import Console
+
+    from pipelines.evaluate.calibrate import calibrate_probs, calibration_note, temperature_to_apply
+    from pipelines.evaluate.trace import TraceOptions, trace_files, trace_report
+    from pipelines.evaluate.trace.render import print_table
+    from tests.test_trace import _tone, energy_model
+
+    rng = np.random.default_rng(4)
+    labels = rng.integers(0, 4, size=272)
+    logits = rng.normal(size=(272, 4))
+    logits[np.arange(272), labels] += 5.0
+    cal = calibrate_probs(np.exp(logits) / np.exp(logits).sum(1, keepdims=True), labels, seed=0)
+    temperature = temperature_to_apply(cal)
+    assert temperature is None
+    saturated = energy_model()
+    saturated.calibration = {**cal.to_dict(), "applied": False}  # what register stores
+    fitted = energy_model()
+    fitted.temperature, fitted.calibration = 1.7, {**cal.to_dict(), "temperature": 1.7,
+                                                   "accuracy": 0.9, "applied": True}
+    never = energy_model()  # a checkpoint folder
+    sf.write(tmp_path / "a.wav", _tone(2.5, 16000), 16000)
+    for model, words in ((saturated, ["NOT calibrated", "every one of the 272 dev clips is right",
+                                      "dev is saturated"]),
+                         (fitted, ["calibrated: temperature 1.7 fitted on 272 dev clips"]),
+                         (never, ["NOT calibrated", "never calibrated on dev"])):
+        records = trace_files([str(tmp_path / "a.wav")], {"aux": model}, TraceOptions())
+        described = trace_report(records, {"aux": model})["models"]["aux"]
+        out = tmp_path / "table.txt"
+        with open(out, "w") as fh:
+            print_table(records, {"aux": model}, Console(file=fh, width=400))
+        table = " ".join(out.read_text().split())
+        for w in words:
+            assert w in described["calibration_note"] and w in table, (w, table)
+        assert described["calibrated"] is (model is fitted)
+        assert "closed set: every clip gets one of REAL, None, SEM, Disent" in table
+        assert described["closed_set_note"] in table
+    assert calibration_note(None, {}) == calibration_note(None, None)
+    assert json.dumps(saturated.describe())  # JSON-able

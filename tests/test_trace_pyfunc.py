@@ -13,7 +13,7 @@ import torch
 from typer.testing import CliRunner
 
 from pipelines.cli import app
-from pipelines.tracking.pyfunc import log_trace_model
+from pipelines.tracking.pyfunc import TraceRequestError, log_trace_model
 from pipelines.tracking.registry import promote_if_better
 from pipelines.tracking.runs import log_and_register_model, start_or_resume_run
 from pipelines.train.export import ScoringModule
@@ -52,9 +52,10 @@ def registry(tmp_path, monkeypatch):
     # register again under other calibration rules: a new wrapper of the same training
     # replaces the old one as champion (run J: T = 0.05 no longer applied)
     recalibrated = log_trace_model(**{**kwargs, "temperature": None,
-                                      "tags": {"variant": "m_mae", "calibrated_from": str(raw)}})
+                                      "tags": {"variant": "m_mae", "wraps": str(raw)}})
     stale = {"registered_model": "sastnet-aux", "version": raw}
     client = mlflow.tracking.MlflowClient(tracking_uri=uri)
+    # a store from before #40 named the wrapped training `calibrated_from`: still understood
     client.set_model_version_tag("sastnet-aux", version, "calibrated_from", str(raw))
     assert recalibrated not in (raw, version)
     assert hand_over_to_calibrated(stale, recalibrated, uri)
@@ -63,6 +64,15 @@ def registry(tmp_path, monkeypatch):
     assert not hand_over_to_calibrated({"registered_model": "sastnet-aux", "version": "999"},
                                        version, uri)
     client.set_registered_model_alias("sastnet-aux", "champion", version)  # the fixture's state
+    # the tags say whether a temperature exists (#40: `calibrated_from=4` on an uncalibrated
+    # champion read as "calibrated"); reusing a version drops the stale tag of an older store
+    assert log_trace_model(**kwargs) == version
+    tags = client.get_model_version("sastnet-aux", version).tags
+    assert tags["calibrated"] == "yes" and tags["temperature"] == "1.7"
+    assert "calibrated_from" not in tags
+    tags = client.get_model_version("sastnet-aux", recalibrated).tags
+    assert tags["calibrated"] == "no" and tags["temperature"] == "none"
+    assert tags["wraps"] == str(raw)
     sf.write(tmp_path / "a.wav", _tone(2.5, 16000, seed=3), 16000)
     sf.write(tmp_path / "b.flac", _tone(1.2, 44100, channels=2, seed=4), 44100)
     return tmp_path, raw
@@ -83,7 +93,13 @@ def test_registry_pyfunc_gives_the_cli_probabilities(registry):
                                 for n in ("a.wav", "b.flac")] + ["%%%", ""]}
     import pandas as pd
 
-    records = served.predict(pd.DataFrame(request))
+    with pytest.raises(TraceRequestError) as failed:  # HTTP 400 when served
+        served.predict(pd.DataFrame(request))
+    assert "2 of 4 rows could not be traced" in failed.value.message
+    assert "row 2 ('bad'): audio_base64 is not valid base64" in failed.value.message
+    assert "row 3 ('empty'): empty file" in failed.value.message
+    records = failed.value.records  # every row's record, the good rows scored
+    assert failed.value.json_kwargs["predictions"] is records
     for rec in records:
         jsonschema.validate(rec, SCHEMA["$defs"]["record"] | {"$defs": SCHEMA["$defs"]})
     for rec, ref in zip(records[:2], cli["files"]):

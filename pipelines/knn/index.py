@@ -25,6 +25,9 @@ from sastnet import knn
 
 FIELDS = ("systems", "classes", "vq", "aux", "dec", "keys")
 UNKNOWN_FAMILY = "?"  # an enrolled system's family is not known
+# bona fide speech is a system of the index (its family columns say so too), so "unknown" means
+# an unknown *spoof* system (#40); indexes from before hold spoof systems only
+BONAFIDE = "bonafide"
 
 
 @dataclass
@@ -62,8 +65,9 @@ class SupportIndex:
         return sorted(set(self.columns["systems"]))
 
     def attribute(self, vectors: np.ndarray) -> list[dict]:
-        """Per vector: system (kNN vote over systems), distance, unknown flag, checkpoint
-        class, and the nearest family (VQ / AUX / DEC votes over systems of known family)."""
+        """Per vector: system (kNN vote over systems, bona fide one of them), distance, unknown
+        flag, checkpoint class, and the nearest spoof family (VQ / AUX / DEC votes over the
+        spoof systems of known family: the fallback for an unknown system)."""
         k = min(int(self.meta["k"]), len(self.vectors))
         c = self.cosine_center
         systems, sys_codes = np.unique(self.columns["systems"], return_inverse=True)
@@ -71,8 +75,12 @@ class SupportIndex:
         classes, cls_codes = np.unique(self.columns["classes"], return_inverse=True)
         ckpt = knn.knn_predict(self.vectors, cls_codes, vectors, k, c).labels
         family = {}
-        for task in ("vq", "aux", "dec"):
-            keep = self.columns[task] != UNKNOWN_FAMILY
+        spoof = self.columns["systems"] != BONAFIDE
+        for task in ("vq", "aux", "dec"):  # the fallback for an unknown spoof system
+            keep = spoof & (self.columns[task] != UNKNOWN_FAMILY)
+            if not keep.any():
+                family[task] = np.full(len(vectors), UNKNOWN_FAMILY)
+                continue
             names, codes = np.unique(self.columns[task][keep], return_inverse=True)
             family[task] = names[knn.knn_predict(self.vectors[keep], codes, vectors,
                                                  min(k, int(keep.sum())), c).labels]

@@ -21,8 +21,8 @@ from tqdm import tqdm
 
 from pipelines.evaluate.trace.inputs import (MODEL_RATE_HZ, SILENT_PEAK, TraceInputError,
                                              WindowPlan, iter_windows, open_audio, probe)
+from pipelines.evaluate.trace.knn import KnnOpenSet, unknown_reason
 from pipelines.evaluate.trace.models import TraceModel
-from pipelines.evaluate.trace.origin import model_origins, resolve_model_dir
 from sastnet.crop import repeat_crop
 from sastnet.taxonomy import describe_family
 
@@ -34,8 +34,9 @@ class TraceOptions:
     rm_sil: bool = False  # drop non-speech (silero-vad) inside each window, as the rm_sil view
     batch_size: int = 16  # windows per forward pass
     ood_confidence: float = 0.5  # top probability below this flags the clip as unlike training
-    # a kNN index folder (docs/knn.md): its open-set flag replaces the confidence rule for ood
-    knn_index: str | Path | None = None
+    # a kNN index folder (docs/knn.md), or one loaded once (a server): its open-set flag
+    # replaces the confidence rule for ood
+    knn_index: str | Path | KnnOpenSet | None = None
     progress: bool | None = None  # None: a bar when there are 20 files or more
 
 
@@ -127,7 +128,8 @@ def _finish(record: dict, task: str, model: TraceModel, windows: list[dict],
         "calibrated": model.calibrated,
         "ood": ood,
         "ood_reason": (f"low confidence ({confidence:.2f} < {options.ood_confidence:.2f}): the clip "
-                       "may come from a codec or condition unlike the training data") if ood else None,
+                       "may come from a codec or condition unlike the training data; the label "
+                       "is a closed-set guess") if ood else None,
         "ood_source": "confidence",
         "windows": windows,
     }
@@ -182,7 +184,9 @@ def trace_files(sources: list, models: dict[str, TraceModel], options: TraceOpti
             if record["status"] == "ok":
                 _finish(record, task, model, windows[i], options)
     if options.knn_index is not None:
-        _knn_open_set(sources, records, Path(options.knn_index), options.batch_size)
+        open_set = (options.knn_index if isinstance(options.knn_index, KnnOpenSet)
+                    else KnnOpenSet(options.knn_index))
+        _knn_open_set(sources, records, open_set, options.batch_size)
     for record in records:
         if record["status"] == "ok":
             record["family"] = describe_family({t: r["decision"] for t, r in record["results"].items()})
@@ -200,29 +204,23 @@ def _first_window(source, num_samples: int) -> np.ndarray:
         handle.close()
 
 
-def _knn_open_set(sources: list, records: list[dict], index_dir: Path, batch_size: int) -> None:
+def _knn_open_set(sources: list, records: list[dict], open_set: KnnOpenSet,
+                  batch_size: int) -> None:
     """Attribute every scored file against the kNN index; its open-set flag becomes each task's
     ``ood`` (the confidence rule only applies without an index)."""
-    from pipelines.knn.index import IndexEncoder, load_index
-
-    index = load_index(index_dir)
-    # the index stores its encoder as its checkout's params wrote it (data/whisper/tiny.en)
-    encoder_dir = resolve_model_dir(
-        index.meta["model"], model_origins(index_dir), what="kNN encoder", used_by=str(index_dir),
-        fix="Build it in the index's checkout (`dvc repro whisper_convert`) or pass --no-knn")
-    encoder = IndexEncoder({**index.meta, "model": encoder_dir})
     ok = [i for i, r in enumerate(records) if r["status"] == "ok"]
     if not ok:
         return
-    waves = [_first_window(sources[i], encoder.num_samples) for i in ok]
-    for i, answer in zip(ok, index.attribute(encoder.encode_waves(waves, batch_size))):
-        knn = {"index": str(index_dir), **answer}
+    waves = [_first_window(sources[i], open_set.num_samples) for i in ok]
+    for i, knn in zip(ok, open_set.attribute(waves, batch_size)):
         records[i]["knn"] = knn
-        reason = (f"kNN: distance {knn['distance']:.4f} > threshold {knn['threshold']:.4f} to every "
-                  f"enrolled system (nearest: {knn['system']}; nearest family "
-                  f"{knn['vq']}/{knn['aux']}/{knn['dec']})") if knn["unknown"] else None
+        reason = unknown_reason(knn, open_set.with_bonafide) if knn["unknown"] else None
         for result in records[i]["results"].values():
             result.update(ood=knn["unknown"], ood_reason=reason, ood_source="knn")
+        if knn["unknown"]:
+            records[i]["warnings"].append(
+                f"kNN: unknown system (nearest {knn['system']}): the "
+                f"{'/'.join(t.upper() for t in records[i]['results'])} label is a closed-set guess")
 
 
 def trace_report(records: list[dict], models: dict[str, TraceModel]) -> dict:

@@ -123,7 +123,12 @@ def open_audio(source: str | Path | bytes) -> sf.SoundFile:
         handle = str(path)
     try:
         return sf.SoundFile(handle)
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
+    except sf.LibsndfileError as err:
+        # libsndfile's own words only: str(err) names the handle, which for bytes is
+        # "<_io.BytesIO object at 0x...>" (the row already names the file)
+        reason = (err.error_string or str(err)).strip().rstrip(".")
+        raise TraceInputError(f"unreadable audio ({reason}); re-encode it as WAV or FLAC") from None
+    except (RuntimeError, TypeError, ValueError) as err:
         raise TraceInputError(f"unreadable audio ({err}); re-encode it as WAV or FLAC") from None
 
 

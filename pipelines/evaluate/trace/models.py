@@ -7,9 +7,10 @@
   * a folder holding a training checkpoint (``models/<task>/<variant>/best/`` or any folder with
     exactly one ``best`` checkpoint below it, e.g. ``models/aux/sastnet/seed0``).
 
-Registry versions made by ``stages.register`` are calibrated trace models
-(``pipelines.tracking.pyfunc``: the scorer plus a temperature fitted on dev); a raw training
-version or a folder is scored uncalibrated, and the output says so.
+Registry versions made by ``stages.register`` are trace models (``pipelines.tracking.pyfunc``:
+the scorer plus the temperature fitted on dev, where dev allows a fit; a saturated dev set does
+not); a raw training version or a folder is scored uncalibrated. The output says which, and why
+(``TraceModel.calibration_note``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 
 from pipelines.evaluate.trace.origin import (checkout_of, model_origins, resolve_whisper_dir,
                                              store_checkout)
+from pipelines.evaluate.calibrate import calibration_note
 from sastnet.calibration import apply_temperature
 from sastnet.taxonomy import CLASS_NAMES, TASKS
 
@@ -65,9 +67,23 @@ class TraceModel:
     def min_samples(self) -> int:
         return int(self.num_samples * MIN_INPUT_FRACTION)
 
+    @property
+    def calibration_note(self) -> str:
+        """Whether the probabilities are calibrated and, when not, why (docs/trace.md)."""
+        return calibration_note(self.temperature, self.calibration)
+
+    @property
+    def closed_set_note(self) -> str:
+        """What the model cannot say: it has no class for a system it never saw."""
+        return (f"closed set: every clip gets one of {', '.join(self.classes)}, a clip of a system "
+                "the model never saw too (the default run's held-out codecs are all called one "
+                "known class); the OOD flag (kNN open set when an index is used, else low "
+                "confidence) is the only warning for those")
+
     def describe(self) -> dict:
         return {"task": self.task, "source": self.source, "calibrated": self.calibrated,
-                "temperature": self.temperature, "input_s": self.num_samples / 16000,
+                "temperature": self.temperature, "calibration_note": self.calibration_note,
+                "closed_set_note": self.closed_set_note, "input_s": self.num_samples / 16000,
                 "min_input_s": self.min_samples / 16000, "dev_calibration": self.calibration}
 
     def locate_whisper(self) -> None:
@@ -202,7 +218,7 @@ def load_logged_scorer(local_path: str | Path):
     return mlflow.pytorch.load_model(str(local_path), map_location="cpu").eval()
 
 
-def _check_origin(uri: str, experiment: str | None) -> None:
+def check_registry_origin(uri: str, experiment: str | None) -> None:
     """Registry URIs must name a version trained in this project's experiment."""
     if not experiment or not uri.startswith("models:/"):
         return
@@ -229,7 +245,7 @@ def load_mlflow_model(uri: str, task: str, experiment: str | None = None) -> Tra
     import mlflow
     from mlflow.models import Model
 
-    _check_origin(uri, experiment)
+    check_registry_origin(uri, experiment)
     local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
     store = store_checkout(mlflow.get_tracking_uri())
     where = model_origins(local, store)  # relative paths: the store's checkout, not the cwd

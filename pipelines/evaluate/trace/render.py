@@ -64,9 +64,9 @@ def print_table(records: list[dict], models: dict[str, TraceModel], console=None
 
     console = console or Console()
     for task, m in models.items():
-        state = (f"calibrated (temperature {m.temperature:.2f} fitted on dev)" if m.calibrated
-                 else "NOT calibrated (raw softmax)")
-        console.print(f"{task.upper()} model: {m.source}; probabilities {state}")
+        console.print(f"{task.upper()} model: {m.source}", markup=False)
+        console.print(f"  probabilities {m.calibration_note}", markup=False)
+        console.print(f"  {m.closed_set_note}", markup=False)
     table = Table(title=f"{'/'.join(t.upper() for t in models)} source tracing")
     table.add_column("file", overflow="fold")
     for task in models:
