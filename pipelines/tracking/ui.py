@@ -1,5 +1,6 @@
 """The MLflow UI as a user sees it: ``mlflow ui`` on a store, opened in headless Chromium.
 
+    python -m pipelines.tracking.ui serve --store mlflow.db                # the UI; Ctrl-C stops it
     python -m pipelines.tracking.ui urls --store mlflow.db                 # the pages to open
     python -m pipelines.tracking.ui screenshots --store mlflow.db --out docs/img/mlflow
     python -m pipelines.tracking.ui check --store mlflow.db                # exit 1 on a problem
@@ -9,7 +10,8 @@ training experiment's runs page (its saved view, ``pipelines.tracking.experiment
 page and its confusion matrices, the parent runs' comparison and the champion's registry
 page, and check what a reader must find there: the named runs with their dev macro F1, the
 confusion matrix artifacts, the ``champion`` alias. ``tests/test_mlflow_ui_browser.py`` runs
-the same checks on a store it builds.
+the same checks on a store it builds. ``serve`` runs the UI for a person and stops every process
+it started on SIGTERM, SIGINT or SIGHUP (``pipelines.tracking.ui_server``).
 
 The browser is Debian's Chromium with its chromedriver (``apt-get install chromium
 chromium-driver``; ``scripts/setup.sh`` installs them), driven by selenium (the ``dev``
@@ -19,15 +21,9 @@ extra); nothing is downloaded at run time.
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
-import socket
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +33,8 @@ from mlflow.tracking import MlflowClient
 from pipelines.tracking.experiments import runs_view_url
 from pipelines.tracking.groups import CHILDREN_TAG
 from pipelines.tracking.registry import CHAMPION
+from pipelines.tracking.ui_server import GRACE_S, mlflow_ui
+from pipelines.tracking.ui_server import serve as serve_ui
 
 CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
 CHROMEDRIVER = ("chromedriver", "/usr/lib/chromium/chromedriver")
@@ -50,47 +48,6 @@ def find_chromium() -> tuple[str, str] | None:
     browser = next((p for p in map(shutil.which, CHROMIUM) if p), None)
     driver = next((p for p in map(shutil.which, CHROMEDRIVER) if p), None)
     return (browser, driver) if browser and driver else None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextlib.contextmanager
-def mlflow_ui(store: str | Path, *, timeout_s: float = 120.0) -> Iterator[str]:
-    """Run ``mlflow ui`` on the SQLite ``store`` on a free local port; yields its base URL."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    log = Path(tempfile.mkdtemp(prefix="mlflow_ui_")) / "server.log"
-    with open(log, "w") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri",
-             f"sqlite:///{Path(store).resolve()}", "--host", "127.0.0.1", "--port", str(port),
-             "--workers", "1"], stdout=out, stderr=subprocess.STDOUT, env=env,
-            start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/health", timeout=2) as reply:
-                    if reply.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"mlflow ui did not start on {base}; its log: {log}\n"
-                                   + log.read_text()[-2000:])
-            time.sleep(0.5)
-        yield base
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
 
 
 @contextlib.contextmanager
@@ -300,6 +257,19 @@ def _client(store: Path) -> MlflowClient:
     if not store.is_file():
         raise typer.BadParameter(f"{store}: no such SQLite store (a finished run's mlflow.db)")
     return MlflowClient(tracking_uri=f"sqlite:///{store.resolve()}")
+
+
+@app.command()
+def serve(store: Path = typer.Option(Path("mlflow.db"), help="SQLite MLflow store"),
+          host: str = typer.Option("127.0.0.1", help="address to listen on"),
+          port: int = typer.Option(5000, help="port to listen on"),
+          workers: int = typer.Option(1, help="uvicorn workers"),
+          grace_s: float = typer.Option(GRACE_S, help="seconds before what is left is killed")) -> None:
+    """Run `mlflow ui` on the store until Ctrl-C / SIGTERM / SIGHUP, then stop every process it
+    started (a second Ctrl-C kills them at once)."""
+    if not store.is_file():
+        raise typer.BadParameter(f"{store}: no such SQLite store (a finished run's mlflow.db)")
+    raise typer.Exit(serve_ui(store, host=host, port=port, workers=workers, grace_s=grace_s))
 
 
 @app.command()
