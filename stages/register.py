@@ -92,7 +92,14 @@ def calibrate_version(run: dict, best_dir: Path, variant: str, cal: CalibrationI
         temperature_to_apply,
     )
     from pipelines.tracking.pyfunc import log_trace_model
+    from pipelines.tracking.registry import (
+        WEIGHTS_TAG,
+        temperature_tag,
+        version_of_training,
+        weights_fingerprint,
+    )
     from pipelines.tracking.runs import default_tracking_uri
+    from pipelines.train.checkpoint import load_best
 
     task, name = run["task"], run["registered_model"]
     tracking_uri = run.get("tracking_uri") or default_tracking_uri()
@@ -110,12 +117,20 @@ def calibrate_version(run: dict, best_dir: Path, variant: str, cal: CalibrationI
                            cal.reports_dir / "calibration" / f"reliability_{task}_{label}.png")
     tracker.log_artifact(png, "plots")
     scorer = trained_model_uri(run)
-    with keeping_run_times(client, run["mlflow_run_id"]):  # logging the model reopens the run
-        version = log_trace_model(
-            run_id=run["mlflow_run_id"], tracking_uri=tracking_uri, scorer_uri=scorer, task=task,
-            registered_name=name, temperature=temperature, calibration=figures,
-            features=cal.features, tags={"variant": variant, "task": task,
-                                         "wraps": str(run.get("version") or scorer)})
+    # one version per trained model: a forced rerun of the training logs the same weights again
+    # under a new model URI; its version is the one registered before (issue 39)
+    weights = {WEIGHTS_TAG: weights_fingerprint(load_best(best_dir)[0])}
+    version = version_of_training(client, name, run["mlflow_run_id"],
+                                  {**weights, "temperature": temperature_tag(temperature)})
+    if version is not None:
+        scorer = client.get_model_version(name, version).tags.get("trace_scorer", scorer)
+    else:
+        with keeping_run_times(client, run["mlflow_run_id"]):  # logging the model reopens the run
+            version = log_trace_model(
+                run_id=run["mlflow_run_id"], tracking_uri=tracking_uri, scorer_uri=scorer,
+                task=task, registered_name=name, temperature=temperature, calibration=figures,
+                features=cal.features, tags={"variant": variant, "task": task, **weights,
+                                             "wraps": str(run.get("version") or scorer)})
     reason = calibration_reason(figures)
     client.set_model_version_tag(name, version, "calibration", reason)
     client.update_model_version(name, version, description=(

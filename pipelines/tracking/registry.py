@@ -1,7 +1,8 @@
 """The MLflow model registry: the ``champion`` alias of ``sastnet-<task>`` moves only on merit.
 
-Every training registers a version (``pipelines.train.driver``), tagged with its variant and
-seed. Models are judged as groups: a group is one variant trained once per seed, and its
+Stage ``register`` gives every trained model one version (its calibrated trace model), tagged
+with its variant, seed and weights' fingerprint; a forced rerun of the training (the same run,
+the same weights logged again) finds that version again (``version_of_training``). Models are judged as groups: a group is one variant trained once per seed, and its
 score is the **mean** dev metric over its seeds (``group_scores``), so one lucky seed cannot
 win. ``tag_group`` records each version's seed and its group's mean, std and n as version
 tags; ``promote_if_better`` moves the alias to the best seed's version of the winning group
@@ -15,8 +16,11 @@ demotes a good one. Serve the champion with
 
 from __future__ import annotations
 
+import hashlib
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 from mlflow.exceptions import MlflowException
@@ -25,6 +29,7 @@ from mlflow.tracking import MlflowClient
 from pipelines.tracking.runs import default_tracking_uri, mlflow_metric_name
 
 CHAMPION = "champion"
+WEIGHTS_TAG = "weights_sha256"  # a version's trained weights (``weights_fingerprint``)
 
 
 @dataclass(frozen=True)
@@ -128,6 +133,45 @@ def check_origin(client: MlflowClient, name: str, version: str, experiment: str)
                                 "load it. Point the alias at a version trained here, or pass "
                                 "the experiment it belongs to.")
     return mv.run_id
+
+
+def weights_fingerprint(state: Mapping[str, Any]) -> str:
+    """sha256 over a state dict's names, dtypes, shapes and values: a trained model's identity.
+
+    Not of ``model.pt``'s bytes: ``torch.save`` writes a random ``serialization_id`` into every
+    file, so saving the same weights twice gives two digests.
+    """
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        value = state[name]
+        if hasattr(value, "detach"):  # a tensor; numpy has no bfloat16, float32 holds it exactly
+            tensor = value.detach().cpu().contiguous()
+            data = (tensor.float() if str(tensor.dtype) == "torch.bfloat16" else tensor).numpy()
+            digest.update(f"{name}\0{tensor.dtype}\0{tuple(tensor.shape)}\0".encode())
+            digest.update(data.tobytes())
+        else:
+            digest.update(f"{name}\0{value!r}\0".encode())
+    return digest.hexdigest()
+
+
+def temperature_tag(temperature: float | None) -> str:
+    """A version's ``temperature`` tag (``pipelines.tracking.pyfunc.log_trace_model`` writes it)."""
+    return f"{temperature:.6g}" if temperature else "none"
+
+
+def version_of_training(client: MlflowClient, name: str, run_id: str,
+                        key: Mapping[str, str]) -> str | None:
+    """The version of ``name`` that already holds this training's model, or None.
+
+    A training is one MLflow run (a forced rerun resumes it, ``pipelines.train.driver``) and
+    its model is its weights: a version of the same run whose tags match ``key`` (the weights'
+    fingerprint, the temperature) is the same trace model, whatever logged model it wraps (a
+    rerun logs the same weights again under a new ``models:/m-<id>``). The oldest one wins.
+    """
+    found = [int(mv.version) for mv in
+             client.search_model_versions(f"name='{name}' and run_id='{run_id}'")
+             if all(mv.tags.get(k) == v for k, v in key.items())]
+    return str(min(found)) if found else None
 
 
 def current_champion(client: MlflowClient, name: str, alias: str = CHAMPION) -> str | None:
