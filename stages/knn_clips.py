@@ -3,7 +3,8 @@
     python -m stages.knn_clips
         reads   data/corpus/manifest.parquet, data/codecs/zoo.json (+ checkpoints)
                 (source: manifest -> the CoRS clips of data/corpus/manifest.parquet)
-        writes  data/knn/shards/<codec>@<checkpoint>/shard-000000.tar (+ index.json),
+        writes  data/knn/shards/<codec>@<checkpoint>/shard-000000.tar (+ index.json; the
+                bona fide source clips as class data/knn/shards/bonafide/),
                 data/knn/clips.parquet, reports/knn_clips.json
 """
 
@@ -16,7 +17,8 @@ import typer
 from pipelines.common.io import atomic_path, timings_path, write_report
 from pipelines.common.manifest import read_manifest
 from pipelines.common.process import stage_process
-from pipelines.knn.clips import build_knn_clips, manifest_units, select_sources, zoo_units
+from pipelines.knn.clips import (bonafide_unit, build_knn_clips, manifest_units, select_sources,
+                                 zoo_units)
 from pipelines.params import load_params
 
 
@@ -35,6 +37,7 @@ def main() -> None:
         units = manifest_units(corpus, sources)
     if not units:
         raise SystemExit(f"knn_clips: no classes (knn.clips.source: {cfg.source})")
+    units.append(bonafide_unit(sources))  # the open set's reference for real speech (#40)
     table, report = build_knn_clips(units, sources, data_dir / "knn", cfg)
     with atomic_path(data_dir / "knn" / "clips.parquet") as tmp:
         table.to_parquet(tmp, index=False)

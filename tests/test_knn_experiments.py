@@ -191,3 +191,82 @@ def test_knn_clips_are_level_matched_to_their_source(tmp_path):
     assert set(got) == set(levels)
     for key, db in got.items():
         assert abs(db - levels[key]) < 0.5, (key, db, levels[key])
+
+
+def with_bonafide(table: pd.DataFrame, vecs: np.ndarray, seed: int = 3):
+    """The synthetic table plus the bona fide class: the source clips themselves (content and
+    their own signature, no codec), as ``pipelines.knn.clips.bonafide_unit`` adds them."""
+    from pipelines.knn.clips import BONAFIDE
+
+    rng = np.random.default_rng(seed)
+    sources = table.drop_duplicates("source_key").sort_values("source_key")
+    content = {r.source_key: vecs[table.index[table["source_key"] == r.source_key]].mean(0)
+               for r in sources.itertuples()}  # the shared per-prompt part, roughly
+    centre = rng.normal(size=vecs.shape[1]) * 3
+    rows, extra = [], []
+    for r in sources.itertuples():
+        rows.append({**{c: getattr(r, c) for c in ("speaker", "text", "source_key")},
+                     "key": f"{r.source_key}_bonafide_real", "class": BONAFIDE,
+                     "codec": BONAFIDE, "checkpoint": "real", "held_out": False,
+                     "vq": BONAFIDE, "aux": BONAFIDE, "dec": BONAFIDE,
+                     "shard": f"{BONAFIDE}/shard-000000.tar"})
+        extra.append(centre + content[r.source_key] + 0.3 * rng.normal(size=vecs.shape[1]))
+    return pd.concat([table, pd.DataFrame(rows)], ignore_index=True), np.r_[vecs, np.stack(extra)]
+
+
+def test_bona_fide_reference_gives_a_bona_fide_false_alarm_rate_and_leaves_attribution_alone():
+    """#40: with bona fide clips in the support set, real speech of unseen speakers is not
+    "unknown"; without them (the index before) it is. The in-domain tables do not change."""
+    from pipelines.knn.report import flat_metrics, render_table
+
+    table, vecs = synthetic_clips()
+    plain = run_experiments(table, vecs[:, None], [0], CFG, seed=7)
+    table_b, vecs_b = with_bonafide(table, vecs)
+    res = run_experiments(table_b, vecs_b[:, None], [0], CFG, seed=7)
+    assert res["levels"] == plain["levels"] and res["prompts_mixed"] == plain["prompts_mixed"]
+    assert res["ood_checkpoints"] == plain["ood_checkpoints"] and res["k"] == plain["k"]
+    ood = res["open_set"]
+    assert ood["bonafide_reference"] and "bonafide_false_alarm_rate" not in plain["open_set"]
+    assert ood["bonafide_false_alarm_rate"]["mean"] < 0.2
+    assert ood["bonafide_false_alarm_rate_without_reference"]["mean"] > 0.8
+    assert ood["bonafide_called_spoof"]["mean"] < 0.1
+    assert ood["unknown_called_bonafide"]["mean"] < 0.1
+    assert ood["auroc"]["mean"] > 0.9
+    text = render_table(res, {"model": "m", "num_samples": 16000, "fractions": CFG.fractions,
+                              "speaker_disjoint": True})
+    assert "**bona fide false-alarm rate**" in text and "known codecs + bona fide + unknown" in text
+    assert "bona fide false-alarm rate" not in render_table(
+        plain, {"model": "m", "num_samples": 16000, "fractions": CFG.fractions,
+                "speaker_disjoint": True})
+    assert "bonafide_false_alarm_rate" in flat_metrics(res)["open_set"]
+
+
+def test_support_index_holds_bona_fide_as_a_system_outside_the_family_vote():
+    table, vecs = with_bonafide(*synthetic_clips())
+    index = build_support_index(table, vecs, layer=3, k=5, cfg=CFG, seed=7,
+                                meta={"model": "m", "num_samples": 16000})
+    assert index.system_names == ["bonafide", "c_a", "c_b", "c_c", "c_d"]
+    assert index.meta["bonafide_clips"] > 0
+    bona = table["codec"].eq("bonafide").to_numpy()
+    in_support = set(index.columns["keys"])
+    unseen = [i for i in np.flatnonzero(bona) if table.loc[i, "key"] not in in_support]
+    answers = index.attribute(vecs[unseen])
+    assert all(a["system"] == "bonafide" for a in answers)
+    assert sum(a["unknown"] for a in answers) <= len(answers) // 5
+    held = vecs[table["codec"].eq("ho_x").to_numpy()][:10]
+    for a in index.attribute(held):  # the fallback family is a spoof family, never bona fide
+        assert "bonafide" not in (a["vq"], a["aux"], a["dec"])
+
+
+def test_the_bona_fide_unit_is_the_sources_themselves(tmp_path):
+    import soundfile as sf
+
+    from pipelines.knn.clips import bonafide_unit
+
+    sf.write(tmp_path / "a.wav", np.zeros(16000, np.float32), 16000)
+    sources = pd.DataFrame({"key": ["p1"], "path": [str(tmp_path / "a.wav")], "speaker": ["s"],
+                            "text": ["t"]})
+    unit = bonafide_unit(sources)
+    assert unit.name == "bonafide" and unit.checkpoint_path is None and not unit.held_out
+    assert unit.items == (("p1", str(tmp_path / "a.wav"), "p1_bonafide_real"),)
+    assert unit.family == {"vq": "bonafide", "aux": "bonafide", "dec": "bonafide"}

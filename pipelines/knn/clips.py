@@ -11,7 +11,9 @@ level-matched (RMS) to its bona fide source, as the resynthesize stage's clips a
 one ``<codec>@<checkpoint>`` = one audio shard in the contract format (``<key>.flac`` +
 ``<key>.json``, docs/contracts.md), so the embeddings stage mirrors it with the features
 stage's actor pool. ``source: manifest`` takes the CoRS clips of the corpus manifest instead
-(CodecFake+ ingestion: the whole release; one class per codec, no checkpoints).
+(CodecFake+ ingestion: the whole release; one class per codec, no checkpoints). Either way the
+source clips themselves are one more class, ``bonafide`` (``bonafide_unit``): the open set's
+reference for real speech.
 
 Units (classes) run in ``workers`` processes, one torch thread each, like the zoo's training; a
 finished shard whose inputs did not change (checkpoint bytes, clips, length) is kept on a rerun.
@@ -60,8 +62,26 @@ class ClipUnit:
         return class_name(self.codec, self.checkpoint)
 
 
+BONAFIDE = "bonafide"  # the bona fide class: the source clips as they are (#40)
+BONAFIDE_CHECKPOINT = "real"
+
+
 def class_name(codec: str, checkpoint: str) -> str:
-    return f"{codec}@{checkpoint}"
+    return BONAFIDE if codec == BONAFIDE else f"{codec}@{checkpoint}"
+
+
+def bonafide_unit(sources: pd.DataFrame) -> ClipUnit:
+    """The bona fide class: the selected source clips themselves, cut like the others.
+
+    With it the kNN index has a reference for real speech, so its open-set flag means "no known
+    system, bona fide included, is near" (an unknown *spoof* system) instead of flagging every
+    real clip (#40). Its family columns say ``bonafide``; the family fallback for an unknown
+    system votes over the spoof systems only.
+    """
+    items = tuple((r.key, str(Path(r.path).resolve()),
+                   _clip_key(r.key, BONAFIDE, BONAFIDE_CHECKPOINT)) for r in sources.itertuples())
+    return ClipUnit(BONAFIDE, BONAFIDE_CHECKPOINT, False,
+                    {t: BONAFIDE for t in ("vq", "aux", "dec")}, items)
 
 
 def select_sources(bona: pd.DataFrame, clips_per_speaker: int, seed: int) -> pd.DataFrame:

@@ -5,7 +5,8 @@
 
 ``data/knn/index/`` (a DVC output of stage ``knn``) holds ``vectors.npz`` (the support vectors
 of the chosen layer with their system, checkpoint class and VQ / AUX / DEC names) and
-``meta.json`` (encoder, layer, clip length, k, open-set threshold). Enrolment never touches
+``meta.json`` (encoder, layer, clip length, k, open-set threshold, and the systems with a
+threshold of their own: ``system_thresholds``, bona fide's). Enrolment never touches
 the encoder or the threshold: it embeds the new clips with the same encoder and layer and adds
 them as one more system. It writes a copy (default ``data/knn/enrolled/``) so the DVC output
 stays as ``dvc repro`` made it; ``attribute`` reads the enrolled copy when there is one.
@@ -21,13 +22,13 @@ from pathlib import Path
 import numpy as np
 
 from pipelines.common.io import save_npz
+from pipelines.knn.clips import BONAFIDE
 from sastnet import knn
 
 FIELDS = ("systems", "classes", "vq", "aux", "dec", "keys")
 UNKNOWN_FAMILY = "?"  # an enrolled system's family is not known
-# bona fide speech is a system of the index (its family columns say so too), so "unknown" means
-# an unknown *spoof* system (#40); indexes from before hold spoof systems only
-BONAFIDE = "bonafide"
+# bona fide speech is a system of the index (BONAFIDE; its family columns say so too), so
+# "unknown" means an unknown *spoof* system (#40); indexes from before hold spoof systems only
 
 
 @dataclass
@@ -84,10 +85,11 @@ class SupportIndex:
             names, codes = np.unique(self.columns[task][keep], return_inverse=True)
             family[task] = names[knn.knn_predict(self.vectors[keep], codes, vectors,
                                                  min(k, int(keep.sum())), c).labels]
-        threshold = float(self.meta["threshold"])
+        own = self.meta.get("system_thresholds") or {}  # e.g. bona fide's (experiments.py)
+        limits = [float(own.get(str(systems[c]), self.meta["threshold"])) for c in res.labels]
         return [{"system": str(systems[res.labels[i]]), "checkpoint": str(classes[ckpt[i]]),
-                 "distance": float(res.distances[i]), "threshold": threshold,
-                 "unknown": bool(res.distances[i] > threshold),
+                 "distance": float(res.distances[i]), "threshold": limits[i],
+                 "unknown": bool(res.distances[i] > limits[i]),
                  **{t: str(family[t][i]) for t in family}}
                 for i in range(len(vectors))]
 
