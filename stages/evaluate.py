@@ -28,6 +28,7 @@ from pipelines.common.io import write_json, write_text
 from pipelines.common.process import stage_process
 from pipelines.evaluate.per_system import load_system_predictions, render_per_system
 from pipelines.evaluate.plots import plot_confusion_matrix
+from pipelines.evaluate.robustness import robustness_metrics, write_robustness
 from pipelines.evaluate.scoring import (
     RANDOM,
     EvalResult,
@@ -44,6 +45,7 @@ from pipelines.params.train import model_dir
 from pipelines.tracking.fingerprint import params_digest, run_fingerprint
 from pipelines.tracking.groups import group_parent_run, log_group_summary
 from pipelines.tracking.runs import RunTracker, log_to_existing_run
+from sastnet.taxonomy import TASKS
 
 
 def write_evaluation(pred_root: str | Path, reports_dir: str | Path, metrics_dir: str | Path,
@@ -66,9 +68,15 @@ def write_evaluation(pred_root: str | Path, reports_dir: str | Path, metrics_dir
     # Which systems fool the model (pipelines/evaluate/per_system.py): its own table file.
     tables["per_system"] = render_per_system(load_system_predictions(pred_root))
     write_text(Path(reports_dir) / "tables" / "per_system.md", tables["per_system"])
+    # The laundering axis (pipelines/evaluate/robustness.py): robustness_<task>.md and .png;
+    # its macro F1 joins the metrics files with the condition as the view (<set>/<condition>/).
+    robust, robust_results = write_robustness(pred_root, reports_dir, TASKS)
+    tables.update({f"robustness_{task}": text for task, text in robust.items()})
+    robust_flat, robust_seeds = robustness_metrics(robust_results)
     # One metrics file each (nested by ``<experiment>_<task>``) so `dvc metrics show` lists all.
-    write_json(Path(metrics_dir) / "evaluation.json", flat_metrics(results))
-    write_json(Path(metrics_dir) / "evaluation_seeds.json", flat_metrics_per_seed(results))
+    write_json(Path(metrics_dir) / "evaluation.json", _merged(flat_metrics(results), robust_flat))
+    write_json(Path(metrics_dir) / "evaluation_seeds.json",
+               _merged(flat_metrics_per_seed(results), robust_seeds))
     for p in tqdm([p for p in with_cors(preds) if p.model != RANDOM], desc="confusion matrices"):
         seed_title = "" if p.seed is None else f" - seed {p.seed}"
         title = (f"{display_name(p.model, p.task)} - {p.task.upper()} - "
@@ -77,6 +85,14 @@ def write_evaluation(pred_root: str | Path, reports_dir: str | Path, metrics_dir
         plot_confusion_matrix(p.labels, p.probs.argmax(axis=1), p.task, title,
                               confusion_png(reports_dir, p))
     return tables, results
+
+
+def _merged(metrics: dict, more: dict) -> dict:
+    """Two ``{"<experiment>_<task>": {name: value}}`` metric dicts in one, keys sorted."""
+    out = {group: dict(values) for group, values in metrics.items()}
+    for group, values in more.items():
+        out.setdefault(group, {}).update(values)
+    return {group: dict(sorted(values.items())) for group, values in out.items()}
 
 
 def confusion_png(reports_dir: str | Path, p: EvalResult) -> Path:
@@ -156,7 +172,9 @@ def main(pred_root: str = typer.Argument("predictions", help="prediction files' 
     print(f"evaluate: test and CoSG scores logged to {len(reached)} MLflow run(s)")
     fingerprint = run_fingerprint(params_digest(params), evaluation_inputs(params))
     record = summary_record(results, tasks=params.train.tasks, seeds=params.train.seeds,
-                            fingerprint=fingerprint, baseline=params.train.baseline_variant)
+                            fingerprint=fingerprint, baseline=params.train.baseline_variant,
+                            robustness={t[len("robustness_"):]: text for t, text in tables.items()
+                                        if t.startswith("robustness_")})
     print(f"evaluate: {write_summary(reports_dir, record)}")
 
 

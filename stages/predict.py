@@ -8,7 +8,9 @@ Writes ``predictions/<task>/<variant>/seed<k>/<experiment>/<eval_set>[.rm_sil].p
 when the models were trained on the whole train split and ``seen250`` when trained on utterance
 ids <= ``shard.seen_max_utt_id`` only (the paper's Tables II and III protocol). With official
 CodecFake+ lists (``shard.train_lists: official``) the task's own test list is one more set,
-``test_list`` (shard split ``test_list-<task>``).
+``test_list`` (shard split ``test_list-<task>``). With ``launder.enabled`` the model is also
+predicted on every laundered set of stage ``launder`` (``pipelines/evaluate/robustness.py``:
+``.../<experiment>/launder/<condition>/<eval_set>.parquet``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pipelines.common.io import atomic_path
 from pipelines.common.process import stage_process
 from pipelines.dataset.loader import shard_paths_for
 from pipelines.evaluate.predict import load_trained_model, predict
+from pipelines.evaluate.robustness import predict_laundered
 from pipelines.params import load_params
 from pipelines.params.train import model_dir
 from stages._cli import Seed, Task, Variant
@@ -40,9 +43,10 @@ def available_splits(shards_dir: str) -> set[str]:
 
 
 def predict_all(task: str, variant: str, seed: int, *, models_dir: str, shards_dir: str,
-                features_dir: str, out_root: str, experiment: str) -> list[Path]:
-    """Predict every evaluation view of ``models_dir/<task>/<variant>/seed<k>/best``; returns
-    the files written."""
+                features_dir: str, out_root: str, experiment: str,
+                launder_dir: str | None = None) -> list[Path]:
+    """Predict every evaluation view of ``models_dir/<task>/<variant>/seed<k>/best`` (and the
+    laundered sets under ``launder_dir``, if any); returns the files written."""
     best = model_dir(models_dir, task, variant, seed) / "best"
     loaded = load_trained_model(best)  # once for all views
     written = []
@@ -64,6 +68,12 @@ def predict_all(task: str, variant: str, seed: int, *, models_dir: str, shards_d
         written.append(out)
         print(f"predict {task}/{variant}/seed{seed} {eval_set}{' rm_sil' if rm_sil else ''}: "
               f"{len(df)} clips, accuracy {(df['pred'] == df[f'label_{task}']).mean():.3f}")
+    if launder_dir is not None:
+        out_dir = Path(out_root) / task / variant / f"seed{seed}" / experiment
+        laundered = predict_laundered(best, loaded, launder_dir, out_dir)
+        written += laundered
+        if laundered:
+            print(f"predict {task}/{variant}/seed{seed}: {len(laundered)} laundered sets")
     return written
 
 
@@ -73,7 +83,8 @@ def main(task: Task, variant: Variant, seed: Seed) -> None:
     data = Path(params.common.data_dir)
     predict_all(task, variant, seed, models_dir=params.train.models_dir,
                 shards_dir=str(data / "shards"), features_dir=str(data / "features"),
-                out_root="predictions", experiment=params.train.experiment)
+                out_root="predictions", experiment=params.train.experiment,
+                launder_dir=str(data / "launder"))
 
 
 if __name__ == "__main__":

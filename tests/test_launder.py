@@ -270,7 +270,7 @@ def test_chosen_and_custom_conditions_become_transforms():
      "launder.custom.telephone: is already a built-in condition"),
     ({"custom": {"Noise 5": {"kind": "noise"}}}, "launder.custom.Noise 5: a condition name uses"),
     ({"seed": -1}, "launder.seed: must be >= 0"),
-    ({"conditoins": ["telephone"]}, "launder: unknown key(s) conditoins; allowed keys: conditions"),
+    ({"conditoins": ["telephone"]}, "launder: unknown key(s) conditoins; allowed keys: enabled, conditions"),
 ])
 def test_invalid_params_are_named(section, message):
     with pytest.raises(ParamsError) as err:

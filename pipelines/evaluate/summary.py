@@ -166,9 +166,11 @@ def _markdown(header: list[str], rows: list[list[str]]) -> str:
 
 
 def summary_record(results: list[EvalResult], *, tasks: Iterable[str], seeds: Iterable[int],
-                   fingerprint: dict[str, Any], baseline: str = BASELINE) -> dict[str, Any]:
+                   fingerprint: dict[str, Any], baseline: str = BASELINE,
+                   robustness: dict[str, str] | None = None) -> dict[str, Any]:
     """The data of ``summary.md`` (JSON-able), from the evaluation results and a fingerprint:
-    one section (headline, comparison, silence) per task of ``tasks``, in that order."""
+    one section (headline, comparison, silence, and ``robustness[task]``: the laundering table
+    of ``pipelines.evaluate.robustness``) per task of ``tasks``, in that order."""
     experiments = {r.experiment for r in results}
     experiment = "full" if "full" in experiments else "seen250"
     return {
@@ -178,7 +180,8 @@ def summary_record(results: list[EvalResult], *, tasks: Iterable[str], seeds: It
                       "headline": headline_table(results, task, experiment),
                       "silence": silence_table(results, task, experiment),
                       "gap": gap_table(results, task, experiment),
-                      "comparison": comparison_table(results, task, experiment, baseline)}
+                      "comparison": comparison_table(results, task, experiment, baseline),
+                      "robustness": (robustness or {}).get(task)}
                      for task in tasks],
         "fingerprint": fingerprint,
     }
@@ -220,6 +223,16 @@ def _task_parts(section: dict[str, Any], trained_on: str, seeds: list[int]) -> l
         parts += [f"### {task}: silence removal, macro F1 (%), rm_sil - original per seed, then "
                   "mean ± std",
                   section["silence"]]
+    if section.get("robustness"):
+        parts += [f"### {task}: laundering, macro F1 (%) per condition, drop from clean paired "
+                  "by seed",
+                  ("The laundered copies of stage `launder` (docs/laundering.md; `clean`: the "
+                   "same clips as they are). Drop = laundered - clean of the same seed, then "
+                   "mean ± sample std; drop − baseline's = that drop minus the baseline's of "
+                   "the same seed (positive: the model loses less). A difference whose |mean| "
+                   "is not larger than its std is inside the seed spread: not a finding. "
+                   f"Plot: `reports/plots/robustness_{section['task']}.png`."),
+                  section["robustness"]]
     return parts
 
 

@@ -1,13 +1,17 @@
 """``launder``: the laundering conditions of the robustness axis (issue #35, docs/laundering.md).
 
     launder:
+      enabled: true                 # false (the default): no laundered sets, no extra predictions
       conditions: [mp3_64k, opus_16k, telephone, noise_20db, noise_10db, gain_m12db, gain_p6db]
+      sets: [test_seen, test_unseen, cosg_known, cosg_all]
+      max_clips_per_set: null       # or N: a deterministic codec-balanced subset of each set
       seed: 1234
       custom:                       # optional: more conditions, each checked against its kind
         noise_5db_white: {kind: noise, snr_db: 5, colour_exponent: 0}
 
 A condition name is one of ``sastnet.launder.CONDITIONS`` (the catalogue, with its
-parameters) or a key of ``custom``. No conditions (the default) means no laundering.
+parameters) or a key of ``custom``. The axis runs when ``enabled`` (stage ``launder``, the
+laundered predictions of the predict stages, the robustness tables of ``evaluate``).
 """
 
 from __future__ import annotations
@@ -32,13 +36,26 @@ from sastnet.launder import (
 )
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_]*$")  # becomes a folder / metric name: keep it plain
+# the evaluation sets a laundered copy can be made of (shard splits; CoRS = the two test halves)
+LAUNDER_SETS = ("test_seen", "test_unseen", "cosg_known", "cosg_all")
+# view names the metrics files already use for something else (<model>/<set>/<view>/<metric>)
+_RESERVED = ("rm_sil", "clean")
 
 
 @dataclass(frozen=True)
 class LaunderParams:
-    # names from the catalogue (sastnet/launder.py) or from ``custom``; empty = the axis is off
-    # (the default run has no time left for it yet, docs/laundering.md)
+    # the switch: laundered sets + their predictions + the robustness tables (docs/laundering.md,
+    # "Cost" says what they add to a run)
+    enabled: bool = False
+    # names from the catalogue (sastnet/launder.py) or from ``custom``, in table order
     conditions: tuple[str, ...] = ()
+    # which evaluation sets get laundered copies (shard splits of LAUNDER_SETS)
+    sets: tuple[str, ...] = LAUNDER_SETS
+    # None: every clip of each set; N: N clips per set, as many per codec (system) as N allows,
+    # chosen by a hash of the clip key (never by order), so every class of every task stays
+    max_clips_per_set: int | None = None
+    # processes laundering clips (a 2-core machine: 2); the output does not depend on it
+    workers: int = 2
     # a clip's noise comes from derive_seed(seed, "launder", condition, key): its own identity,
     # never the order clips are processed in. Separate from common.seed, so the laundered sets
     # stay the same when the training seeds change.
@@ -53,6 +70,8 @@ class LaunderParams:
                   "a condition name uses lower-case letters, digits and _ only")
             check(name not in CONDITIONS, f"custom.{name}",
                   "is already a built-in condition; pick another name")
+            check(name not in _RESERVED, f"custom.{name}",
+                  f"{', '.join(_RESERVED)} name other views of a set; pick another name")
             _build_custom(name, spec)  # raises ParamsError naming the key
         known = [*CONDITIONS, *self.custom]
         for i, name in enumerate(self.conditions):
@@ -60,6 +79,23 @@ class LaunderParams:
                   f"unknown condition {name!r}; known: {', '.join(known)}")
         repeated = sorted({n for n in self.conditions if self.conditions.count(n) > 1})
         check(not repeated, "conditions", f"{', '.join(repeated)} listed more than once")
+        check(not self.enabled or bool(self.conditions), "conditions",
+              "launder.enabled is true but no condition is listed; name at least one (known: "
+              f"{', '.join(known)}) or set enabled: false")
+        for i, name in enumerate(self.sets):
+            check(name in LAUNDER_SETS, f"sets[{i}]",
+                  f"unknown evaluation set {name!r}; allowed: {', '.join(LAUNDER_SETS)}")
+        check(not self.enabled or bool(self.sets), "sets", "enabled with no set to launder")
+        repeated = sorted({n for n in self.sets if self.sets.count(n) > 1})
+        check(not repeated, "sets", f"{', '.join(repeated)} listed more than once")
+        check(self.workers >= 1, "workers", f"must be >= 1, got {self.workers}")
+        check(self.max_clips_per_set is None or self.max_clips_per_set >= 1, "max_clips_per_set",
+              f"must be null (every clip) or >= 1, got {self.max_clips_per_set}")
+
+    @property
+    def active(self) -> bool:
+        """True when the stage makes laundered sets (enabled, with conditions)."""
+        return self.enabled and bool(self.conditions)
 
     def transforms(self) -> dict[str, Transform]:
         """The chosen conditions, in params order: name -> transform (sastnet.launder)."""
