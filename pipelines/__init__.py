@@ -4,3 +4,10 @@
 from pipelines.common.determinism import pin_numeric_env as _pin_numeric_env
 
 _pin_numeric_env()
+
+# Nothing phones home from a research machine (README, Security): MLflow 3's usage telemetry
+# and Ray's usage stats are on unless these say otherwise; a user's own setting wins.
+import os as _os
+
+_os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+_os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
