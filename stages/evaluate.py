@@ -33,11 +33,10 @@ from pipelines.evaluate.scoring import (
     RANDOM,
     EvalResult,
     evaluate,
-    flat_metrics,
-    flat_metrics_per_seed,
     load_predictions,
     with_cors,
 )
+from pipelines.evaluate.seeds import flat_metrics, flat_metrics_per_seed
 from pipelines.evaluate.summary import summary_record, write_summary
 from pipelines.evaluate.tables import SET_NAMES, display_name, render_tables
 from pipelines.params import load_params

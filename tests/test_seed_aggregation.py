@@ -6,13 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.evaluate.scoring import (
-    evaluate,
-    flat_metrics,
-    flat_metrics_per_seed,
-    load_predictions,
-)
-from pipelines.evaluate.seeds import SeedStats, format_stats
+from pipelines.evaluate.scoring import evaluate, load_predictions
+from pipelines.evaluate.seeds import SeedStats, flat_metrics, flat_metrics_per_seed, format_stats
 from pipelines.evaluate.tables import table_i, table_ii
 from sastnet.taxonomy import num_classes
 
@@ -170,8 +165,6 @@ def test_the_official_test_list_predictions_are_scored(tmp_path):
     root = tmp_path / "predictions"
     for seed, preds in PREDS.items():
         _write(root, "aux", "sastnet", seed, "full", "test_list", LABELS, preds)
-    from pipelines.evaluate.scoring import flat_metrics
-
     group = flat_metrics(evaluate(load_predictions(root), seed=1))["full_aux"]
     assert group["sastnet/test_list/n_seeds"] == 3
     assert group["sastnet/test_list/macro_f1"] == pytest.approx(68.0556, abs=1e-3)

@@ -4,7 +4,8 @@ Every trained model exists once per seed (``train.seeds``); a table cell is the 
 those seeds, the spread is the *sample* standard deviation (``ddof=1``, the estimate of the
 seed-to-seed spread; undefined, shown as "–", for one seed) and ``n`` says how many seeds.
 Differences between two views of the same model (Table II's rm_sil - original) are taken
-per seed first, then averaged: the seeds pair the two views.
+per seed first, then averaged: the seeds pair the two views. ``flat_metrics`` (over seeds) and
+``flat_metrics_per_seed`` flatten the results into the DVC metrics files.
 """
 
 from __future__ import annotations
@@ -74,3 +75,39 @@ def format_stats(stats: SeedStats | None, digits: int = 2) -> str:
     if stats.n == 1:
         return f"{stats.mean:.{digits}f}"
     return f"{stats.mean:.{digits}f} ± {stats.std:.{digits}f}"
+
+
+def _finite(value) -> bool:
+    return value is not None and bool(np.isfinite(value))
+
+
+def flat_metrics(results: list[EvalResult]) -> dict[str, dict[str, float]]:
+    """Over seeds: ``{"<experiment>_<task>": {"<model>/<eval_set>[/rm_sil]/<metric>": mean,
+    ".../<metric>_std": sample std, ".../n_seeds": n}}``, NaNs left out (``dvc metrics show``
+    lists the numbers of each file). Per-seed values: ``flat_metrics_per_seed``."""
+    out: dict[str, dict[str, float]] = {}
+    for (experiment, task, model, eval_set, rm_sil), metrics in sorted(
+            aggregate(results).items(), key=lambda kv: str(kv[0])):
+        group = out.setdefault(f"{experiment}_{task}", {})
+        prefix = f"{model}/{eval_set}" + ("/rm_sil" if rm_sil else "")
+        for name, stats in metrics.items():
+            if _finite(stats.mean):
+                group[f"{prefix}/{name}"] = round(stats.mean, 4)
+            if _finite(stats.std):
+                group[f"{prefix}/{name}_std"] = round(stats.std, 4)
+        group[f"{prefix}/n_seeds"] = max((s.n for s in metrics.values()), default=0)
+    return out
+
+
+def flat_metrics_per_seed(results: list[EvalResult]) -> dict[str, dict[str, float]]:
+    """``{"<experiment>_<task>": {"<model>/seed<k>/<eval_set>[/rm_sil]/<metric>": value}}``."""
+    out: dict[str, dict[str, float]] = {}
+    for r in results:
+        group = out.setdefault(f"{r.experiment}_{r.task}", {})
+        seed = "unseeded" if r.seed is None else f"seed{r.seed}"
+        prefix = f"{r.model}/{seed}/{r.eval_set}" + ("/rm_sil" if r.rm_sil else "")
+        for name in ("macro_f1", "weighted_f1", "accuracy", "eer", "n"):
+            value = r.metrics.get(name)
+            if _finite(value):
+                group[f"{prefix}/{name}"] = round(float(value), 4)
+    return {k: dict(sorted(v.items())) for k, v in out.items()}
