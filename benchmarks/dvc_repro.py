@@ -1,7 +1,7 @@
 """B5 - DVC's own cost: a no-op ``dvc repro`` (everything cached) against the same repro from
 nothing, on a scratch DVC project shaped like this one; and a real run's stage wall and CPU
 seconds, read from its own record (``reports/stage_times.json``, written by
-``python -m pipelines.tracking.stage_clock``).
+``python -m pipelines.repro``).
 
     python -m benchmarks --only dvc_repro --stage-times /path/to/run/reports/stage_times.json
 
@@ -136,7 +136,7 @@ def run(work: Path, *, files_per_stage: int, file_kb: int, repeats: int,
                "no CPU times (recorded before stage_clock kept cpu_s)")
         notes.append(f"recorded run: {totals['stages']} stages, {totals['wall_s']} s wall, {cpu}")
     else:
-        notes.append(f"no stage record at {path}: run `python -m pipelines.tracking.stage_clock` "
+        notes.append(f"no stage record at {path}: run `python -m pipelines.repro` "
                      "(scripts/run.sh) and pass --stage-times")
     return {"figures": [f.to_dict() for f in figures], "details": details, "notes": notes,
             "tables": tables}

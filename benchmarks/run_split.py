@@ -6,7 +6,7 @@ own records; and a run against a baseline run of the same work.
         --baseline-run BEFORE/reports                                      # before vs after
 
 A run made by ``scripts/run.sh`` leaves two records: ``reports/stage_times.json`` (DVC's wall
-time per stage, ``pipelines.tracking.stage_clock``) and ``reports/timings/stages/*.json`` (each
+time per stage, ``pipelines.repro``) and ``reports/timings/stages/*.json`` (each
 stage process's own split, ``pipelines.common.timing``). Per stage:
 
 | part | what |

@@ -15,4 +15,4 @@ export MLFLOW_DISABLE_TELEMETRY="${MLFLOW_DISABLE_TELEMETRY:-true}" RAY_USAGE_ST
 sastnet check-params
 # `dvc repro "$@"`, with each stage's wall time recorded in reports/stage_times.json and
 # reports/summary.md (outside every DVC output: times differ between identical runs)
-python -m pipelines.tracking.stage_clock "$@"
+python -m pipelines.repro "$@"

@@ -102,7 +102,7 @@ def test_run_sh_names_a_bad_templated_key_before_dvc_starts(tmp_path):
     (repo / "params.yaml").write_text((ROOT / "params.yaml").read_text())
     proc = _run(repo)
     assert proc.returncode == 0, proc.stderr
-    assert (repo / "started.txt").read_text().split() == ["-m", "pipelines.tracking.stage_clock",
+    assert (repo / "started.txt").read_text().split() == ["-m", "pipelines.repro",
                                                           "--dry"]
 
 

@@ -69,7 +69,7 @@ def _paper_run(tmp_path_factory) -> tuple[Path, dict, Path]:
     env.pop("MLFLOW_TRACKING_URI", None)
     env.pop("RAY_ADDRESS", None)
 
-    _run([sys.executable, "-m", "pipelines.tracking.stage_clock"], repo, env)
+    _run([sys.executable, "-m", "pipelines.repro"], repo, env)
     shutil.rmtree(repo / "ray_results", ignore_errors=True)
     return repo, release, mae_ckpt
 

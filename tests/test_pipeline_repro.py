@@ -77,7 +77,7 @@ def _ci_copy(tmp_path_factory, name: str, workers: int, cmd: list[str]) -> Path:
 
 def _one(tmp_path_factory) -> Path:
     return _ci_copy(tmp_path_factory, "one", 1,
-                    [sys.executable, "-m", "pipelines.tracking.stage_clock"])
+                    [sys.executable, "-m", "pipelines.repro"])
 
 
 def _two_then_seed(tmp_path_factory) -> tuple[Path, Path]:

@@ -99,7 +99,7 @@ def test_a_folder_that_is_not_a_seed_is_named(tmp_path):
 def test_summary_has_headline_fingerprint_and_stage_times(results, tmp_path):
     from pipelines.evaluate.summary import rerender_summary, summary_record, write_summary
     from pipelines.tracking.fingerprint import run_fingerprint
-    from pipelines.tracking.stage_clock import StageClock
+    from pipelines.common.stage_times import StageClock
 
     record = summary_record(results, tasks=["aux"], seeds=(0, 1, 2),
                             fingerprint=run_fingerprint("abc", ["data/shards"]))

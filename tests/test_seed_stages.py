@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from pipelines.params.train import TrainParams
-from pipelines.tracking.stage_clock import StageClock
+from pipelines.common.stage_times import StageClock
 
 ROOT = Path(__file__).resolve().parents[1]
 MATRIX_KEYS = {"tasks", "variants", "seeds"}  # they shape the matrix, not one training

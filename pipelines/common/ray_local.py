@@ -80,7 +80,7 @@ def check_shared_address(address: str) -> None:
 @contextmanager
 def _keeping_sigterm() -> Iterator[None]:
     """``ray.init`` installs its own SIGTERM handler (it logs "SIGTERM received" and exits),
-    over any Python one: a ``kill`` of ``stage_clock`` then left ``dvc`` and its stage running
+    over any Python one: a ``kill`` of ``pipelines.repro`` then left ``dvc`` and its stage running
     and Ray's agents orphaned. The Python handler set before (``sigterm_exits``: ``finally``
     blocks run) is put back."""
     main = threading.current_thread() is threading.main_thread()

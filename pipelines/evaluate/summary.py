@@ -1,7 +1,7 @@
 """``reports/summary.md``: the run's headline numbers and where they came from, in one page.
 
 Written by the evaluate stage (``stages/evaluate.py``) and re-rendered with the final stage
-times by ``python -m pipelines.tracking.stage_clock`` at the end of ``bash scripts/run.sh``.
+times by ``python -m pipelines.repro`` at the end of ``bash scripts/run.sh``.
 It holds, for every trained task (``train.tasks``, in that order), the headline table (mean ±
 sample std over seeds with n, macro and weighted F1, and EER for BIN), the paired differences
 to the baseline and the silence effect; then the run fingerprint (commit + dirty flag, params
@@ -25,7 +25,7 @@ from typing import Any
 from pipelines.evaluate.scoring import CORS, RANDOM, EvalResult
 from pipelines.evaluate.seeds import SeedStats, aggregate, format_stats
 from pipelines.evaluate.tables import display_name, model_sort_key
-from pipelines.tracking.stage_clock import load_stage_times
+from pipelines.common.stage_times import load_stage_times
 
 SUMMARY_JSON, SUMMARY_MD = "summary.json", "summary.md"
 BASELINE = "w2v2_aasist"  # train.baseline_variant of every profile
@@ -275,7 +275,7 @@ def stage_time_table(stage_times: dict[str, Any]) -> str:
     stages = stage_times.get("stages", {})
     if not stages:
         return ("Not recorded: run the pipeline with `bash scripts/run.sh` (or "
-                "`python -m pipelines.tracking.stage_clock`, which wraps `dvc repro`) to time it.")
+                "`python -m pipelines.repro`, which wraps `dvc repro`) to time it.")
     run = stage_times.get("run", {})
     in_run = set(run.get("stages_run", []))
     rows = [[f"`{name}`", f"{e['wall_s']:.0f} s" if "wall_s" in e else e.get("status", "?"),

@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from pipelines.tracking.stage_clock import StageClock, process_cpu_s
+from pipelines.common.stage_times import StageClock, process_cpu_s
 
 
 def test_each_stage_gets_its_cpu_seconds(tmp_path):

@@ -100,7 +100,7 @@ def _project(tmp_path: Path, stages: list[tuple[str, float, int]]) -> Path:
 
 
 def _start_run(repo: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "pipelines.tracking.stage_clock"], cwd=repo,
+    return subprocess.Popen([sys.executable, "-m", "pipelines.repro"], cwd=repo,
                             env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
 

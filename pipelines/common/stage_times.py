@@ -1,16 +1,13 @@
 """Wall time per DVC stage, taken from the run itself, kept out of every DVC-tracked output.
 
-    python -m pipelines.tracking.stage_clock [dvc repro args]    # what scripts/run.sh runs
-
-Starts one local Ray on 127.0.0.1 that every stage joins (``pipelines.common.ray_local.shared_ray``;
-``SASTNET_SHARED_RAY=0``: each stage starts its own), runs ``dvc repro`` with the given arguments, passes its output through, and stamps each
+``StageClock`` reads ``dvc repro``'s output (``python -m pipelines.repro`` feeds it) and stamps each
 stage's start ("Running stage 'x':") and end (DVC's next lock-file update, the next stage, or
 the end of the run) into ``reports/stage_times.json``, with its wall seconds and its CPU
 seconds (``cpu_s``: what dvc and the commands it ran and waited for used in between, from
 ``/proc/<dvc pid>/stat``; processes a stage leaves orphaned, e.g. Ray workers killed at
 shutdown, are not counted). Wall-clock times differ on every run,
 so they live only in that git- and DVC-ignored report (and in ``reports/summary.md``, which
-this command re-renders at the end so it includes the last stages' times); a stage DVC
+``pipelines.repro`` re-renders at the end so it includes the last stages' times); a stage DVC
 skipped keeps the time of the run that last executed it.
 """
 
@@ -19,16 +16,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import typer
+from pipelines.common.io import write_json
 
 TIMES_FILE = "stage_times.json"
 START = re.compile(r"^Running stage '(?P<stage>[^']+)':")
@@ -101,66 +95,4 @@ class StageClock:
         self._write()
 
     def _write(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        tmp.write_text(json.dumps(self.data, indent=2) + "\n")
-        tmp.replace(self.path)
-
-
-def run_dvc_repro(args: list[str], reports_dir: str | Path = "reports") -> int:
-    """``dvc repro *args`` with its stages timed; returns dvc's exit status. Interrupted
-    (Ctrl-C, SIGTERM), it stops ``dvc`` (SIGINT, then SIGKILL after 10 s) before re-raising."""
-    proc = subprocess.Popen(["dvc", "repro", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, bufsize=1)
-    clock = StageClock(reports_dir, cpu_clock=lambda: process_cpu_s(proc.pid))
-    assert proc.stdout is not None
-    try:
-        for line in proc.stdout:
-            sys.stdout.write(line)
-            sys.stdout.flush()
-            clock.feed(line)
-        returncode = proc.wait()
-    except BaseException:
-        _stop(proc)
-        clock.finish(proc.returncode if proc.returncode is not None else 130)
-        raise
-    clock.finish(returncode)
-    return returncode
-
-
-def _stop(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
-    """SIGINT ``proc`` (DVC stops its stage and keeps its lock file consistent), SIGKILL it
-    after ``grace_s``."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-app = typer.Typer(add_completion=False)
-
-
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def main(ctx: typer.Context) -> None:
-    """Run `dvc repro [ARGS]` under one local Ray and record each stage's wall time in
-    reports/stage_times.json."""
-    from pipelines.common.process import sigterm_exits
-    from pipelines.common.ray_local import shared_ray
-    from pipelines.evaluate.summary import rerender_summary
-    from pipelines.params import load_params
-
-    reports_dir = load_params().common.reports_dir
-    signal.signal(signal.SIGTERM, sigterm_exits)  # a kill stops dvc and the shared Ray too
-    with shared_ray(num_cpus=os.cpu_count()):
-        returncode = run_dvc_repro(list(ctx.args), reports_dir)
-    if rerender_summary(reports_dir):
-        print(f"stage times: {Path(reports_dir) / TIMES_FILE}; summary: "
-              f"{Path(reports_dir) / 'summary.md'}")
-    sys.exit(returncode)
-
-
-if __name__ == "__main__":
-    app()
+        write_json(self.path, self.data)
