@@ -108,14 +108,14 @@ def trace(paths: list[str] = typer.Argument(..., help="audio files, folders (rec
     Exit status: 0 all files scored, 1 some file failed (its row says why), 2 bad usage or model.
     """
     from pipelines.common.io import atomic_path, write_text
-    from pipelines.evaluate.trace import (TraceOptions, expand_paths, load_trace_model,
-                                          trace_files, trace_report)
-    from pipelines.evaluate.trace.knn import KnnOpenSet, find_knn_index
-    from pipelines.evaluate.trace.render import print_table, to_csv, to_json
+    from pipelines.trace import (TraceOptions, expand_paths, load_trace_model,
+                                 trace_files, trace_report)
+    from pipelines.trace.knn import KnnOpenSet, find_knn_index
+    from pipelines.trace.render import print_table, to_csv, to_json
 
     if fmt not in ("table", "json", "csv"):
         raise typer.BadParameter(f"{fmt!r}: use table, json or csv", param_hint="--format")
-    from pipelines.evaluate.trace.models import PickleRefusedError
+    from pipelines.trace.models import PickleRefusedError
     from pipelines.export import is_export_folder
     from pipelines.params.train import TrainParams
 
@@ -222,9 +222,9 @@ def serve(model: str = typer.Option(None, help="registry URI or runs:/ URI of a 
     import uvicorn
     from mlflow.exceptions import MlflowException
 
-    from pipelines.evaluate.trace.models import PickleRefusedError
+    from pipelines.trace.models import PickleRefusedError
     from pipelines.params.train import TrainParams
-    from pipelines.tracking.pyfunc import build_server
+    from pipelines.trace.pyfunc import build_server
     from pipelines.tracking.runs import default_tracking_uri
 
     params = load_params() if Path("params.yaml").exists() else None
@@ -271,7 +271,7 @@ def export(model: str = typer.Argument(..., help="registry URI (models:/sastnet-
 
     Exit status: 0 written, 2 bad usage, model or folder.
     """
-    from pipelines.evaluate.trace.models import PickleRefusedError
+    from pipelines.trace.models import PickleRefusedError
     from pipelines.export.source import load_export_source
     from pipelines.export.writer import write_export
     from pipelines.params.train import TrainParams

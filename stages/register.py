@@ -5,7 +5,7 @@
 Each trained version is first calibrated (``calibrate_version``): a temperature fitted on the dev
 split, ECE before/after logged to its MLflow run and written to ``reports/calibration/``
 (``calibration.json``, ``calibration.md``, reliability diagrams), and the version is wrapped as
-the pyfunc trace model (``pipelines/tracking/pyfunc.py``) registered beside it; the groups below
+the pyfunc trace model (``pipelines/trace/pyfunc.py``) registered beside it; the groups below
 are made of those calibrated versions, so the champion is one (``docs/trace.md``).
 
 Candidates are the versions the trainings registered (``models/<task>/<variant>/seed<k>/run.json``),
@@ -91,7 +91,7 @@ def calibrate_version(run: dict, best_dir: Path, variant: str, cal: CalibrationI
         plot_reliability,
         temperature_to_apply,
     )
-    from pipelines.tracking.pyfunc import log_trace_model
+    from pipelines.trace.pyfunc import log_trace_model
     from pipelines.tracking.registry import (
         WEIGHTS_TAG,
         temperature_tag,

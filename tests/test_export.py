@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from pipelines.cli import app
 from pipelines.common.io import current_umask
-from pipelines.evaluate.trace import TraceOptions, load_trace_model, trace_files
+from pipelines.trace import TraceOptions, load_trace_model, trace_files
 from pipelines.export import NotAnExportError, load_model
 from pipelines.export.source import load_export_source
 from pipelines.export.writer import check_no_pickle, write_export

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from pipelines.cli import app
 from pipelines.export import load_model
-from pipelines.tracking.pyfunc import log_trace_model
+from pipelines.trace.pyfunc import log_trace_model
 from pipelines.tracking.runs import log_and_register_model, start_or_resume_run
 from pipelines.train.export import ScoringModule
 from sastnet.models import build_model, model_config

@@ -124,7 +124,7 @@ def test_trace_takes_its_ood_flag_from_the_knn_index(index_dir, tmp_path):
     import jsonschema
     import soundfile as sf
 
-    from pipelines.evaluate.trace import TraceOptions, trace_files, trace_report
+    from pipelines.trace import TraceOptions, trace_files, trace_report
     from tests.test_trace import SCHEMA, energy_model
 
     known = write_clips(tmp_path / "known", "noise", 1, seed=70)[0]

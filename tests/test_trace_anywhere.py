@@ -15,8 +15,8 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 from pipelines.cli import app
-from pipelines.evaluate.trace import origin
-from pipelines.evaluate.trace.origin import model_origins, resolve_whisper_dir, store_checkout
+from pipelines.trace import origin
+from pipelines.trace.origin import model_origins, resolve_whisper_dir, store_checkout
 from pipelines.params.features import FeaturesParams
 from pipelines.params.knn import KnnParams
 from tests.export_dummies import build_best, build_tiny_whisper, speechlike
@@ -98,7 +98,7 @@ def test_a_registry_model_storing_a_relative_whisper_path_traces_from_another_fo
         checkout, monkeypatch):
     """The issue's case: the champion's pyfunc config says ``data/whisper/tiny.en`` (relative to
     the repository root); trace runs from another folder against that checkout's store."""
-    from pipelines.tracking.pyfunc import log_trace_model
+    from pipelines.trace.pyfunc import log_trace_model
     from pipelines.tracking.runs import log_and_register_model, start_or_resume_run
     from pipelines.train.export import ScoringModule
     from pipelines.train.job import TrainJob, build_job_model

@@ -16,7 +16,7 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 from pipelines.cli import app
-from pipelines.evaluate.trace import expand_paths
+from pipelines.trace import expand_paths
 from tests.test_trace import SCHEMA, _tone, best_dir  # noqa: F401  (fixture)
 
 # entry -> (status, words its message must hold)
@@ -116,7 +116,7 @@ def _print_zoo_table(rows: dict, exit_code: int) -> None:
 
 def test_file_bytes_as_a_server_gets_them_give_the_same_rows(best_dir, tmp_path):  # noqa: F811
     """What the pyfunc model does with a request: bytes in, one row each, good rows kept."""
-    from pipelines.evaluate.trace import TraceOptions, load_trace_model, trace_files
+    from pipelines.trace import TraceOptions, load_trace_model, trace_files
 
     zoo = build_zoo(tmp_path / "zoo")
     names = ["empty.wav", "truncated.flac", "nan_middle.wav", "text.wav", "stereo48k.wav"]

@@ -151,8 +151,8 @@ def test_trace_output_says_not_calibrated_and_why_when_dev_is_saturated(tmp_path
     from rich.console import Console
 
     from pipelines.evaluate.calibrate import calibrate_probs, calibration_note, temperature_to_apply
-    from pipelines.evaluate.trace import TraceOptions, trace_files, trace_report
-    from pipelines.evaluate.trace.render import print_table
+    from pipelines.trace import TraceOptions, trace_files, trace_report
+    from pipelines.trace.render import print_table
     from tests.test_trace import _tone, energy_model
 
     rng = np.random.default_rng(4)

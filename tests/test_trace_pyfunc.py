@@ -13,7 +13,7 @@ import torch
 from typer.testing import CliRunner
 
 from pipelines.cli import app
-from pipelines.tracking.pyfunc import TraceRequestError, log_trace_model
+from pipelines.trace.pyfunc import TraceRequestError, log_trace_model
 from pipelines.tracking.registry import promote_if_better
 from pipelines.tracking.runs import log_and_register_model, start_or_resume_run
 from pipelines.train.export import ScoringModule
@@ -123,3 +123,15 @@ def test_registry_pyfunc_gives_the_cli_probabilities(registry):
     assert every.exit_code == 0, every.output
     assert list(json.loads(every.stdout)["models"]) == ["aux"]
     assert "note: no vq model" in every.output
+
+
+def test_versions_registered_before_the_trace_group_still_load():
+    """A registered trace model pickles its ``python_model`` by reference (``python_model.pkl``,
+    read by ``mlflow.pyfunc.load_model``): versions registered before #34 name the class at its
+    old home, ``pipelines.tracking.pyfunc``, which must keep resolving to the class."""
+    import pickle
+
+    from pipelines.trace.pyfunc import SastnetTraceModel
+
+    stored = b"cpipelines.tracking.pyfunc\nSastnetTraceModel\n)\x81."  # class ref + __new__
+    assert type(pickle.loads(stored)) is SastnetTraceModel

@@ -25,8 +25,8 @@ import soundfile as sf
 import torch
 from safetensors.torch import load_model as load_safetensors
 
-from pipelines.evaluate.trace.core import TraceOptions, trace_files
-from pipelines.evaluate.trace.models import TraceModel
+from pipelines.trace.core import TraceOptions, trace_files
+from pipelines.trace.models import TraceModel
 from pipelines.export.network import (WHISPER_DIR, ExportedNetwork, WhisperMel,
                                       load_whisper_encoder, load_whisper_mel)
 from pipelines.export.onnx_graph import OnnxNetwork

@@ -18,7 +18,7 @@ from typing import Any
 from torch import nn
 
 from pipelines.evaluate.predict import load_trained_model
-from pipelines.evaluate.trace.models import find_best_dir, load_trace_model
+from pipelines.trace.models import find_best_dir, load_trace_model
 from sastnet.taxonomy import TASKS
 
 

@@ -21,7 +21,7 @@ from pipelines.export.folder import (CARD_FILE, CONFIG_FILE, FORMAT, ONNX_FILE, 
 from pipelines.export.network import WHISPER_DIR, ExportedNetwork, WhisperMel, save_whisper
 from pipelines.export.onnx_graph import OnnxNetwork, export_onnx
 from pipelines.export.source import ExportSource, describe_source
-from pipelines.evaluate.trace.models import MIN_INPUT_FRACTION
+from pipelines.trace.models import MIN_INPUT_FRACTION
 from pipelines.params.features import FeaturesParams
 from sastnet.audio import SAMPLE_RATE_HZ
 from sastnet.taxonomy import CLASS_NAMES

@@ -155,7 +155,7 @@ def weights_fingerprint(state: Mapping[str, Any]) -> str:
 
 
 def temperature_tag(temperature: float | None) -> str:
-    """A version's ``temperature`` tag (``pipelines.tracking.pyfunc.log_trace_model`` writes it)."""
+    """A version's ``temperature`` tag (``pipelines.trace.pyfunc.log_trace_model`` writes it)."""
     return f"{temperature:.6g}" if temperature else "none"
 
 

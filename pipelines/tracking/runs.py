@@ -311,16 +311,14 @@ def model_requirements(packages: Iterable[str] = MODEL_PACKAGES) -> list[str]:
 def log_model(tracker: RunTracker, model: Any, input_example: Any, *,
               tags: dict[str, str] | None = None) -> str:
     """Log ``model`` into the run (pickled: MLflow 3's default pt2 export would fix the batch
-    size to the example's; plus a weights-only copy, ``pipelines.tracking.serving``, which is
-    what ``sastnet trace`` loads) with an input example and ``tags``, without registering it:
+    size to the example's; plus the weights-only copy the model's ``save_weights_only`` writes,
+    ``pipelines.train.export``, which is what ``sastnet trace`` loads) with an input example and ``tags``, without registering it:
     the registry gets one version per training, the calibrated trace model ``stages.register``
     makes from this one.
 
     Returns the logged model's URI (``models:/m-<id>``).
     """
     import tempfile
-
-    from pipelines.tracking.serving import save_serving_weights
 
     mlflow.set_tracking_uri(tracker.tracking_uri)
     client = tracker.client
@@ -330,8 +328,15 @@ def log_model(tracker: RunTracker, model: Any, input_example: Any, *,
                                         serialization_format="pickle",
                                         pip_requirements=model_requirements(),
                                         code_paths=None, tags=tags or None,
-                                        extra_files=save_serving_weights(model, tmp) or None)
+                                        extra_files=_weights_only_copy(model, tmp) or None)
     return info.model_uri
+
+
+def _weights_only_copy(model: Any, directory: str) -> list[str]:
+    """The files of ``model.save_weights_only(directory)`` (``ScoringModule``), or none for a
+    model without one."""
+    save = getattr(model, "save_weights_only", None)
+    return save(directory) if save is not None else []
 
 
 def ensure_registered_model(client: Any, name: str) -> None:

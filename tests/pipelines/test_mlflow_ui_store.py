@@ -147,8 +147,8 @@ def test_a_training_run_records_its_inputs_and_describes_itself(tmp_path):
 def test_a_training_logs_its_model_and_the_trace_model_is_its_one_registry_version(tmp_path):
     import torch
 
-    from pipelines.evaluate.trace.models import load_trace_model
-    from pipelines.tracking.pyfunc import log_trace_model
+    from pipelines.trace.models import load_trace_model
+    from pipelines.trace.pyfunc import log_trace_model
     from pipelines.tracking.runs import log_model
     from pipelines.train.export import ScoringModule
     from sastnet.models import build_model, model_config

@@ -1,6 +1,6 @@
 """Score audio files with trace models: one record per file, never an exception per file.
 
-    from pipelines.evaluate.trace import load_trace_model, trace_files
+    from pipelines.trace import load_trace_model, trace_files
     records = trace_files(["clip.wav", "long.flac"], {"aux": load_trace_model(None, "aux")})
 
 A record (``docs/trace.schema.json``) holds the file, ``status`` ``ok`` or ``error`` with the
@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from pipelines.evaluate.trace.inputs import (MODEL_RATE_HZ, SILENT_PEAK, TraceInputError,
-                                             WindowPlan, iter_windows, open_audio, probe)
-from pipelines.evaluate.trace.knn import KnnOpenSet, unknown_reason
-from pipelines.evaluate.trace.models import TraceModel
+from pipelines.trace.inputs import (MODEL_RATE_HZ, SILENT_PEAK, TraceInputError,
+                                    WindowPlan, iter_windows, open_audio, probe)
+from pipelines.trace.knn import KnnOpenSet, unknown_reason
+from pipelines.trace.models import TraceModel
 from sastnet.crop import repeat_crop
 from sastnet.taxonomy import describe_family
 

@@ -6,7 +6,7 @@ import csv
 import io
 import json
 
-from pipelines.evaluate.trace.models import TraceModel
+from pipelines.trace.models import TraceModel
 
 
 def to_json(report: dict) -> str:

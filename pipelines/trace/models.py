@@ -7,7 +7,7 @@
   * a folder holding a training checkpoint (``models/<task>/<variant>/best/`` or any folder with
     exactly one ``best`` checkpoint below it, e.g. ``models/aux/sastnet/seed0``).
 
-Registry versions made by ``stages.register`` are trace models (``pipelines.tracking.pyfunc``:
+Registry versions made by ``stages.register`` are trace models (``pipelines.trace.pyfunc``:
 the scorer plus the temperature fitted on dev, where dev allows a fit; a saturated dev set does
 not); a raw training version or a folder is scored uncalibrated. The output says which, and why
 (``TraceModel.calibration_note``).
@@ -22,8 +22,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from pipelines.evaluate.trace.origin import (checkout_of, model_origins, resolve_whisper_dir,
-                                             store_checkout)
+from pipelines.trace.origin import (checkout_of, model_origins, resolve_whisper_dir,
+                                    store_checkout)
 from pipelines.evaluate.calibrate import calibration_note
 from sastnet.calibration import apply_temperature
 from sastnet.taxonomy import CLASS_NAMES, TASKS
@@ -196,14 +196,14 @@ class PickleRefusedError(RuntimeError):
 def load_logged_scorer(local_path: str | Path):
     """The serving module of a logged training model, rebuilt from its weights-only copy.
 
-    The one place that knows the serving format (``pipelines/tracking/serving.py``): the pyfunc
+    The one place that knows the serving format (``pipelines/train/export.py``): the pyfunc
     trace model and ``--model`` URIs both load through here. Nothing is unpickled unless the
     version predates the weights-only copy and ``SASTNET_TRUST_PICKLE=1`` says the store is
     trusted (README "Security").
     """
     import os
 
-    from pipelines.tracking.serving import has_serving_weights, load_serving_weights
+    from pipelines.train.export import has_serving_weights, load_serving_weights
 
     local_path = Path(local_path)
     if has_serving_weights(local_path / "extra_files"):

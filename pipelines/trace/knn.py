@@ -1,10 +1,10 @@
 """The kNN open set of a trace: which index, loaded once, and what it says about each file.
 
-    from pipelines.evaluate.trace.knn import KnnOpenSet, find_knn_index
+    from pipelines.trace.knn import KnnOpenSet, find_knn_index
     open_set = KnnOpenSet(find_knn_index(None, roots))   # index + its encoder, loaded once
     answers = open_set.attribute(waves)                   # one dict per 16 kHz wave
 
-``sastnet trace`` builds one per call; the served pyfunc model (``pipelines/tracking/pyfunc.py``)
+``sastnet trace`` builds one per call; the served pyfunc model (``pipelines/trace/pyfunc.py``)
 builds one when the server starts, so both answer with the same ``knn`` column. The index holds
 bona fide clips as their own system (docs/knn.md), so ``unknown`` means "no enrolled system, bona
 fide included, is near": an unknown *spoof* system, or audio unlike both.
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.evaluate.trace.origin import model_origins, resolve_model_dir
+from pipelines.trace.origin import model_origins, resolve_model_dir
 
 KNN_INDEX_ENV = "SASTNET_KNN_INDEX"  # a served model's index: a folder, or "none" (no kNN)
 
