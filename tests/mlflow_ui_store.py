@@ -15,11 +15,11 @@ from mlflow.tracking import MlflowClient
 
 from pipelines.common.plots import plot_confusion
 from pipelines.evaluate.scoring import EvalResult
+from pipelines.register.champion import register_task
 from pipelines.tracking.experiments import DESCRIPTION_TAG
 from pipelines.tracking.runs import start_or_resume_run
 from sastnet.taxonomy import CLASS_NAMES
 from stages.evaluate import confusion_png, log_to_training_runs
-from stages.register import register_task
 
 VARIANTS = {"w2v2_aasist": 80.0, "sastnet": 90.0}  # variant -> its dev macro F1 level
 SEEDS = (0, 1)

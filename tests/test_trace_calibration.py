@@ -83,7 +83,7 @@ def test_family_in_words():
 
 def test_register_calibration_figures_reliability_plot_and_report(tmp_path):
     from pipelines.evaluate.calibrate import calibrate_probs, plot_reliability
-    from stages.register import write_calibration_report
+    from pipelines.register.versions import write_calibration_report
 
     probs, labels = _overconfident(600, 4, sharpen=2.5, seed=5)
     cal = calibrate_probs(probs, labels, seed=0)

@@ -13,12 +13,12 @@ import torch
 from typer.testing import CliRunner
 
 from pipelines.cli import app
+from pipelines.register.versions import hand_over_to_calibrated
 from pipelines.trace.pyfunc import TraceRequestError, log_trace_model
 from pipelines.tracking.registry import promote_if_better
 from pipelines.tracking.runs import log_and_register_model, start_or_resume_run
 from pipelines.train.export import ScoringModule
 from sastnet.models import build_model, model_config
-from stages.register import hand_over_to_calibrated
 from tests.test_trace import SCHEMA, _tone
 
 NUM_SAMPLES = 16000

@@ -19,12 +19,13 @@ from mlflow.tracking import MlflowClient
 from pipelines.dataset.loader import shard_paths_for
 from pipelines.dataset.shards import build_shards
 from pipelines.params.shard import ShardParams
+from pipelines.register.champion import register_task
+from pipelines.register.versions import CalibrationInputs
 from pipelines.tracking.registry import WEIGHTS_TAG
 from pipelines.tracking.runs import log_model, start_or_resume_run
 from pipelines.train.checkpoint import load_best
 from pipelines.train.export import ScoringModule
 from pipelines.train.job import TrainJob, build_job_model
-from stages.register import CalibrationInputs, register_task
 from tests.export_dummies import NUM_SAMPLES, build_best
 from tests.shard_dummies import fake_vad, make_manifest
 

@@ -83,7 +83,7 @@ def _trained(uri, models, variant: str, scores: dict[int, float]) -> dict[int, s
 
 @pytest.mark.slow
 def test_register_promotes_the_best_mean_over_seeds_not_the_luckiest_run(uri, tmp_path):
-    from stages.register import register_all
+    from pipelines.register.champion import register_all
 
     models = tmp_path / "models"
     # the baseline has the single best run (80) but the lower mean: (80 + 50 + 50) / 3 = 60
@@ -178,7 +178,7 @@ def test_the_registry_report_is_the_same_bytes_on_a_registry_with_earlier_versio
     import json
 
     from pipelines.common.io import write_report
-    from stages.register import register_all
+    from pipelines.register.champion import register_all
 
     for run in (0, 1):
         models = tmp_path / f"models{run}"
