@@ -245,3 +245,58 @@ def readme_block_raw() -> str:
 def test_the_results_check_catches_a_hand_copied_number():
     block = results_block(f"x {RESULTS_BEGIN} SASTNet 80.44 ± 2.10 (`reports/x2.5`) {RESULTS_END}")
     assert NUMBER.findall(block) == ["80.44 ± 2.10"]
+
+
+# --- the front door and the lab notebook ------------------------------------------------------
+# Run history ("run M of `a290a8f`", "runs B and Y") lives in the lab notebook (docs/lab/) and the
+# published reports (docs/results/); the README may name the published run only inside its
+# generated results block. The guide says what to do, the notebook says what happened.
+RUN_LETTER = re.compile(r"\b[Rr]uns? (?:\*\*)?[A-Z]\d?\b")
+COMMIT = re.compile(r"`(?=[0-9a-f]*[a-f])(?=[0-9a-f]*\d)[0-9a-f]{7,40}`")
+README_MAX_LINES = 200
+
+
+def run_history(text: str) -> list[str]:
+    """Run letters and commit hashes (hex in backticks) in ``text``."""
+    return RUN_LETTER.findall(text) + COMMIT.findall(text)
+
+
+def readme_outside_results_block() -> str:
+    readme = (ROOT / "README.md").read_text()
+    return readme.split(RESULTS_BEGIN)[0] + readme.split(RESULTS_END)[1]
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_no_run_letters_or_commits_outside_the_lab(doc):
+    text = readme_outside_results_block() if doc.name == "README.md" else doc.read_text()
+    found = run_history(text)
+    assert not found, (f"{doc.relative_to(ROOT)} cites run history {found}: keep it in docs/lab/ "
+                       "(or the README's results block) and link there")
+
+
+def test_the_history_check_catches_a_run_letter_and_a_commit():
+    assert run_history("as run M of `a290a8f` showed; runs B and Y; Run **G2**") == \
+        ["run M", "runs B", "Run **G2", "`a290a8f`"]
+    assert run_history("a run reruns it; `dvc repro`; `1234567`; run the default") == []
+
+
+def test_docs_index_links_every_page():
+    index = ROOT / "docs" / "index.md"
+    targets = {(index.parent / link).resolve()
+               for link in re.findall(r"\]\(([^)#\s]+)", index.read_text())
+               if not link.startswith("http")}
+    missing_targets = sorted(str(t.relative_to(ROOT)) for t in targets if not t.exists())
+    assert not missing_targets, f"docs/index.md links pages that do not exist: {missing_targets}"
+    pages = {p.resolve() for p in (ROOT / "docs").rglob("*.md") if p != index}
+    unlinked = sorted(str(p.relative_to(ROOT)) for p in pages - targets)
+    assert not unlinked, f"docs/index.md does not link {unlinked}"
+
+
+def test_readme_is_a_front_door():
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert len(lines) <= README_MAX_LINES, \
+        f"README.md has {len(lines)} lines (at most {README_MAX_LINES}): move detail to docs/"
+    first_screen = "\n".join(lines[:60])
+    for needle in ("bash scripts/run.sh", "bash scripts/test.sh", "reports/summary.md",
+                   "sastnet trace"):
+        assert needle in first_screen, f"README's first screen lacks {needle!r}"
