@@ -14,7 +14,6 @@ AudioSet weights) or is null, nothing is trained and the report says why. Detail
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 import matplotlib
@@ -24,7 +23,7 @@ import matplotlib.pyplot as plt
 import torch
 import typer
 
-from pipelines.common.io import atomic_path, timings_path, write_json, write_report
+from pipelines.common.io import atomic_path, json_sha256, timings_path, write_json, write_report
 from pipelines.common.process import stage_process
 from pipelines.dataset.loader import shard_paths_for
 from pipelines.params import load_params
@@ -91,9 +90,7 @@ def main() -> None:
                                 warmup_epochs=pp.warmup_epochs, weight_decay=pp.weight_decay,
                                 mask_ratio=pp.mask_ratio, seed=params.common.seed, threads=pp.threads)
     clips_digest = hashlib.sha256("\n".join(keys).encode()).hexdigest()[:12]
-    run_name = "pretrain_mae-" + hashlib.sha256(json.dumps(
-        [vars(settings), mae_cfg.mae.__dict__, clips_digest], sort_keys=True, default=str
-    ).encode()).hexdigest()[:10]
+    run_name = "pretrain_mae-" + json_sha256([vars(settings), mae_cfg.mae.__dict__, clips_digest], 10)
     tracker = start_or_resume_run(f"{tp.mlflow_experiment}-pretrain", run_name,
                                   tags={"stage": "pretrain_mae", "git_commit": git_commit()})
     tracker.log_params({**flatten("pretrain_mae", vars(pp)), **flatten("mae", mae_cfg.mae.__dict__),

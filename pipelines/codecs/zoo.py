@@ -13,7 +13,6 @@ and — for the generation subset — a token LM trained on its codes of the tra
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import os
@@ -29,7 +28,7 @@ from tqdm.auto import tqdm
 
 from pipelines.common.audio_io import AudioError, load_audio
 from pipelines.common.determinism import configure_torch, seed_everything
-from pipelines.common.io import atomic_path, write_json
+from pipelines.common.io import atomic_path, json_sha256, write_json
 from pipelines.common.process import exit_with_parent
 from pipelines.params.codecs import CodecsParams
 from sastnet.audio import SAMPLE_RATE_HZ
@@ -92,7 +91,7 @@ def _fingerprint(name: str, params: CodecsParams) -> str:
     data = {"config": dataclasses.asdict(ZOO_CODECS[name].config),
             "params": {k: v for k, v in dataclasses.asdict(params).items()
                        if k not in ("codecs", "workers", "out_dir")}}
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return json_sha256(data, 16)
 
 
 def _finished_record(out: Path, fingerprint: str) -> dict | None:

@@ -158,6 +158,18 @@ def save_npz(path: str | Path, **arrays: Any) -> None:
                 np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
 
 
+def canonical_json(data: Any) -> bytes:
+    """``data`` as JSON with sorted keys (other types as ``str``): the bytes a config's digest
+    hashes, equal for equal configs whatever their key order."""
+    return json.dumps(data, sort_keys=True, default=str).encode()
+
+
+def json_sha256(data: Any, length: int = 64) -> str:
+    """Hex sha256 of ``canonical_json(data)``, its first ``length`` characters: the content key
+    of a config (a finished codec's, a shard's, a training job's)."""
+    return hashlib.sha256(canonical_json(data)).hexdigest()[:length]
+
+
 def file_sha256(path: str | Path) -> str:
     """Hex sha256 of a file's bytes, read in 1 MiB blocks."""
     digest = hashlib.sha256()

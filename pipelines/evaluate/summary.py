@@ -22,10 +22,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from pipelines.common.io import write_json, write_text
+from pipelines.common.stage_times import load_stage_times
 from pipelines.evaluate.scoring import CORS, RANDOM, EvalResult
 from pipelines.evaluate.seeds import SeedStats, aggregate, format_stats
 from pipelines.evaluate.tables import display_name, model_sort_key
-from pipelines.common.stage_times import load_stage_times
 
 SUMMARY_JSON, SUMMARY_MD = "summary.json", "summary.md"
 BASELINE = "w2v2_aasist"  # train.baseline_variant of every profile
@@ -292,8 +293,7 @@ def stage_time_table(stage_times: dict[str, Any]) -> str:
 def write_summary(reports_dir: str | Path, record: dict[str, Any]) -> Path:
     """Write ``summary.json`` and ``summary.md`` (with the stage times recorded so far)."""
     reports_dir = Path(reports_dir)
-    reports_dir.mkdir(parents=True, exist_ok=True)
-    (reports_dir / SUMMARY_JSON).write_text(json.dumps(record, indent=2) + "\n")
+    write_json(reports_dir / SUMMARY_JSON, record)
     return rerender_summary(reports_dir)
 
 
@@ -304,7 +304,5 @@ def rerender_summary(reports_dir: str | Path) -> Path | None:
         return None
     record = json.loads((reports_dir / SUMMARY_JSON).read_text())
     out = reports_dir / SUMMARY_MD
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(render_summary(record, load_stage_times(reports_dir)))
-    tmp.replace(out)
+    write_text(out, render_summary(record, load_stage_times(reports_dir)))
     return out

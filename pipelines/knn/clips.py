@@ -21,7 +21,6 @@ finished shard whose inputs did not change (checkpoint bytes, clips, length) is 
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -37,7 +36,7 @@ import pandas as pd
 import soundfile as sf
 
 from pipelines.common.audio_io import load_audio, match_level
-from pipelines.common.io import atomic_path, file_sha256, split_volatile, write_json
+from pipelines.common.io import atomic_path, file_sha256, json_sha256, split_volatile, write_json
 from pipelines.common.process import exit_with_parent
 from pipelines.params.knn import KnnClipsParams
 
@@ -154,7 +153,7 @@ def _fingerprint(unit: ClipUnit, max_seconds: float) -> str:
             "max_seconds": max_seconds,
             "level": "rms-matched to the source",  # a shard made before level matching is redone
             "checkpoint_sha256": file_sha256(unit.checkpoint_path) if unit.checkpoint_path else None}
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+    return json_sha256(data, 16)
 
 
 def _flac(wave: np.ndarray) -> bytes:

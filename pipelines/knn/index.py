@@ -15,13 +15,12 @@ stays as ``dvc repro`` made it; ``attribute`` reads the enrolled copy when there
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from pipelines.common.io import save_npz
+from pipelines.common.io import atomic_dir, save_npz
 from pipelines.knn.clips import BONAFIDE
 from sastnet import knn
 
@@ -41,21 +40,12 @@ class SupportIndex:
     meta: dict = field(default_factory=dict)  # model, local_files_only, layer, num_samples, k, threshold
 
     def save(self, path: str | Path) -> None:
-        """Write ``path/vectors.npz`` and ``path/meta.json`` (a temporary folder, renamed)."""
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        save_npz(tmp / "vectors.npz", vectors=self.vectors.astype(np.float32),
-                 center=self.cosine_center.astype(np.float64),
-                 **{k: self.columns[k].astype(str) for k in FIELDS})
-        (tmp / "meta.json").write_text(json.dumps(self.meta, indent=2) + "\n")
-        old = path.with_name(f".{path.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        if path.exists():
-            path.rename(old)
-        tmp.rename(path)
-        shutil.rmtree(old, ignore_errors=True)
+        """Write ``path/vectors.npz`` and ``path/meta.json`` (a temporary folder, swapped in)."""
+        with atomic_dir(path) as tmp:
+            save_npz(tmp / "vectors.npz", vectors=self.vectors.astype(np.float32),
+                     center=self.cosine_center.astype(np.float64),
+                     **{k: self.columns[k].astype(str) for k in FIELDS})
+            (tmp / "meta.json").write_text(json.dumps(self.meta, indent=2) + "\n")
 
     @property
     def cosine_center(self) -> np.ndarray:

@@ -40,7 +40,7 @@ import webdataset as wds
 
 from pipelines.common.audio_io import load_audio
 from pipelines.common.determinism import derive_seed
-from pipelines.common.io import atomic_path, file_sha256, write_json
+from pipelines.common.io import atomic_path, file_sha256, json_sha256, write_json
 from pipelines.dataset.loader import shard_paths_for
 from pipelines.params.launder import LaunderParams
 from sastnet.audio import SAMPLE_RATE_HZ
@@ -126,7 +126,7 @@ def _plan_fingerprint(condition: str, transform: Transform, cfg: LaunderParams,
                       samples: list[dict]) -> str:
     payload = [condition, repr(transform), cfg.seed,
                [[s["key"], s["source"], s["meta"]] for s in samples]]
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+    return json_sha256(payload)
 
 
 def _counts(samples: list[dict]) -> tuple[dict, dict]:

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import getpass
-import hashlib
-import json
 import os
 import platform
 import subprocess
@@ -29,6 +27,7 @@ from typing import Any
 import yaml
 
 from pipelines.common.determinism import cpu_model
+from pipelines.common.io import json_sha256
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("torch", "transformers", "ray", "mlflow", "webdataset", "numpy", "scikit-learn", "dvc")
@@ -88,8 +87,7 @@ def params_digest(params: Any) -> str:
     so the same file under other code defaults gets another digest."""
     sections = {name: dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
                 for name, value in sorted(params.sections.items())}
-    blob = json.dumps(sections, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
+    return json_sha256(sections, 16)
 
 
 def dvc_hashes(paths: Iterable[str | Path], lock_path: str | Path = "dvc.lock") -> dict[str, str]:

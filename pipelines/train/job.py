@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from pipelines.common.io import canonical_json, json_sha256
 from pipelines.params.train import model_dir
 from sastnet.models.config import W2V2_ARCHITECTURES
 
@@ -104,8 +105,7 @@ class TrainJob:
         """Short hash of everything that changes the result (not fault injection)."""
         data = self.portable_dict()
         data.pop("fault_injection")
-        blob = json.dumps(data, sort_keys=True, default=str).encode()
-        return hashlib.sha256(blob).hexdigest()[:10]
+        return json_sha256(data, 10)
 
     @property
     def run_name(self) -> str:
@@ -158,7 +158,7 @@ def read_shard_index(shards_dir: str | Path, split: str) -> tuple[list[str], int
 
 def inputs_digest(model_config: dict[str, Any], files: list[Path]) -> str:
     """Hash of a resolved model config and the bytes of ``files`` (missing ones count as absent)."""
-    h = hashlib.sha256(json.dumps(model_config, sort_keys=True, default=str).encode())
+    h = hashlib.sha256(canonical_json(model_config))
     for path in files:
         h.update(f"\0{path.name}\0".encode())
         h.update(path.read_bytes() if path.is_file() else b"<absent>")
