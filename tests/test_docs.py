@@ -197,7 +197,8 @@ def test_every_dvc_stage_is_a_stage_module():
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     for name, stage in stages.items():
         words = stage["cmd"].split()
-        assert words[:2] == ["python", "-m"] and words[2].startswith("stages."), (name, stage["cmd"])
+        assert words[:2] == ["python", "-m"], (name, stage["cmd"])
+        assert words[2].startswith("stages."), (name, stage["cmd"])
         assert (ROOT / (words[2].replace(".", "/") + ".py")).is_file(), (name, words[2])
 
 
@@ -231,7 +232,8 @@ def test_readme_quotes_only_numbers_of_the_published_run():
     numbers = [n for n in NUMBER.findall(block) if "." in n]  # counts (3 seeds) are prose
     assert numbers, "the results block quotes no number"
     missing = [n for n in numbers if n not in published]
-    assert not missing, f"README quotes numbers that docs/results/default.md does not hold: {missing}"
+    assert not missing, \
+        f"README quotes numbers that docs/results/default.md does not hold: {missing}"
     commits = set(re.findall(r"commit `([0-9a-f]{7,40})`", published))
     quoted = set(re.findall(r"\b[0-9a-f]{7}\b", readme_block_raw()))
     assert quoted and quoted <= commits, (quoted, commits)
