@@ -17,14 +17,13 @@ CPU time much less.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
-
-import time
-from collections.abc import Callable
-from typing import Any
 
 from benchmarks.fixtures import speech_waves, whisper_dir
 from benchmarks.measure import Figure, Side, Timing, interleaved, time_call
@@ -95,12 +94,12 @@ def run(work: Path, *, clip_s: float, clips: int, repeats: int, threads: tuple[i
                 abs(p[c] - q[c]) for p, q in zip(probs["torch"], probs["onnx"]) for c in p))
             end_to_end = {b: (lambda m=m: m.trace_files(paths)) for b, m in models.items()}
             mel = models["torch"].mel(windows)
-            network = {b: (lambda m=m: m.network(windows, mel)) for b, m in models.items()}
+            network = {b: (lambda m=m, mel=mel: m.network(windows, mel)) for b, m in models.items()}
             ends = interleaved(end_to_end, repeats)
             nets = interleaved(network, repeats, warmup=True)
             cpu_ends = cpu_interleaved(end_to_end, repeats)
             cpu_nets = cpu_interleaved(network, repeats)
-            mel_timing = interleaved({"mel": lambda: models["torch"].mel(windows)}, repeats)
+            mel_timing = interleaved({"mel": lambda m=models["torch"]: m.mel(windows)}, repeats)
             details[f"mel_s_per_window_{n}t"] = mel_timing["mel"].best_s / batch
             figures.append(Figure(
                 f"X.trace_onnx.{n}t", f"sastnet trace, end to end, {clips} x {clip_s:g} s speech "

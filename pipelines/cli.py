@@ -21,6 +21,7 @@ from pipelines.params import PROFILES_DIR, ParamsError, load_params
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 from pipelines.knn.cli import app as knn_app  # noqa: E402  (sastnet knn attribute / enrol)
+
 app.add_typer(knn_app, name="knn")
 
 
@@ -108,16 +109,21 @@ def trace(paths: list[str] = typer.Argument(..., help="audio files, folders (rec
     Exit status: 0 all files scored, 1 some file failed (its row says why), 2 bad usage or model.
     """
     from pipelines.common.io import atomic_path, write_text
-    from pipelines.trace import (TraceOptions, expand_paths, load_trace_model,
-                                 trace_files, trace_report)
+    from pipelines.trace import (
+        TraceOptions,
+        expand_paths,
+        load_trace_model,
+        trace_files,
+        trace_report,
+    )
     from pipelines.trace.knn import KnnOpenSet, find_knn_index
     from pipelines.trace.render import print_table, to_csv, to_json
 
     if fmt not in ("table", "json", "csv"):
         raise typer.BadParameter(f"{fmt!r}: use table, json or csv", param_hint="--format")
-    from pipelines.trace.models import PickleRefusedError
     from pipelines.export import is_export_folder
     from pipelines.params.train import TrainParams
+    from pipelines.trace.models import PickleRefusedError
 
     specs = _model_specs(task, model or [])
     params = load_params() if Path("params.yaml").exists() else None
@@ -222,8 +228,8 @@ def serve(model: str = typer.Option(None, help="registry URI or runs:/ URI of a 
     import uvicorn
     from mlflow.exceptions import MlflowException
 
-    from pipelines.trace.models import PickleRefusedError
     from pipelines.params.train import TrainParams
+    from pipelines.trace.models import PickleRefusedError
     from pipelines.trace.pyfunc import build_server
     from pipelines.tracking.runs import default_tracking_uri
 
@@ -271,10 +277,10 @@ def export(model: str = typer.Argument(..., help="registry URI (models:/sastnet-
 
     Exit status: 0 written, 2 bad usage, model or folder.
     """
-    from pipelines.trace.models import PickleRefusedError
     from pipelines.export.source import load_export_source
     from pipelines.export.writer import write_export
     from pipelines.params.train import TrainParams
+    from pipelines.trace.models import PickleRefusedError
 
     params_file = run_dir / "params.yaml"
     params = load_params(params_file) if params_file.exists() else None

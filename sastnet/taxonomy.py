@@ -15,8 +15,8 @@ included (``xcodec_hubert_libirispeech``, ``xocdec_hubert_general_audio``).
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 TASKS: tuple[str, ...] = ("vq", "aux", "dec", "bin")
 # The source tracing tasks (BIN is plain spoof detection): the rows of the paper's Table II.

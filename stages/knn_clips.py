@@ -17,8 +17,13 @@ import typer
 from pipelines.common.io import atomic_path, timings_path, write_report
 from pipelines.common.manifest import read_manifest
 from pipelines.common.process import stage_process
-from pipelines.knn.clips import (bonafide_unit, build_knn_clips, manifest_units, select_sources,
-                                 zoo_units)
+from pipelines.knn.clips import (
+    bonafide_unit,
+    build_knn_clips,
+    manifest_units,
+    select_sources,
+    zoo_units,
+)
 from pipelines.params import load_params
 
 

@@ -12,8 +12,13 @@ import typer
 from pipelines.common.io import atomic_path, timings_path, write_report
 from pipelines.common.manifest import read_manifest
 from pipelines.common.process import stage_process
-from pipelines.dataset.vad import (borrow_pair_segments, run_vad, vad_summary, world_summary,
-                                   write_vad)
+from pipelines.dataset.vad import (
+    borrow_pair_segments,
+    run_vad,
+    vad_summary,
+    world_summary,
+    write_vad,
+)
 from pipelines.params import load_params
 
 

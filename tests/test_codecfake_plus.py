@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
+from pipelines.common.manifest import validate_manifest
 from pipelines.corpus.codecfake_plus import (
     BadAudioError,
     UnknownCodecsError,
@@ -17,7 +18,6 @@ from pipelines.corpus.codecfake_plus import (
     read_release_lists,
 )
 from pipelines.corpus.codecfake_protocols import ProtocolError, parse_protocol_line, read_protocol
-from pipelines.common.manifest import validate_manifest
 from pipelines.params.corpus import CodecFakePlusParams
 
 FIXTURES = Path(__file__).parent / "fixtures" / "codecfakeplus"

@@ -11,8 +11,8 @@ import webdataset as wds
 from shard_dummies import fake_vad, make_manifest
 
 from pipelines.dataset.loader import collate, make_dataset, shard_paths_for
-from pipelines.params.shard import ShardParams
 from pipelines.dataset.shards import build_shards
+from pipelines.params.shard import ShardParams
 
 N = 4000
 
@@ -21,7 +21,8 @@ N = 4000
 def shards(tmp_path_factory):
     root = tmp_path_factory.mktemp("ds")
     manifest = make_manifest(root / "clips")
-    build_shards(manifest, fake_vad(manifest), root / "shards", ShardParams(samples_per_shard=3, tasks=("aux",)), seed=1)
+    build_shards(manifest, fake_vad(manifest), root / "shards",
+                 ShardParams(samples_per_shard=3, tasks=("aux",)), seed=1)
     return root / "shards", manifest
 
 
@@ -65,7 +66,8 @@ def test_sample_format_and_fixed_length(shards):
     original, _ = sf.read(row["path"], dtype="float32")
     assert len(original) < 20000  # short clip: repeat-tiled from its first sample
     np.testing.assert_array_equal(sample["wave"][:len(original)], original)
-    np.testing.assert_array_equal(sample["wave"][len(original):2 * len(original)], original[:20000 - len(original)][:len(original)])
+    np.testing.assert_array_equal(sample["wave"][len(original):2 * len(original)],
+                                  original[:20000 - len(original)][:len(original)])
     assert sample["labels"]["aux"] == row["label_aux"]
 
 

@@ -17,12 +17,18 @@ from typer.testing import CliRunner
 
 from pipelines.cli import app
 from pipelines.common.io import current_umask
-from pipelines.trace import TraceOptions, load_trace_model, trace_files
 from pipelines.export import NotAnExportError, load_model
 from pipelines.export.source import load_export_source
 from pipelines.export.writer import check_no_pickle, write_export
-from tests.export_dummies import (NUM_SAMPLES, RUN_DIR, build_best, build_tiny_whisper,
-                                  fast_features, speechlike)
+from pipelines.trace import TraceOptions, load_trace_model, trace_files
+from tests.export_dummies import (
+    NUM_SAMPLES,
+    RUN_DIR,
+    build_best,
+    build_tiny_whisper,
+    fast_features,
+    speechlike,
+)
 from tests.test_trace import SCHEMA
 
 ROOT = Path(__file__).resolve().parents[1]

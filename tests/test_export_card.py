@@ -8,8 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.export.card import (NUMBER, PLACEHOLDER, Citations, card_draft, model_card,
-                                   render, run_files)
+from pipelines.export.card import (
+    NUMBER,
+    PLACEHOLDER,
+    Citations,
+    card_draft,
+    model_card,
+    render,
+    run_files,
+)
 from tests.export_dummies import RUN_DIR
 
 

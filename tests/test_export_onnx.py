@@ -11,8 +11,14 @@ from pipelines.export import load_model
 from pipelines.export.source import load_export_source
 from pipelines.export.writer import write_export
 from sastnet.taxonomy import CLASS_NAMES
-from tests.export_dummies import (NUM_SAMPLES, RUN_DIR, build_best, build_tiny_whisper,
-                                  clips_of_every_aux_class, fast_features)
+from tests.export_dummies import (
+    NUM_SAMPLES,
+    RUN_DIR,
+    build_best,
+    build_tiny_whisper,
+    clips_of_every_aux_class,
+    fast_features,
+)
 
 ATOL = 1e-4  # issue #36
 

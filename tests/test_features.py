@@ -18,13 +18,13 @@ import torch
 import webdataset as wds
 import yaml
 
+from pipelines.params.features import FeaturesParams
 from pipelines.whisper.feature_shards import (
     extract_shard,
     file_sha256,
     read_audio_shard,
     read_feature_shard,
 )
-from pipelines.params.features import FeaturesParams
 from sastnet.whisper import load_whisper_encoder, whisper_features
 
 ROOT = Path(__file__).resolve().parents[1]

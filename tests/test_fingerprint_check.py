@@ -1,8 +1,8 @@
 import numpy as np
 from scipy.signal import lfilter
 
-from pipelines.common.audio_io import write_audio
 from pipelines.codecs.fingerprint import clip_features, fingerprint_report, log_mel_mean
+from pipelines.common.audio_io import write_audio
 from pipelines.corpus.synthetic import to_manifest_frame
 
 

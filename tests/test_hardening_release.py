@@ -13,7 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipelines.corpus.codecfake_plus import BadAudioError, prepare_codecfake_plus, read_release_lists
+from pipelines.corpus.codecfake_plus import (
+    BadAudioError,
+    prepare_codecfake_plus,
+    read_release_lists,
+)
 from pipelines.params.corpus import CodecFakePlusParams
 from tests.codecfake_release import build_fake_release
 

@@ -6,8 +6,7 @@ import pandas as pd
 import pytest
 
 from pipelines.knn.clips import manifest_units, select_sources
-from pipelines.knn.experiments import (LEVEL_COLUMN, Experiment, build_support_index,
-                                       run_experiments)
+from pipelines.knn.experiments import LEVEL_COLUMN, Experiment, build_support_index, run_experiments
 from pipelines.params.knn import KnnAttributionParams
 
 FAMILIES = {"c_a": ("mvq", "none", "time"), "c_b": ("svq", "semantic", "freq"),

@@ -78,8 +78,9 @@ def test_telephone_keeps_only_the_voice_band():
     assert band_power_db(y, 4000, 8001) < -40  # measured -61 dB: 8 kHz sampling
     assert band_power_db(y, 0, 250) < -30  # measured -52 dB: the 300 Hz edge (and mu-law noise)
     # the voice band itself goes through: 500-3000 Hz loses under 1 dB
-    kept = lambda z: 10 * np.log10(np.sum(np.abs(np.fft.rfft(z.astype(np.float64))[
-        (np.fft.rfftfreq(len(z), 1 / SR) >= 500) & (np.fft.rfftfreq(len(z), 1 / SR) < 3000)]) ** 2))
+    def kept(z):
+        return 10 * np.log10(np.sum(np.abs(np.fft.rfft(z.astype(np.float64))[
+            (np.fft.rfftfreq(len(z), 1 / SR) >= 500) & (np.fft.rfftfreq(len(z), 1 / SR) < 3000)]) ** 2))
     assert abs(kept(y) - kept(x)) < 1.0
 
 
@@ -181,9 +182,10 @@ def test_another_process_gives_identical_bytes(tmp_path):
     # nothing in the process (libsndfile state, RNG state, import order) leaks into the output
     np.save(tmp_path / "clip.npy", voiced_clip(1.5, seed=8))
     seeds = [str(LaunderParams().clip_seed(name, "utt_001")) for name in sorted(CONDITIONS)]
-    run = lambda: subprocess.run([sys.executable, "-c", DIGEST_ALL, str(tmp_path / "clip.npy"),
-                                  *seeds], cwd=ROOT, capture_output=True, text=True,
-                                 check=True).stdout.strip()
+    def run():
+        return subprocess.run([sys.executable, "-c", DIGEST_ALL, str(tmp_path / "clip.npy"),
+                               *seeds], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
     first = run()
     assert len(first) == 64 and run() == first
 
@@ -214,7 +216,8 @@ def test_different_clip_keys_give_different_noise():
              for key in ("utt_001", "utt_002")}
     # pink noise is mostly slow wander: compare sample-to-sample steps (its fast part), where
     # 24,000 samples make two independent draws correlate by about 1/sqrt(24000) = 0.006
-    steps = lambda n: np.diff(n.astype(np.float64))
+    def steps(n):
+        return np.diff(n.astype(np.float64))
     assert abs(np.corrcoef(steps(noise["utt_001"]), steps(noise["utt_002"]))[0, 1]) < 0.05
     # and the condition is part of the identity: noise_20db's draw is not noise_10db's, scaled
     other = launder(x, CONDITIONS["noise_20db"], rng_for("noise_20db", "utt_001")) - x

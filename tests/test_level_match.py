@@ -6,8 +6,7 @@ import torch
 from torch import nn
 
 from pipelines.codecs.resynthesize import CodecEntry, build_resynth_manifest
-from pipelines.common.audio_io import match_level
-from pipelines.common.audio_io import load_audio, write_audio
+from pipelines.common.audio_io import load_audio, match_level, write_audio
 from pipelines.corpus.synthetic import to_manifest_frame
 from sastnet.taxonomy import CodecFamily, Taxonomy
 

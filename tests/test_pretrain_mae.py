@@ -8,8 +8,13 @@ from shard_dummies import fake_vad, make_manifest
 from pipelines.dataset.loader import shard_paths_for
 from pipelines.dataset.shards import build_shards
 from pipelines.params.shard import ShardParams
-from pipelines.pretrain.mae import PretrainSettings, checkpoint, load_clips, logmel_images, \
-    pretrain_mae
+from pipelines.pretrain.mae import (
+    PretrainSettings,
+    checkpoint,
+    load_clips,
+    logmel_images,
+    pretrain_mae,
+)
 from sastnet.models import build_model, model_config
 from sastnet.models.audiomae import AudioMAELoadError, load_audiomae, load_audiomae_file
 

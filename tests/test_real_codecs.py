@@ -5,7 +5,6 @@ import json
 import pytest
 import torch
 
-from pipelines.params.resynthesize import RealCodecParams
 from pipelines.codecs.real import (
     DacAdapter,
     EncodecAdapter,
@@ -15,6 +14,7 @@ from pipelines.codecs.real import (
     load_real_codec,
     real_codec_entry,
 )
+from pipelines.params.resynthesize import RealCodecParams
 
 
 def tiny_encodec():

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from pipelines.common.audio_io import load_audio, write_audio
 from pipelines.codecs.resynthesize import CodecEntry, build_resynth_manifest
+from pipelines.common.audio_io import load_audio, write_audio
 from pipelines.corpus.synthetic import MANIFEST_COLUMNS, to_manifest_frame
 from sastnet.taxonomy import CodecFamily, Taxonomy
 

@@ -97,9 +97,9 @@ def test_a_folder_that_is_not_a_seed_is_named(tmp_path):
 
 
 def test_summary_has_headline_fingerprint_and_stage_times(results, tmp_path):
+    from pipelines.common.stage_times import StageClock
     from pipelines.evaluate.summary import rerender_summary, summary_record, write_summary
     from pipelines.tracking.fingerprint import run_fingerprint
-    from pipelines.common.stage_times import StageClock
 
     record = summary_record(results, tasks=["aux"], seeds=(0, 1, 2),
                             fingerprint=run_fingerprint("abc", ["data/shards"]))

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import yaml
 
-from pipelines.params.train import TrainParams
 from pipelines.common.stage_times import StageClock
+from pipelines.params.train import TrainParams
 
 ROOT = Path(__file__).resolve().parents[1]
 MATRIX_KEYS = {"tasks", "variants", "seeds"}  # they shape the matrix, not one training

@@ -9,8 +9,8 @@ import soundfile as sf
 from shard_dummies import HELD_OUT, fake_vad, make_manifest
 
 import pipelines.dataset.shards as shards_mod
-from pipelines.params.shard import ShardParams
 from pipelines.dataset.shards import build_shards, shards_metrics, shards_report
+from pipelines.params.shard import ShardParams
 
 CFG = ShardParams(samples_per_shard=4, tasks=("aux", "bin"))
 
@@ -31,7 +31,8 @@ def test_splits_counts_and_members(tmp_path, corpus):
     splits = index["splits"]
     assert index["complete"]
     assert set(splits) == {"train-aux", "train-bin", "dev", "test_seen", "test_unseen", "cosg_known", "cosg_all"}
-    assert splits["train-aux"]["samples"] == 12 and splits["train-aux"]["labels"]["aux"] == {"0": 6, "1": 2, "2": 2, "3": 2}
+    assert splits["train-aux"]["samples"] == 12
+    assert splits["train-aux"]["labels"]["aux"] == {"0": 6, "1": 2, "2": 2, "3": 2}
     assert splits["dev"]["samples"] == 6  # AUX-balanced pairs of 3 dev utterances
     # CoRS test: utts 249, 250 seen; 251, 300 unseen; bona fide + 7 codecs each (held-out included)
     assert splits["test_seen"]["samples"] == 16 and splits["test_unseen"]["samples"] == 16

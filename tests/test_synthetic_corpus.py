@@ -4,9 +4,6 @@ import numpy as np
 import pytest
 
 from pipelines.common.audio_io import load_audio
-from pipelines.params import ParamsError
-from pipelines.params.core import from_dict
-from pipelines.params.corpus_synthetic import MAX_SPEAKERS, SyntheticCorpusParams
 from pipelines.corpus.synthesis.sentences import build_sentences
 from pipelines.corpus.synthesis.voices import SPEAKER_POOL
 from pipelines.corpus.synthetic import (
@@ -17,6 +14,9 @@ from pipelines.corpus.synthetic import (
     render_clip,
     speaker_splits,
 )
+from pipelines.params import ParamsError
+from pipelines.params.core import from_dict
+from pipelines.params.corpus_synthetic import MAX_SPEAKERS, SyntheticCorpusParams
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng missing")
 

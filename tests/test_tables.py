@@ -8,7 +8,14 @@ import pytest
 
 from pipelines.evaluate.scoring import evaluate, load_predictions
 from pipelines.evaluate.seeds import flat_metrics
-from pipelines.evaluate.tables import display_name, table_bin, table_i, table_ii, table_iii, table_iv
+from pipelines.evaluate.tables import (
+    display_name,
+    table_bin,
+    table_i,
+    table_ii,
+    table_iii,
+    table_iv,
+)
 from sastnet.taxonomy import num_classes
 from stages.evaluate import write_evaluation
 

@@ -19,8 +19,7 @@ import torch
 from typer.testing import CliRunner
 
 from pipelines.cli import app
-from pipelines.trace import (TraceModel, TraceOptions, expand_paths, load_trace_model,
-                             trace_files)
+from pipelines.trace import TraceModel, TraceOptions, expand_paths, load_trace_model, trace_files
 from pipelines.train.job import TrainJob, build_job_model
 
 NUM_SAMPLES = 32000  # 2 s windows

@@ -15,10 +15,10 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 from pipelines.cli import app
-from pipelines.trace import origin
-from pipelines.trace.origin import model_origins, resolve_whisper_dir, store_checkout
 from pipelines.params.features import FeaturesParams
 from pipelines.params.knn import KnnParams
+from pipelines.trace import origin
+from pipelines.trace.origin import model_origins, resolve_whisper_dir, store_checkout
 from tests.export_dummies import build_best, build_tiny_whisper, speechlike
 from tests.test_knn_cli import index_dir  # noqa: F401  (fixture: a tiny index + its Whisper)
 

@@ -3,8 +3,12 @@
 import numpy as np
 import pandas as pd
 
-from pipelines.evaluate.per_system import (load_system_predictions, per_system_accuracy,
-                                           render_per_system, worst_systems)
+from pipelines.evaluate.per_system import (
+    load_system_predictions,
+    per_system_accuracy,
+    render_per_system,
+    worst_systems,
+)
 
 # (codec, aux label): two CoRS codecs and bona fide, one CoSG system
 CLIPS = {"test_seen": [("bonafide", 0), ("zoo_a", 1), ("zoo_b", 2)],

@@ -8,7 +8,6 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from pipelines.params.vad import VadParams
 from pipelines.dataset.vad import (
     borrow_pair_segments,
     read_vad,
@@ -19,6 +18,7 @@ from pipelines.dataset.vad import (
     world_summary,
     write_vad,
 )
+from pipelines.params.vad import VadParams
 from sastnet.silence import rm_sil
 
 SR = 16000

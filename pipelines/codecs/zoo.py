@@ -5,9 +5,10 @@
 Each codec trains in its own process with one torch thread (small convs do not scale across
 threads; two processes use two cores fully), seeded by its name
 (``pipelines.common.determinism``), so 1 or N workers give the same bytes. Wall-clock timings
-go to ``reports/timings/codecs.json`` only (each record's ``timing``), never into ``data/codecs``. Per codec: checkpoints early / mid / late, its
-resynthesis quality on bona fide dev clips (and that of a trivial input-independent baseline),
-and — for the generation subset — a token LM trained on its codes of the train split.
+go to ``reports/timings/codecs.json`` only (each record's ``timing``), never into
+``data/codecs``. Per codec: checkpoints early / mid / late, its resynthesis quality on bona
+fide dev clips (and that of a trivial input-independent baseline), and — for the generation
+subset — a token LM trained on its codes of the train split.
 """
 
 from __future__ import annotations
@@ -35,8 +36,14 @@ from sastnet.audio import SAMPLE_RATE_HZ
 from sastnet.codecs.codec import NeuralCodec, build_codec, save_codec
 from sastnet.codecs.losses import matched_noise, mel_distance, si_snr
 from sastnet.codecs.semantic import load_teacher
-from sastnet.codecs.token_lm import (PLAN_BANDS, TokenLMConfig, codes_of, plans_of, save_token_lm,
-                                     train_token_lm)
+from sastnet.codecs.token_lm import (
+    PLAN_BANDS,
+    TokenLMConfig,
+    codes_of,
+    plans_of,
+    save_token_lm,
+    train_token_lm,
+)
 from sastnet.codecs.train import CodecTrainConfig, train_codec
 from sastnet.codecs.zoo_spec import ZOO_CODECS
 from sastnet.taxonomy import BONAFIDE

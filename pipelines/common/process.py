@@ -18,8 +18,9 @@ Why both halves exist (issue 20):
   ``dvc`` process that started it: Linux's parent-death signal (``prctl(PR_SET_PDEATHSIG)``)
   plus a watcher thread that follows the parent chain through a wrapping shell. When DVC is
   gone the stage exits like on SIGTERM (``finally`` blocks run, and ``ray.shutdown()`` stops
-  a local Ray even where the stage's own code has no ``finally`` for it), and whatever it started that is still alive after a grace period (Ray's
-  workers and agents, process pools) is killed. Outside DVC nothing is watched, so
+  a local Ray even where the stage's own code has no ``finally`` for it), and whatever it
+  started that is still alive after a grace period (Ray's workers and agents, process pools)
+  is killed. Outside DVC nothing is watched, so
   ``nohup python -m stages.features &`` keeps running after its shell exits.
 """
 

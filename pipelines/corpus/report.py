@@ -29,8 +29,8 @@ def summarize_manifest(df: pd.DataFrame) -> dict:
             "utterances": int(part["pair_key"].nunique()),
             "bonafide_clips": len(bona),
             "codecs": int(part.loc[part["label_bin"] == 1, "codec"].nunique()),
-            "seen_content_clips": int((part["seen"] == True).sum()),
-            "unseen_content_clips": int((part["seen"] == False).sum()),
+            "seen_content_clips": int(part["seen"].eq(True).sum()),
+            "unseen_content_clips": int(part["seen"].eq(False).sum()),
             "codec_seen_clips": int(part["codec_seen"].astype(bool).sum()),
             "labels": {task: {CLASS_NAMES[task][int(k)]: int(v) for k, v in
                               part[f"label_{task}"].value_counts().sort_index().items()}

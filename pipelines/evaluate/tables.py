@@ -17,8 +17,8 @@ from __future__ import annotations
 import math
 
 from pipelines.evaluate.scoring import CORS, RANDOM, EvalResult
-from sastnet.taxonomy import TRACING_TASKS
 from pipelines.evaluate.seeds import SeedStats, aggregate, format_stats
+from sastnet.taxonomy import TRACING_TASKS
 
 F1_NOTE = ("Each cell: macro F1 / weighted F1 (%), mean ± sample std over n training seeds "
            "(n in brackets; no ± for one seed). The official SASTNet evaluation reports the "

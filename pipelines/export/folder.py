@@ -17,19 +17,24 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import soundfile as sf
 import torch
 from safetensors.torch import load_model as load_safetensors
 
+from pipelines.export.network import (
+    WHISPER_DIR,
+    ExportedNetwork,
+    WhisperMel,
+    load_whisper_encoder,
+    load_whisper_mel,
+)
+from pipelines.export.onnx_graph import OnnxNetwork
 from pipelines.trace.core import TraceOptions, trace_files
 from pipelines.trace.models import TraceModel
-from pipelines.export.network import (WHISPER_DIR, ExportedNetwork, WhisperMel,
-                                      load_whisper_encoder, load_whisper_mel)
-from pipelines.export.onnx_graph import OnnxNetwork
 from sastnet.audio import SAMPLE_RATE_HZ
 from sastnet.models import build_model
 from sastnet.models.config import ModelConfig

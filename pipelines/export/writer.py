@@ -16,17 +16,28 @@ from safetensors.torch import save_model
 
 from pipelines.common.io import atomic_dir, current_umask, write_json
 from pipelines.export.card import Citations, model_card, run_files
-from pipelines.export.folder import (CARD_FILE, CONFIG_FILE, FORMAT, ONNX_FILE, WEIGHTS_FILE,
-                                     is_export_folder)
+from pipelines.export.folder import (
+    CARD_FILE,
+    CONFIG_FILE,
+    FORMAT,
+    ONNX_FILE,
+    WEIGHTS_FILE,
+    is_export_folder,
+)
 from pipelines.export.network import WHISPER_DIR, ExportedNetwork, WhisperMel, save_whisper
 from pipelines.export.onnx_graph import OnnxNetwork, export_onnx
 from pipelines.export.source import ExportSource, describe_source
-from pipelines.trace.models import MIN_INPUT_FRACTION
 from pipelines.params.features import FeaturesParams
+from pipelines.trace.models import MIN_INPUT_FRACTION
 from sastnet.audio import SAMPLE_RATE_HZ
 from sastnet.taxonomy import CLASS_NAMES
-from sastnet.whisper import (FRAMES_PER_SECOND, KEPT_FRAMES, POOL, encoder_mel_frames,
-                             load_whisper_encoder)
+from sastnet.whisper import (
+    FRAMES_PER_SECOND,
+    KEPT_FRAMES,
+    POOL,
+    encoder_mel_frames,
+    load_whisper_encoder,
+)
 
 PARITY_ATOL = 1e-4  # ONNX Runtime vs PyTorch probabilities, the bound (#36)
 # data-only formats (.data: an ONNX graph's external tensors, raw bytes)

@@ -277,7 +277,7 @@ def open_set(exp: Experiment, ks: dict[str, int]) -> dict:
         q_known = knn.knn_predict(xs, ys, exp.x[known.query], kk, center)
         q_unknown = knn.knn_predict(xs, ys, exp.x[unknown.query], kk, center)
 
-        def flags(r):  # distance above the threshold of the system the vote chose
+        def flags(r, limits=limits):  # distance above the threshold of the system the vote chose
             return r.distances > limits[r.labels]
 
         scores = knn.open_set_scores(q_known.distances, q_unknown.distances, threshold)

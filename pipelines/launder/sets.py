@@ -218,7 +218,7 @@ def build_laundered_shards(shards_dir: str | Path, out_dir: str | Path, cfg: Lau
                                 "sha256": file_sha256(out_dir / rel)})
         entry["samples"] += len(chunk)
         entry["keys"] += [s["meta"]["key"] for s in chunk]
-    for split, entry in index["splits"].items():
+    for entry in index["splits"].values():
         entry["labels"], entry["codecs"] = _counts(subsets[entry["set"]])
     _remove_stale(out_dir, planned)
     index["complete"] = True

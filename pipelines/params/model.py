@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+
 @dataclass(frozen=True)
 class ModelParams:
     size: Literal["tiny", "paper"] = "tiny"  # tiny: 2-core CPU; paper: XLS-R 300M + ViT-B MAE

@@ -19,8 +19,15 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from pipelines.trace.inputs import (MODEL_RATE_HZ, SILENT_PEAK, TraceInputError,
-                                    WindowPlan, iter_windows, open_audio, probe)
+from pipelines.trace.inputs import (
+    MODEL_RATE_HZ,
+    SILENT_PEAK,
+    TraceInputError,
+    WindowPlan,
+    iter_windows,
+    open_audio,
+    probe,
+)
 from pipelines.trace.knn import KnnOpenSet, unknown_reason
 from pipelines.trace.models import TraceModel
 from sastnet.crop import repeat_crop
@@ -135,6 +142,21 @@ def _finish(record: dict, task: str, model: TraceModel, windows: list[dict],
     }
 
 
+def _score_pending(model: TraceModel, pending: list[tuple[int, int, int, np.ndarray]],
+                   windows: dict[int, list[dict]]) -> None:
+    """Score the ``pending`` windows (file index, start, length, wave) as one batch, add each
+    to its file's ``windows`` and empty ``pending``."""
+    if not pending:
+        return
+    probs = model.probabilities(np.stack([p[3] for p in pending]))
+    for (i, start, length, _), row in zip(pending, probs):
+        windows[i].append({
+            "start_s": start / MODEL_RATE_HZ, "end_s": (start + length) / MODEL_RATE_HZ,
+            "decision": model.classes[int(row.argmax())],
+            "probabilities": {c: float(p) for c, p in zip(model.classes, row)}})
+    pending.clear()
+
+
 def trace_files(sources: list, models: dict[str, TraceModel], options: TraceOptions = TraceOptions(),
                 names: list[str] | None = None) -> list[dict]:
     """One record per source (a path, or the bytes of an audio file), in input order.
@@ -154,17 +176,6 @@ def trace_files(sources: list, models: dict[str, TraceModel], options: TraceOpti
         windows: dict[int, list[dict]] = {i: [] for i in range(len(sources))}
         pending: list[tuple[int, int, int, np.ndarray]] = []
 
-        def flush() -> None:
-            if not pending:
-                return
-            probs = model.probabilities(np.stack([p[3] for p in pending]))
-            for (i, start, length, _), row in zip(pending, probs):
-                windows[i].append({
-                    "start_s": start / MODEL_RATE_HZ, "end_s": (start + length) / MODEL_RATE_HZ,
-                    "decision": model.classes[int(row.argmax())],
-                    "probabilities": {c: float(p) for c, p in zip(model.classes, row)}})
-            pending.clear()
-
         bar = tqdm(total=len(sources), desc=f"trace {task}", unit="file", disable=not show)
         for i, source in enumerate(sources):
             if records[i]["status"] == "error":
@@ -174,11 +185,11 @@ def trace_files(sources: list, models: dict[str, TraceModel], options: TraceOpti
                 for start, length, wave in _windows(source, records[i], model, speech):
                     pending.append((i, start, length, wave))
                     if len(pending) >= options.batch_size:
-                        flush()
+                        _score_pending(model, pending, windows)
             except TraceInputError as err:
                 _fail(records[i], err.reason)
             bar.update(1)
-        flush()
+        _score_pending(model, pending, windows)
         bar.close()
         for i, record in enumerate(records):
             if record["status"] == "ok":

@@ -156,7 +156,7 @@ class WindowPlan:
     lengths: tuple[int, ...]
 
     @classmethod
-    def for_length(cls, total: int, window: int) -> "WindowPlan":
+    def for_length(cls, total: int, window: int) -> WindowPlan:
         full, tail = divmod(total, window)
         starts = [i * window for i in range(full)]
         lengths = [window] * full

@@ -16,15 +16,15 @@ not); a raw training version or a folder is scored uncalibrated. The output says
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from pipelines.trace.origin import (checkout_of, model_origins, resolve_whisper_dir,
-                                    store_checkout)
 from pipelines.evaluate.calibrate import calibration_note
+from pipelines.trace.origin import checkout_of, model_origins, resolve_whisper_dir, store_checkout
 from sastnet.calibration import apply_temperature
 from sastnet.taxonomy import CLASS_NAMES, TASKS
 

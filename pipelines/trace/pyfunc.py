@@ -1,8 +1,9 @@
 """The registered serving model: trace behaviour (windows, resampling, calibration) as MLflow pyfunc.
 
 ``stages.register`` wraps each trained version (the pickled ``ScoringModule``) with the
-temperature fitted on dev (none where dev is saturated: the output says so) and registers the wrapper as a new version of ``sastnet-<task>``;
-that version is what the ``champion`` alias points at. Serve it with
+temperature fitted on dev (none where dev is saturated: the output says so) and registers the
+wrapper as a new version of ``sastnet-<task>``; that version is what the ``champion`` alias
+points at. Serve it with
 
     sastnet serve                          # models:/sastnet-aux@champion on 127.0.0.1:5001
 

@@ -2,10 +2,11 @@
 
 Stage ``register`` gives every trained model one version (its calibrated trace model), tagged
 with its variant, seed and weights' fingerprint; a forced rerun of the training (the same run,
-the same weights logged again) finds that version again (``version_of_training``). Models are judged as groups: a group is one variant trained once per seed, and its
-score is the **mean** dev metric over its seeds (``group_scores``), so one lucky seed cannot
-win. ``tag_group`` records each version's seed and its group's mean, std and n as version
-tags; ``promote_if_better`` moves the alias to the best seed's version of the winning group
+the same weights logged again) finds that version again (``version_of_training``). Models are
+judged as groups: a group is one variant trained once per seed, and its score is the **mean**
+dev metric over its seeds (``group_scores``), so one lucky seed cannot win. ``tag_group``
+records each version's seed and its group's mean, std and n as version tags;
+``promote_if_better`` moves the alias to the best seed's version of the winning group
 only when the group's mean strictly beats the current champion's (its group mean tag, or its
 own score for a version registered without one), so rerunning an older or worse model never
 demotes a good one. Serve the champion with

@@ -312,9 +312,9 @@ def log_model(tracker: RunTracker, model: Any, input_example: Any, *,
               tags: dict[str, str] | None = None) -> str:
     """Log ``model`` into the run (pickled: MLflow 3's default pt2 export would fix the batch
     size to the example's; plus the weights-only copy the model's ``save_weights_only`` writes,
-    ``pipelines.train.export``, which is what ``sastnet trace`` loads) with an input example and ``tags``, without registering it:
-    the registry gets one version per training, the calibrated trace model ``stages.register``
-    makes from this one.
+    ``pipelines.train.export``, which is what ``sastnet trace`` loads) with an input example and
+    ``tags``, without registering it: the registry gets one version per training, the
+    calibrated trace model ``stages.register`` makes from this one.
 
     Returns the logged model's URI (``models:/m-<id>``).
     """

@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -30,16 +29,16 @@ app = typer.Typer(add_completion=False)
 def main(
     task: str = typer.Option(..., help="vq | aux | dec | bin"),
     variant: str = typer.Option(..., help="model variant (w2v2_aasist, m_mae, sastnet, ...)"),
-    seed: Optional[int] = typer.Option(None, help="one of train.seeds [default: the first]"),
+    seed: int | None = typer.Option(None, help="one of train.seeds [default: the first]"),
     params_file: Path = typer.Option(Path("params.yaml"), "--params"),
-    workers: Optional[int] = typer.Option(None, help="Ray Train workers (train.num_workers)"),
-    epochs: Optional[int] = typer.Option(None, help="override the schedule's epochs"),
-    storage_path: Optional[str] = typer.Option(None, help="Ray run storage (train.storage_path)"),
-    models_dir: Optional[str] = typer.Option(None, help="train.models_dir"),
-    data_dir: Optional[str] = typer.Option(None, help="common.data_dir"),
+    workers: int | None = typer.Option(None, help="Ray Train workers (train.num_workers)"),
+    epochs: int | None = typer.Option(None, help="override the schedule's epochs"),
+    storage_path: str | None = typer.Option(None, help="Ray run storage (train.storage_path)"),
+    models_dir: str | None = typer.Option(None, help="train.models_dir"),
+    data_dir: str | None = typer.Option(None, help="common.data_dir"),
     synthetic: bool = typer.Option(False, help="toy model on synthetic clips (smoke test)"),
     synthetic_clips: int = typer.Option(96, help="training clips with --synthetic"),
-    fault_injection: Optional[str] = typer.Option(None, hidden=True, help="JSON, tests only"),
+    fault_injection: str | None = typer.Option(None, hidden=True, help="JSON, tests only"),
 ) -> None:
     params = load_params(params_file)
     seed = params.train.seeds[0] if seed is None else seed

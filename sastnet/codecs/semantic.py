@@ -44,7 +44,7 @@ class SemanticTeacher(nn.Module):
         self.n_mels = encoder.config.num_mel_bins
         self.input_frames = 2 * encoder.config.max_source_positions
 
-    def train(self, mode: bool = True) -> "SemanticTeacher":
+    def train(self, mode: bool = True) -> SemanticTeacher:
         return super().train(False)  # always frozen / eval
 
     @torch.no_grad()

@@ -25,7 +25,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from sastnet.audio import SAMPLE_RATE_HZ
 from sastnet.codecs.checkpoint import load_checkpoint, save_checkpoint
 from sastnet.codecs.codec import CodecCodes, NeuralCodec
 

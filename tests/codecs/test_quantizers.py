@@ -1,7 +1,10 @@
 import torch
 
-from sastnet.codecs.quantizers import (FiniteScalarQuantizer, ResidualVectorQuantizer,
-                                       VectorQuantizer)
+from sastnet.codecs.quantizers import (
+    FiniteScalarQuantizer,
+    ResidualVectorQuantizer,
+    VectorQuantizer,
+)
 
 
 def _clustered(n=256, dim=8, centres=6, seed=0):
@@ -79,7 +82,7 @@ def test_rvq_straight_through_gradient_reaches_the_encoder():
 def test_fsq_codes_in_range_use_several_levels_and_round_trip():
     torch.manual_seed(0)
     fsq = FiniteScalarQuantizer(8, (8, 5, 3))
-    z = _clustered(centres=30) 
+    z = _clustered(centres=30)
     q = fsq(z)
     assert q.codes.shape == (4, 1, z.shape[-1])
     assert int(q.codes.min()) >= 0 and int(q.codes.max()) < fsq.codebook_size == 120

@@ -3,8 +3,16 @@ import pytest
 import torch
 
 from sastnet.codecs import build_codec
-from sastnet.codecs.token_lm import (TokenLMConfig, codes_of, continue_prompts, load_token_lm,
-                                     plan_features, plans_of, save_token_lm, train_token_lm)
+from sastnet.codecs.token_lm import (
+    TokenLMConfig,
+    codes_of,
+    continue_prompts,
+    load_token_lm,
+    plan_features,
+    plans_of,
+    save_token_lm,
+    train_token_lm,
+)
 from tests.codecs.conftest import tiny_config
 
 BANDS = 4

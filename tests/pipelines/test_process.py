@@ -17,8 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from pipelines.common.process import (StageBusyError, gone_from, lock_path, parent_chain,
-                                      stage_lock)
+from pipelines.common.process import StageBusyError, gone_from, lock_path, parent_chain, stage_lock
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

@@ -19,8 +19,12 @@ from pathlib import Path
 import psutil
 import pytest
 
-from pipelines.common.ray_local import (RayAddressError, check_shared_address, is_loopback,
-                                        shared_ray)
+from pipelines.common.ray_local import (
+    RayAddressError,
+    check_shared_address,
+    is_loopback,
+    shared_ray,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

@@ -11,8 +11,8 @@ import pytest
 import torch
 import yaml
 
-from pipelines.params import PROFILES_DIR, ParamsError, parse_params
 from pipelines.evaluate.predict import predict_clips
+from pipelines.params import PROFILES_DIR, ParamsError, parse_params
 from pipelines.train import toy
 from pipelines.train.checkpoint import latest_run_id, load_best, save_training_state, write_best
 from pipelines.train.data import train_batches
