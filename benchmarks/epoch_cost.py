@@ -23,19 +23,7 @@ import torch
 
 from benchmarks.fixtures import whisper_dir
 from benchmarks.measure import Figure, Side, Timing
-from benchmarks.steps import MEASURED, batches, build, step_times
-
-
-def whisper_small_shaped():
-    """A Whisper-small-sized encoder and its feature extractor, random weights (no download)."""
-    from transformers import WhisperConfig, WhisperFeatureExtractor
-    from transformers.models.whisper.modeling_whisper import WhisperEncoder
-
-    torch.manual_seed(0)
-    config = WhisperConfig(d_model=768, encoder_layers=12, encoder_attention_heads=12,
-                           encoder_ffn_dim=3072, num_mel_bins=80)  # openai/whisper-small
-    return WhisperEncoder(config).eval().requires_grad_(False), WhisperFeatureExtractor(
-        feature_size=80)
+from benchmarks.steps import MEASURED, batches, build, step_times, whisper_small_shaped
 
 
 def whisper_tiny():

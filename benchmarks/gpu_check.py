@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.steps import batches, build
+from benchmarks.steps import batches, build, whisper_small_shaped
 
 # parity: |device logits - CPU logits| / max(1, |CPU logits|), worst element
 FP32_TOLERANCE = 1e-3  # TF32 is off for the check (allow_tf32 False): fp32 kernels only differ in order
@@ -58,16 +58,10 @@ def sync(device: torch.device) -> None:
 def whisper_small_online(device: torch.device, dtype_autocast: bool):
     """(encoder on ``device``, a function wave (B, N) -> features (B, 128, 768)): the
     Whisper-small-shaped encoder with random weights, run as the release does in every step."""
-    from transformers import WhisperConfig, WhisperFeatureExtractor
-    from transformers.models.whisper.modeling_whisper import WhisperEncoder
-
     from sastnet.whisper import log_mel, pooled_features
 
-    torch.manual_seed(0)
-    config = WhisperConfig(d_model=768, encoder_layers=12, encoder_attention_heads=12,
-                           encoder_ffn_dim=3072, num_mel_bins=80)  # openai/whisper-small
-    encoder = WhisperEncoder(config).eval().requires_grad_(False).to(device)
-    fe = WhisperFeatureExtractor(feature_size=80)
+    encoder, fe = whisper_small_shaped()
+    encoder = encoder.to(device)
 
     def features(wave: torch.Tensor) -> torch.Tensor:
         mel = log_mel(fe, [w.numpy() for w in wave.cpu()]).to(device)

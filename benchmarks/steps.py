@@ -30,6 +30,18 @@ def build(variant: str, size: str, num_samples: int, task: str = "aux"):
     return build_model(cfg), cfg
 
 
+def whisper_small_shaped():
+    """A Whisper-small-sized encoder and its feature extractor, random weights (no download)."""
+    from transformers import WhisperConfig, WhisperFeatureExtractor
+    from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+    torch.manual_seed(0)
+    config = WhisperConfig(d_model=768, encoder_layers=12, encoder_attention_heads=12,
+                           encoder_ffn_dim=3072, num_mel_bins=80)  # openai/whisper-small
+    return WhisperEncoder(config).eval().requires_grad_(False), WhisperFeatureExtractor(
+        feature_size=80)
+
+
 def batches(cfg, batch: int, n: int, whisper: bool) -> list[tuple]:
     g = torch.Generator().manual_seed(0)
     out = []
